@@ -1,0 +1,72 @@
+"""v2 datatypes on the wire and the one way this package reports a bad field.
+
+Binary tensor data is little-endian and row-major. ``BF16`` is part of the
+protocol but not of our schemas (``registry.schema.V2_TO_NUMPY``), so it is
+refused with a clear 400 instead of an "unknown datatype".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NoReturn
+
+import numpy as np
+
+from registry.errors import InvalidInput
+from registry.schema import V2_TO_NUMPY
+
+DATATYPES: frozenset[str] = frozenset(V2_TO_NUMPY)
+UNSUPPORTED_DATATYPES: frozenset[str] = frozenset({"BF16"})
+# Element dtype of binary tensor data (the extension fixes little-endian).
+WIRE_DTYPES: dict[str, np.dtype] = {
+    name: dt.newbyteorder("<") for name, dt in V2_TO_NUMPY.items() if name != "BYTES"
+}
+FLOAT_DATATYPES: frozenset[str] = frozenset({"FP16", "FP32", "FP64"})
+
+
+def fail(field: str, message: str) -> NoReturn:
+    """Raise the 400 every decoding problem becomes, naming the field."""
+    raise InvalidInput(f"{field}: {message}")
+
+
+def check_datatype(value: object, field: str) -> str:
+    if not isinstance(value, str):
+        fail(field, f"expected a string, got {json_type(value)}")
+    if value in UNSUPPORTED_DATATYPES:
+        fail(field, f"unsupported datatype {value}")
+    if value not in DATATYPES:
+        fail(field, f"unknown datatype {value[:40]!r}; expected one of {', '.join(sorted(DATATYPES))}")
+    return value
+
+
+def check_shape(value: object, field: str) -> tuple[int, ...]:
+    if not isinstance(value, list):
+        fail(field, f"expected an array of non-negative integers, got {json_type(value)}")
+    for i, dim in enumerate(value):
+        if type(dim) is not int or dim < 0:
+            fail(field, f"dimension {i} is {json_repr(dim)}; expected a non-negative integer")
+    return tuple(value)
+
+
+def format_shape(shape: Sequence[int]) -> str:
+    return "[" + ",".join(str(d) for d in shape) + "]"
+
+
+_JSON_TYPE_NAMES = {
+    bool: "boolean", int: "integer", float: "number", str: "string",
+    type(None): "null", list: "array", dict: "object",
+}
+
+
+def json_type(value: object) -> str:
+    """The JSON name of a decoded value's type, for messages."""
+    return type_name(type(value))
+
+
+def type_name(kind: type) -> str:
+    return _JSON_TYPE_NAMES.get(kind, kind.__name__)
+
+
+def json_repr(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -1,0 +1,140 @@
+"""JSON tensor data: the ``data`` field of v2 inputs and outputs.
+
+Decoding is vectorised: the element types of an orjson-decoded list are checked with
+one C-level pass (``set(map(type, ...))``, so ``true`` is never a number and ``1.0``
+never an integer), converted with ``np.fromiter`` and range-checked on the array;
+only ``BYTES`` needs a per-element step (``str.encode``).
+
+Non-finite floats: strict JSON has none, but the official client (``tritonclient``)
+writes the literals ``NaN``, ``Infinity`` and ``-Infinity``. Documents orjson rejects
+that contain them are parsed again with the standard library, and the encoder writes
+the same literals for non-finite ``FP*`` outputs (clients that need strict JSON ask
+for binary outputs). Strings such as ``"NaN"`` and ``null`` are not numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from itertools import chain
+from typing import Any
+
+import numpy as np
+import orjson
+
+from registry.errors import MlgateError
+from registry.schema import V2_TO_NUMPY
+from serving.protocol.datatypes import FLOAT_DATATYPES, fail, format_shape, json_type, type_name
+
+_ALLOWED: dict[str, frozenset[type]] = {
+    **{dt: frozenset({int}) for dt in V2_TO_NUMPY if dt.startswith(("INT", "UINT"))},
+    **{dt: frozenset({int, float}) for dt in FLOAT_DATATYPES},
+    "BOOL": frozenset({bool}),
+    "BYTES": frozenset({str}),
+}
+_EXPECTED = {"BOOL": "booleans", "BYTES": "strings", **{dt: "numbers" for dt in FLOAT_DATATYPES}}
+
+
+def parse_json(buf: bytes | memoryview, field: str) -> Any:
+    """orjson first; the standard library only for the NaN/Infinity literals."""
+    try:
+        return orjson.loads(buf)
+    except orjson.JSONDecodeError as exc:
+        error = exc
+    raw = bytes(buf)
+    if b"NaN" in raw or b"Infinity" in raw:
+        try:
+            doc = json.loads(raw.decode("utf-8"))
+            orjson.dumps(doc)  # what orjson refuses besides the literals (surrogates, >64-bit ints)
+            return doc
+        except (ValueError, TypeError, RecursionError):
+            pass
+    fail(field, f"malformed JSON: {error}")
+
+
+def json_to_array(data: Any, datatype: str, shape: tuple[int, ...], field: str) -> np.ndarray:
+    """Validate and convert a nested or flat row-major list to an array of ``shape``."""
+    flat = _flatten(data, field)
+    count = math.prod(shape)
+    if len(flat) != count:
+        fail(field, f"expected {count} values for shape {format_shape(shape)}, got {len(flat)}")
+    found = set(map(type, flat))
+    if not found <= _ALLOWED[datatype]:
+        expected = _EXPECTED.get(datatype, "integers")
+        got = ", ".join(sorted(type_name(t) for t in found - _ALLOWED[datatype]))
+        fail(field, f"{datatype} expects JSON {expected}, got {got}")
+    return _convert(flat, datatype, field).reshape(shape)
+
+
+def _flatten(data: Any, field: str) -> list:
+    if not isinstance(data, list):
+        fail(field, f"expected an array, got {json_type(data)}")
+    items = data
+    while items and type(items[0]) is list:
+        if set(map(type, items)) != {list}:
+            fail(field, "arrays and values mixed at the same nesting level")
+        if len(set(map(len, items))) != 1:
+            fail(field, "ragged nested arrays")
+        items = list(chain.from_iterable(items))
+    return items
+
+
+def _convert(flat: list, datatype: str, field: str) -> np.ndarray:
+    if datatype == "BYTES":
+        out = np.empty(len(flat), dtype=object)
+        out[:] = [s.encode("utf-8") for s in flat]
+        return out
+    if datatype == "BOOL":
+        return np.asarray(flat, dtype=np.bool_)
+    if datatype in FLOAT_DATATYPES:
+        return _to_float(flat, datatype, field)
+    return _to_int(flat, datatype, field)
+
+
+def _to_float(flat: list, datatype: str, field: str) -> np.ndarray:
+    dtype = V2_TO_NUMPY[datatype]
+    if datatype == "FP64":  # JSON numbers are doubles already: nothing can overflow
+        return np.fromiter(flat, dtype=dtype, count=len(flat))
+    with np.errstate(over="ignore"):
+        out = np.fromiter(flat, dtype=dtype, count=len(flat))
+    # An infinity here is an overflow unless the client sent the Infinity literal.
+    if np.isinf(out).any() and not np.array_equal(np.isinf(out), np.isinf(np.asarray(flat, float))):
+        fail(field, f"value out of range for {datatype}")
+    return out
+
+
+def _to_int(flat: list, datatype: str, field: str) -> np.ndarray:
+    dtype = V2_TO_NUMPY[datatype]
+    info = np.iinfo(dtype)
+    out_of_range = f"value out of range for {datatype} [{info.min}, {info.max}]"
+    try:
+        wide = np.fromiter(flat, dtype=np.int64, count=len(flat))
+    except OverflowError:  # above the int64 range; JSON integers stop at the uint64 range
+        if datatype != "UINT64" or min(flat) < 0:
+            fail(field, out_of_range)
+        return np.asarray(flat, dtype=np.uint64)
+    if wide.size and (wide.min() < info.min or wide.max() > info.max):
+        fail(field, out_of_range)
+    return wide.astype(dtype)
+
+
+def array_to_json(data: np.ndarray, datatype: str, field: str) -> Any:
+    """Flat row-major JSON data for one output: an array orjson serialises, or a list."""
+    if datatype == "BYTES":
+        return [_to_text(v, field) for v in data.reshape(-1)]
+    flat = np.ascontiguousarray(data, dtype=V2_TO_NUMPY[datatype]).reshape(-1)
+    if datatype in FLOAT_DATATYPES and not np.isfinite(flat).all():
+        return orjson.Fragment(json.dumps(flat.tolist(), separators=(",", ":")).encode())
+    return flat
+
+
+def _to_text(value: object, field: str) -> str:
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        raise MlgateError(f"{field}: BYTES element of type {type(value).__name__}")
+    try:
+        return bytes(value).decode("utf-8")
+    except UnicodeDecodeError:
+        fail(field, "BYTES value is not valid UTF-8 and cannot be sent as JSON; "
+                    "request this output with parameters.binary_data=true")

@@ -1,0 +1,168 @@
+"""Decode an Open Inference Protocol v2 REST infer request into an ``InferenceRequest``.
+
+``header_length`` is the ``Inference-Header-Content-Length`` header: the JSON header
+is ``body[:header_length]`` and the binary sections of the inputs that declare
+``parameters.binary_data_size`` follow it, in input order, with nothing after them.
+
+Request parameters are kept as sent; two are also interpreted, as Triton does:
+``timeout`` is an integer number of MICROseconds (0 = no deadline) and becomes
+``timeout_s``; ``binary_data_output`` (bool) becomes ``binary_output_default``.
+Shared-memory and classification parameters are refused, not ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from serving.protocol.binary import binary_to_array
+from serving.protocol.datatypes import check_datatype, check_shape, fail, json_repr, json_type
+from serving.protocol.json_data import json_to_array, parse_json
+from serving.types import InferenceRequest, RequestedOutput, Tensor
+
+_UNSUPPORTED_PARAMETERS = ("shared_memory_region", "classification")
+
+
+def decode_infer_request(
+    body: bytes, *, model: str, version: str | None, header_length: int | None
+) -> InferenceRequest:
+    body = bytes(body)
+    header_end = _header_end(len(body), header_length)
+    doc = parse_json(memoryview(body)[:header_end], "body")
+    if not isinstance(doc, dict):
+        fail("body", f"expected a JSON object, got {json_type(doc)}")
+    parameters = _object(doc.get("parameters"), "parameters")
+    inputs, end = _decode_inputs(doc.get("inputs"), body, header_end, header_length is not None)
+    if end != len(body):
+        fail("body", f"{len(body) - end} unexpected bytes after the binary tensor data")
+    return InferenceRequest(
+        model=model,
+        version=version,
+        inputs=inputs,
+        id=_request_id(doc.get("id")),
+        outputs=_decode_outputs(doc.get("outputs")),
+        parameters=parameters,
+        binary_output_default=_flag(parameters, "binary_data_output", "parameters"),
+        timeout_s=_timeout_s(parameters.get("timeout")),
+    )
+
+
+def _header_end(body_length: int, header_length: int | None) -> int:
+    if header_length is None:
+        return body_length
+    if type(header_length) is not int or not 0 < header_length <= body_length:
+        fail("Inference-Header-Content-Length",
+             f"{header_length!r} is not a length within the {body_length}-byte body")
+    return header_length
+
+
+def _decode_inputs(
+    raw: Any, body: bytes, offset: int, has_binary_section: bool
+) -> tuple[list[Tensor], int]:
+    if not isinstance(raw, list) or not raw:
+        fail("inputs", "expected a non-empty array of input tensors")
+    tensors: list[Tensor] = []
+    names: set[str] = set()
+    for i, item in enumerate(raw):
+        field = f"inputs[{i}]"
+        tensor, size = _decode_input(item, field, body, offset, has_binary_section)
+        if tensor.name in names:
+            fail(f"{field}.name", f"duplicate input name {tensor.name!r}")
+        names.add(tensor.name)
+        tensors.append(tensor)
+        offset += size
+    return tensors, offset
+
+
+def _decode_input(
+    item: Any, field: str, body: bytes, offset: int, has_binary_section: bool
+) -> tuple[Tensor, int]:
+    """One input and the number of binary-section bytes it consumed."""
+    if not isinstance(item, dict):
+        fail(field, f"expected an object, got {json_type(item)}")
+    name = _name(item.get("name"), f"{field}.name")
+    datatype = check_datatype(item.get("datatype"), f"{field}.datatype")
+    shape = check_shape(item.get("shape"), f"{field}.shape")
+    parameters = _object(item.get("parameters"), f"{field}.parameters")
+    _refuse_unsupported(parameters, f"{field}.parameters")
+    size = parameters.pop("binary_data_size", None)
+    if size is None:
+        if "data" not in item:
+            fail(field, "no tensor data: give data or parameters.binary_data_size")
+        data = json_to_array(item["data"], datatype, shape, f"{field}.data")
+        return Tensor(name, datatype, shape, data, parameters), 0
+    size_field = f"{field}.parameters.binary_data_size"
+    if "data" in item:
+        fail(field, "give either data or parameters.binary_data_size, not both")
+    if type(size) is not int or size < 0:
+        fail(size_field, f"expected a non-negative integer, got {json_repr(size)}")
+    if not has_binary_section:
+        fail(size_field, "binary data needs the Inference-Header-Content-Length header")
+    if size > len(body) - offset:
+        fail(size_field, f"{size} bytes declared but only {len(body) - offset} left in the body")
+    data = binary_to_array(body, offset, size, datatype, shape, size_field)
+    return Tensor(name, datatype, shape, data, parameters), size
+
+
+def _decode_outputs(raw: Any) -> list[RequestedOutput] | None:
+    if raw is None or raw == []:
+        return None
+    if not isinstance(raw, list):
+        fail("outputs", f"expected an array, got {json_type(raw)}")
+    outputs: list[RequestedOutput] = []
+    for i, item in enumerate(raw):
+        field = f"outputs[{i}]"
+        if not isinstance(item, dict):
+            fail(field, f"expected an object, got {json_type(item)}")
+        name = _name(item.get("name"), f"{field}.name")
+        if any(o.name == name for o in outputs):
+            fail(f"{field}.name", f"duplicate output name {name!r}")
+        parameters = _object(item.get("parameters"), f"{field}.parameters")
+        _refuse_unsupported(parameters, f"{field}.parameters")
+        binary = parameters.pop("binary_data", None)
+        if binary is not None and type(binary) is not bool:
+            fail(f"{field}.parameters.binary_data", f"expected a boolean, got {json_type(binary)}")
+        outputs.append(RequestedOutput(name=name, binary_data=binary, parameters=parameters))
+    return outputs
+
+
+def _name(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not value:
+        fail(field, f"expected a non-empty string, got {json_type(value)}")
+    return value
+
+
+def _object(value: Any, field: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        fail(field, f"expected an object, got {json_type(value)}")
+    return value
+
+
+def _refuse_unsupported(parameters: dict[str, Any], field: str) -> None:
+    for key in _UNSUPPORTED_PARAMETERS:
+        if key in parameters:
+            fail(f"{field}.{key}", "not supported by this server")
+
+
+def _flag(parameters: dict[str, Any], key: str, field: str) -> bool:
+    value = parameters.get(key, False)
+    if type(value) is not bool:
+        fail(f"{field}.{key}", f"expected a boolean, got {json_type(value)}")
+    return value
+
+
+def _request_id(value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        fail("id", f"expected a string, got {json_type(value)}")
+    return value
+
+
+def _timeout_s(value: Any) -> float | None:
+    """``parameters.timeout`` is in microseconds, as in Triton; 0 means no deadline."""
+    if value is None:
+        return None
+    if type(value) is not int or value < 0:
+        fail("parameters.timeout", "expected a non-negative integer number of microseconds, "
+                                   f"got {json_type(value)} {value!r:.40}")
+    return value / 1e6 if value else None
