@@ -1,0 +1,1 @@
+"""mlgate: the command line and the typed configuration root."""

@@ -1,0 +1,51 @@
+"""Connecting to a Ray cluster, or starting a local one, with token auth handled."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from mlgate.config import RayConfig
+
+TOKEN_FILE = Path("~/.ray/auth_token").expanduser()
+
+
+def loopback_env() -> None:
+    """Keep a local Ray's traffic on 127.0.0.1 (see README: networking)."""
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+
+def auth_token() -> str | None:
+    """The cluster token: ``RAY_AUTH_TOKEN`` or ``~/.ray/auth_token``."""
+    token = os.environ.get("RAY_AUTH_TOKEN")
+    if token:
+        return token.strip()
+    return TOKEN_FILE.read_text().strip() if TOKEN_FILE.exists() else None
+
+
+def init(cfg: RayConfig, *, dashboard: bool = False, log_to_driver: bool = True) -> None:
+    """``ray.init`` against ``cfg.address``, or a new local instance on loopback."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    loopback_env()
+    if cfg.address:
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
+        ray.init(address=cfg.address, namespace=cfg.namespace, log_to_driver=log_to_driver)
+        return
+    ray.init(
+        num_cpus=cfg.num_cpus,
+        include_dashboard=dashboard,
+        dashboard_host="127.0.0.1",
+        dashboard_port=cfg.dashboard_port,
+        _node_ip_address="127.0.0.1",
+        namespace=cfg.namespace,
+        log_to_driver=log_to_driver,
+    )
+
+
+def cluster_gpus() -> float:
+    import ray
+
+    return float(ray.cluster_resources().get("GPU", 0.0))

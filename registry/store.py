@@ -1,0 +1,184 @@
+"""The model registry: versions published atomically, read by name and version.
+
+Layout under a root (local path or pyarrow URI)::
+
+    {root}/{model}/{version}/manifest.json   written last: a version without it does not exist
+    {root}/{model}/{version}/model.pt        TorchScript weights
+    {root}/{model}/{version}/schema.json     ModelSchema
+    {root}/{model}/{version}/...             preprocessor.json, metrics.json, lineage.json, ...
+    {root}/{model}/.staging/{uuid}/          versions being written
+
+On a local filesystem a version is staged, then renamed into place (atomic; a
+concurrent publisher that lost the race retries with the next number). On object
+stores the files are written in place and ``manifest.json`` is committed last.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from registry import fs as rfs
+from registry.errors import Conflict, NotFound, RegistryError
+from registry.preprocess import Preprocessor
+from registry.schema import ModelSchema
+
+MANIFEST = "manifest.json"
+_PUBLISH_RETRIES = 20
+
+
+class VersionPolicy(BaseModel):
+    """Which versions of a model are served (Triton's model repository semantics)."""
+
+    model_config = ConfigDict(extra="forbid")
+    policy: Literal["latest", "all", "specific"] = Field(default="latest", description="Selection rule")
+    latest_n: int = Field(default=1, ge=1, description="How many newest versions, for 'latest'")
+    versions: tuple[int, ...] = Field(default=(), description="Exact versions, for 'specific'")
+
+    def select(self, available: list[int]) -> list[int]:
+        if self.policy == "all":
+            return sorted(available)
+        if self.policy == "specific":
+            return sorted(v for v in self.versions if v in available)
+        return sorted(available)[-self.latest_n:]
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """A published, immutable model version."""
+
+    registry: "Registry"
+    name: str
+    version: int
+    manifest: dict[str, Any]
+
+    @property
+    def path(self) -> str:
+        return f"{self.registry.path}/{self.name}/{self.version}"
+
+    def read(self, filename: str) -> bytes:
+        if filename not in self.manifest["files"]:
+            raise NotFound(f"model {self.name} version {self.version} has no file {filename!r}")
+        return rfs.read_bytes(self.registry.fs, f"{self.path}/{filename}")
+
+    def read_json(self, filename: str) -> Any:
+        return json.loads(self.read(filename))
+
+    def has(self, filename: str) -> bool:
+        return filename in self.manifest["files"]
+
+    @property
+    def schema(self) -> ModelSchema:
+        return ModelSchema.model_validate_json(self.read("schema.json"))
+
+    def preprocessor(self) -> Preprocessor | None:
+        if not self.has("preprocessor.json"):
+            return None
+        return Preprocessor.from_json(self.schema, self.read("preprocessor.json").decode())
+
+    def load_torch(self, device: str = "cpu"):
+        import torch
+
+        return torch.jit.load(io.BytesIO(self.read("model.pt")), map_location=device)
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.read_json("metrics.json") if self.has("metrics.json") else {}
+
+    @property
+    def lineage(self) -> dict[str, Any]:
+        return self.read_json("lineage.json") if self.has("lineage.json") else {}
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "created_at": self.manifest["created_at"],
+            "files": sorted(self.manifest["files"]),
+            "metrics": self.metrics,
+            "lineage": self.lineage,
+        }
+
+
+class Registry:
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.fs, self.path = rfs.resolve(root)
+
+    # -- reading -----------------------------------------------------------------
+    def list_models(self) -> list[str]:
+        return [m for m in rfs.list_dirs(self.fs, self.path) if not m.startswith(".") and self.list_versions(m)]
+
+    def list_versions(self, name: str) -> list[int]:
+        versions = [int(d) for d in rfs.list_dirs(self.fs, f"{self.path}/{name}") if d.isdigit()]
+        return sorted(v for v in versions if rfs.exists(self.fs, f"{self.path}/{name}/{v}/{MANIFEST}"))
+
+    def get(self, name: str, version: int | None = None) -> ModelVersion:
+        versions = self.list_versions(name)
+        if not versions:
+            raise NotFound(f"unknown model {name!r}")
+        if version is None:
+            version = versions[-1]
+        if version not in versions:
+            raise NotFound(f"model {name!r} has no version {version}")
+        path = f"{self.path}/{name}/{version}/{MANIFEST}"
+        try:
+            manifest = json.loads(rfs.read_bytes(self.fs, path))
+        except (OSError, ValueError) as exc:
+            raise RegistryError(f"cannot read {path}: {exc}") from exc
+        return ModelVersion(self, name, version, manifest)
+
+    def served(self, name: str, policy: VersionPolicy) -> list[ModelVersion]:
+        return [self.get(name, v) for v in policy.select(self.list_versions(name))]
+
+    # -- publishing --------------------------------------------------------------
+    def publish(self, name: str, files: dict[str, bytes], **manifest_extra: Any) -> ModelVersion:
+        """Publish ``files`` as the next version of ``name``; returns the new version."""
+        if "schema.json" not in files or "model.pt" not in files:
+            raise RegistryError("a model version needs at least schema.json and model.pt")
+        ModelSchema.model_validate_json(files["schema.json"])
+        manifest = {
+            "format": 1,
+            "name": name,
+            "created_at": time.time(),
+            "files": {k: {"bytes": len(v), "sha256": hashlib.sha256(v).hexdigest()} for k, v in files.items()},
+            **manifest_extra,
+        }
+        for _ in range(_PUBLISH_RETRIES):
+            version = (self.list_versions(name) or [0])[-1] + 1
+            if self._try_publish(name, version, files, manifest):
+                return self.get(name, version)
+        raise Conflict(f"could not allocate a version for {name!r} after {_PUBLISH_RETRIES} tries")
+
+    def _try_publish(self, name: str, version: int, files: dict[str, bytes], manifest: dict) -> bool:
+        final = f"{self.path}/{name}/{version}"
+        body = json.dumps({**manifest, "version": version}, indent=1).encode()
+        if not rfs.is_local(self.fs):
+            if rfs.exists(self.fs, final):
+                return False
+            self._write_dir(final, files, body)
+            return True
+        staging = f"{self.path}/{name}/.staging/{uuid.uuid4().hex}"
+        self._write_dir(staging, files, body)
+        if rfs.exists(self.fs, final):
+            self.fs.delete_dir(staging)
+            return False
+        try:
+            self.fs.move(staging, final)
+        except OSError:  # lost the race: somebody published this number first
+            self.fs.delete_dir(staging)
+            return False
+        return True
+
+    def _write_dir(self, path: str, files: dict[str, bytes], manifest: bytes) -> None:
+        self.fs.create_dir(path, recursive=True)
+        for fname, data in files.items():
+            rfs.write_bytes(self.fs, f"{path}/{fname}", data)
+        rfs.write_bytes(self.fs, f"{path}/{MANIFEST}", manifest)

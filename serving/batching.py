@@ -1,0 +1,193 @@
+"""Dynamic batching across concurrent callers, on one asyncio loop. No Ray.
+
+Contract:
+
+* ``submit`` returns exactly the result computed for that item; an item's rows are
+  never split across batches nor mixed with another item's result.
+* Admission is bounded: with ``max_queue_size`` items waiting, ``submit`` raises
+  :class:`Overloaded` at once (the transport answers 503 with ``Retry-After``).
+* An item whose deadline passes while queued is never computed: its caller gets
+  :class:`DeadlineExceeded`. A caller that goes away (task cancelled) is dropped too.
+* An idle runner takes what is queued at once: no request waits out a timeout when
+  nothing else is running. ``batch_wait_timeout_s`` only applies under load (the last
+  batch held several requests): then a batch waits at most that long to fill up.
+* If a batch fails, its items are retried one by one so a bad item fails alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generic, Sequence, TypeVar
+
+from registry.errors import DeadlineExceeded, Overloaded
+
+P = TypeVar("P")
+R = TypeVar("R")
+BatchFn = Callable[[Sequence[P]], Sequence[R]]
+
+
+@dataclass(eq=False)
+class _Item(Generic[P]):
+    payload: P
+    rows: int
+    deadline: float | None  # time.monotonic() seconds
+    future: asyncio.Future
+    enqueued_at: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True)
+class BatchStats:
+    """What one dispatched batch looked like (for metrics)."""
+
+    rows: int
+    items: int
+    queue_wait_s: tuple[float, ...]
+    compute_s: float
+
+
+class Batcher(Generic[P, R]):
+    def __init__(
+        self,
+        fn: BatchFn,
+        executor: Executor,
+        *,
+        max_batch_size: int = 64,
+        batch_wait_timeout_s: float = 0.0,
+        max_queue_size: int = 1024,
+        retry_after_s: float = 1.0,
+        on_batch: Callable[[BatchStats], None] | None = None,
+    ) -> None:
+        self._fn = fn
+        self._executor = executor
+        self.max_batch_size = max_batch_size
+        self.batch_wait_timeout_s = batch_wait_timeout_s
+        self.max_queue_size = max_queue_size
+        self.retry_after_s = retry_after_s
+        self._on_batch = on_batch
+        self._queue: deque[_Item[P]] = deque()
+        self._queued_rows = 0
+        self._wakeup: asyncio.Event | None = None
+        self._task: asyncio.Task | None = None
+        self._last_batch_items = 0
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    async def submit(self, payload: P, rows: int, deadline: float | None = None) -> R:
+        if len(self._queue) >= self.max_queue_size:
+            raise Overloaded(f"queue full ({self.max_queue_size} requests waiting)", self.retry_after_s)
+        if deadline is not None and time.monotonic() >= deadline:
+            raise DeadlineExceeded("deadline passed before the request was queued")
+        self._ensure_running()
+        item = _Item(payload, rows, deadline, asyncio.get_running_loop().create_future())
+        self._queue.append(item)
+        self._queued_rows += rows
+        self._wakeup.set()
+        try:
+            if deadline is None:
+                return await item.future
+            return await asyncio.wait_for(asyncio.shield(item.future), max(0.0, deadline - time.monotonic()))
+        except asyncio.TimeoutError:
+            raise DeadlineExceeded("deadline exceeded while waiting for the model") from None
+        finally:
+            if not item.future.done():
+                item.future.cancel()  # the dispatcher skips it; no compute is spent
+
+    def _ensure_running(self) -> None:
+        if self._task is None or self._task.done():
+            self._wakeup = asyncio.Event()
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        for item in self._queue:
+            if not item.future.done():
+                item.future.set_exception(Overloaded("model is shutting down", self.retry_after_s))
+        self._queue.clear()
+
+    async def _run(self) -> None:
+        while True:
+            if not self._queue:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            await asyncio.sleep(0)  # let requests already received reach the queue
+            await self._maybe_wait_to_fill()
+            batch = self._take()
+            if batch:
+                await self._dispatch(batch)
+
+    async def _maybe_wait_to_fill(self) -> None:
+        if self.batch_wait_timeout_s <= 0 or self._last_batch_items <= 1:
+            return
+        give_up = time.monotonic() + self.batch_wait_timeout_s
+        while self._queued_rows < self.max_batch_size and (left := give_up - time.monotonic()) > 0:
+            self._wakeup.clear()
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), left)
+            except asyncio.TimeoutError:
+                return
+
+    def _take(self) -> list[_Item[P]]:
+        batch: list[_Item[P]] = []
+        rows = 0
+        now = time.monotonic()
+        while self._queue:
+            item = self._queue[0]
+            if item.future.done():  # cancelled or timed out while queued
+                self._pop()
+                continue
+            if item.deadline is not None and now >= item.deadline:
+                self._pop().future.set_exception(DeadlineExceeded("deadline exceeded in queue"))
+                continue
+            if batch and rows + item.rows > self.max_batch_size:
+                break
+            batch.append(self._pop())
+            rows += item.rows
+        return batch
+
+    def _pop(self) -> _Item[P]:
+        item = self._queue.popleft()
+        self._queued_rows -= item.rows
+        return item
+
+    async def _dispatch(self, batch: list[_Item[P]]) -> None:
+        loop = asyncio.get_running_loop()
+        started = time.monotonic()
+        results = await loop.run_in_executor(self._executor, _run_isolated, self._fn, [i.payload for i in batch])
+        self._last_batch_items = len(batch)
+        if self._on_batch is not None:
+            waits = tuple(started - i.enqueued_at for i in batch)
+            self._on_batch(BatchStats(sum(i.rows for i in batch), len(batch), waits, time.monotonic() - started))
+        for item, (ok, value) in zip(batch, results):
+            if item.future.done():
+                continue
+            if ok:
+                item.future.set_result(value)
+            else:
+                item.future.set_exception(value)
+
+
+def _run_isolated(fn: BatchFn, payloads: list[Any]) -> list[tuple[bool, Any]]:
+    """Run a batch; if it fails, run each payload alone so only the bad one fails."""
+    try:
+        out = fn(payloads)
+        if len(out) != len(payloads):
+            raise RuntimeError(f"batch function returned {len(out)} results for {len(payloads)} inputs")
+        return [(True, r) for r in out]
+    except Exception as exc:  # noqa: BLE001 - isolate below
+        if len(payloads) == 1:
+            return [(False, exc)]
+    results = []
+    for payload in payloads:
+        try:
+            results.append((True, fn([payload])[0]))
+        except Exception as exc:  # noqa: BLE001 - delivered to that item's caller
+            results.append((False, exc))
+    return results

@@ -1,0 +1,49 @@
+"""Typed configuration of the serving layer (composed into ``mlgate.config``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from registry.store import VersionPolicy
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelServingConfig(_Strict):
+    """Per-model serving knobs; ``serving.default_model`` applies where a model has none."""
+
+    version_policy: VersionPolicy = Field(default_factory=VersionPolicy, description="Versions served")
+    max_batch_size: int = Field(default=64, ge=1, le=65_536, description="Rows per model call at most")
+    batch_wait_timeout_s: float = Field(
+        default=0.002, ge=0, le=10, description="Longest wait for a batch to fill, only under load"
+    )
+    max_queue_size: int = Field(default=256, ge=1, description="Requests waiting per model before 503")
+    default_timeout_s: float | None = Field(default=None, gt=0, description="Deadline when a request sets none")
+    device: str = Field(default="auto", description="'auto' (CUDA if visible), 'cpu' or 'cuda[:n]'")
+    precision: Literal["fp32", "bf16", "fp16"] = Field(default="fp32", description="CUDA autocast dtype")
+    cuda_graph_batch_sizes: tuple[int, ...] = Field(default=(), description="Batch buckets for CUDA graphs")
+
+
+class ServingConfig(_Strict):
+    host: str = Field(default="127.0.0.1", description="Address the HTTP ingress listens on")
+    port: int = Field(default=8000, ge=0, le=65_535, description="HTTP port (0: pick a free one)")
+    num_replicas: int = Field(default=1, ge=1, description="Ray Serve replicas of the gateway deployment")
+    replica_num_cpus: float = Field(default=1.0, ge=0, description="CPUs reserved per replica")
+    replica_num_gpus: float | Literal["auto"] = Field(
+        default="auto", description="GPUs per replica; 'auto': 1 when the cluster has GPUs, else 0"
+    )
+    torch_num_threads: int = Field(default=1, ge=1, description="Intra-op threads per replica")
+    max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, description="Larger bodies get 413")
+    models: dict[str, ModelServingConfig] = Field(default_factory=dict, description="Per-model overrides")
+    default_model: ModelServingConfig = Field(default_factory=ModelServingConfig, description="Defaults")
+    serve_models: tuple[str, ...] | None = Field(
+        default=None, description="Models to serve; None: every model in the registry"
+    )
+    unnice: bool = Field(default=True, description="Reset the replica's raised nice level to 0 when allowed")
+
+    def for_model(self, name: str) -> ModelServingConfig:
+        return self.models.get(name, self.default_model)

@@ -1,0 +1,105 @@
+"""The data plane: finds the model version a request names and runs it.
+
+Transports call only this; it knows nothing about HTTP. Observers (prediction log,
+metrics) are told about every answered request.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from registry.errors import MlgateError, NotFound, NotReady
+from registry.store import Registry
+from serving.config import ServingConfig
+from serving.model import Outputs, ServedModel
+from serving.types import InferenceRequest, InferenceResponse, Tensor
+from serving.validate import Prepared
+
+log = logging.getLogger("mlgate.serving")
+
+
+@dataclass
+class Outcome:
+    """What observers learn about one answered request."""
+
+    request: InferenceRequest
+    model: ServedModel | None
+    prepared: Prepared | None
+    outputs: Outputs | None
+    error: Exception | None
+    latency_s: float
+
+
+class Observer(Protocol):
+    def observe(self, outcome: Outcome) -> None: ...
+
+
+class DataPlane:
+    def __init__(self, models: dict[str, dict[str, ServedModel]], observers: list[Observer] | None = None):
+        self.models = models
+        self.observers = list(observers or [])
+        self.ready = True
+
+    @classmethod
+    def load(cls, registry: Registry, cfg: ServingConfig, observers: list[Observer] | None = None,
+             on_batch=None) -> "DataPlane":
+        names = cfg.serve_models if cfg.serve_models is not None else registry.list_models()
+        models: dict[str, dict[str, ServedModel]] = {}
+        for name in names:
+            mcfg = cfg.for_model(name)
+            versions = registry.served(name, mcfg.version_policy)
+            if not versions:
+                raise NotFound(f"model {name!r}: no version matches its version policy")
+            models[name] = {str(v.version): ServedModel(v, mcfg, on_batch) for v in versions}
+            log.info("loaded model %s versions %s", name, sorted(models[name], key=int))
+        return cls(models, observers)
+
+    def model(self, name: str, version: str | None = None) -> ServedModel:
+        versions = self.models.get(name)
+        if not versions:
+            raise NotFound(f"unknown model {name!r}")
+        if version is None:
+            return versions[max(versions, key=int)]
+        if version not in versions:
+            raise NotFound(f"model {name!r} version {version!r} is not served (served: {sorted(versions, key=int)})")
+        return versions[version]
+
+    async def infer(self, request: InferenceRequest, started_s: float | None = None) -> InferenceResponse:
+        started_s = time.perf_counter() if started_s is None else started_s
+        model = prepared = outputs = None
+        try:
+            if not self.ready:
+                raise NotReady("server is shutting down")
+            model = self.model(request.model, request.version)
+            prepared = model.prepare(request.inputs)
+            timeout_s = request.timeout_s if request.timeout_s is not None else model.cfg.default_timeout_s
+            deadline = None if timeout_s is None else time.monotonic() + timeout_s
+            outputs = await model.infer(prepared, deadline)
+        except MlgateError as exc:
+            self._notify(Outcome(request, model, prepared, None, exc, time.perf_counter() - started_s))
+            raise
+        self._notify(Outcome(request, model, prepared, outputs, None, time.perf_counter() - started_s))
+        tensors = [_tensor(name, values, model) for name, values in outputs.items()]
+        return InferenceResponse(model.name, model.version, tensors, id=request.id)
+
+    def _notify(self, outcome: Outcome) -> None:
+        for obs in self.observers:
+            try:
+                obs.observe(outcome)
+            except Exception:  # noqa: BLE001 - an observer must never fail a request
+                log.exception("observer %r failed", obs)
+
+    async def close(self) -> None:
+        self.ready = False
+        for versions in self.models.values():
+            for model in versions.values():
+                await model.close()
+
+
+def _tensor(name: str, values, model: ServedModel) -> Tensor:
+    spec = model.schema.output(name)
+    datatype = spec.datatype if spec is not None else "FP32"
+    return Tensor(name, datatype, tuple(values.shape), values)

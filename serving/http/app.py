@@ -1,0 +1,189 @@
+"""The gateway's ASGI app: HTTP <-> protocol-neutral types, then the data plane.
+
+Raw ASGI (no framework) keeps the per-request cost low. Routes: the Open Inference
+Protocol v2 REST API and the plain JSON route ``POST /v1/models/{m}:predict``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Awaitable, Callable
+
+import orjson
+
+from registry.errors import InvalidInput, MlgateError, NotFound, PayloadTooLarge
+from serving import protocol
+from serving.dataplane import DataPlane
+from serving.http.errors import JSON, Response, error_response
+from serving.http.routes import Route, match
+from serving.protocol import plain
+from serving.types import InferenceRequest
+
+TIMEOUT_HEADER = b"x-mlgate-timeout-ms"
+HEADER_LENGTH = b"inference-header-content-length"
+_GET_KINDS = {"server_meta", "live", "ready", "model_meta", "model_ready", "metrics"}
+_POST_KINDS = {"infer", "predict", "feedback"}
+
+
+class GatewayApp:
+    def __init__(self, dataplane: DataPlane, max_body_bytes: int, extra_get: dict | None = None,
+                 extra_post: dict | None = None) -> None:
+        self.dp = dataplane
+        self.max_body_bytes = max_body_bytes
+        self.extra_get: dict[str, Callable[[Route, dict], Awaitable[Response]]] = extra_get or {}
+        self.extra_post: dict[str, Callable[[Route, dict, bytes], Awaitable[Response]]] = extra_post or {}
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "lifespan":
+            return await _lifespan(receive, send)
+        if scope["type"] != "http":
+            return
+        status, headers, body = await self._handle(scope, receive)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _handle(self, scope, receive) -> Response:
+        started = time.perf_counter()
+        route = match(scope["path"])
+        method = scope["method"]
+        try:
+            if route is None:
+                raise NotFound(f"no route {scope['path']}")
+            if route.kind in _POST_KINDS:
+                if method != "POST":
+                    return 405, [JSON, (b"allow", b"POST")], b'{"error":"method not allowed; use POST"}'
+                headers = dict(scope["headers"])
+                body = await _read_body(receive, headers, self.max_body_bytes)
+                return await self._post(route, headers, body, started)
+            if method not in ("GET", "HEAD"):
+                return 405, [JSON, (b"allow", b"GET")], b'{"error":"method not allowed; use GET"}'
+            return await self._get(route, dict(scope["headers"]))
+        except Exception as exc:  # noqa: BLE001 - mapped in one place
+            return error_response(exc, model=route.model if route else None)
+
+    async def _get(self, route: Route, headers: dict) -> Response:
+        kind = route.kind
+        if kind == "live":
+            return 200, [JSON], b'{"live":true}'
+        if kind == "ready":
+            ok = self.dp.ready
+            return (200 if ok else 503), [JSON], orjson.dumps({"ready": ok})
+        if kind == "server_meta":
+            return 200, [JSON], orjson.dumps(protocol.server_metadata())
+        if kind == "model_ready":
+            self.dp.model(route.model, route.version)
+            return 200, [JSON], orjson.dumps({"name": route.model, "ready": self.dp.ready})
+        if kind == "model_meta":
+            return 200, [JSON], orjson.dumps(self._model_meta(route))
+        if kind in self.extra_get:
+            return await self.extra_get[kind](route, headers)
+        raise NotFound(f"no route for {kind}")
+
+    def _model_meta(self, route: Route) -> dict:
+        model = self.dp.model(route.model, route.version)
+        versions = sorted(self.dp.models[route.model], key=int)
+        schema = model.schema
+        return protocol.model_metadata(
+            name=model.name,
+            versions=versions if route.version is None else [model.version],
+            platform="pytorch_torchscript",
+            inputs=schema.inputs,
+            outputs=schema.outputs,
+        )
+
+    async def _post(self, route: Route, headers: dict, body: bytes, started: float) -> Response:
+        if route.kind == "infer":
+            return await self._infer(route, headers, body, started)
+        if route.kind == "predict":
+            return await self._predict(route, headers, body, started)
+        if route.kind in self.extra_post:
+            return await self.extra_post[route.kind](route, headers, body)
+        raise NotFound(f"no route for {route.kind}")
+
+    async def _infer(self, route: Route, headers: dict, body: bytes, started: float) -> Response:
+        header_length = _header_length(headers)
+        request = protocol.decode_infer_request(body, model=route.model, version=route.version,
+                                                header_length=header_length)
+        request.timeout_s = _timeout(headers, request.timeout_s)
+        try:
+            response = await self.dp.infer(request, started)
+        except MlgateError as exc:
+            return error_response(exc, request.id, route.model)
+        payload, json_length = protocol.encode_infer_response(
+            response, requested=request.outputs, binary_default=request.binary_output_default
+        )
+        if json_length is None:
+            return 200, [JSON], payload
+        return 200, [(b"content-type", b"application/octet-stream"),
+                     (HEADER_LENGTH, str(json_length).encode())], payload
+
+    async def _predict(self, route: Route, headers: dict, body: bytes, started: float) -> Response:
+        model = self.dp.model(route.model, route.version)
+        inputs, req_id, params = plain.decode_instances(body, model.schema)
+        request = InferenceRequest(model.name, model.version, inputs, id=req_id, parameters=params,
+                                   route="plain")
+        request.timeout_s = _timeout(headers, _param_timeout_s(params))
+        response = await self.dp.infer(request, started)
+        outputs = {t.name: t.data for t in response.outputs}
+        return 200, [JSON], plain.encode_predictions(outputs, model.schema, model.name, model.version, req_id)
+
+
+def _header_length(headers: dict) -> int | None:
+    raw = headers.get(HEADER_LENGTH)
+    if raw is None:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidInput("Inference-Header-Content-Length: not an integer") from None
+
+
+def _param_timeout_s(params: dict) -> float | None:
+    value = params.get("timeout_s")
+    if value is None:
+        return None
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+        raise InvalidInput("parameters.timeout_s: expected a positive number of seconds")
+    return float(value)
+
+
+def _timeout(headers: dict, current_s: float | None) -> float | None:
+    raw = headers.get(TIMEOUT_HEADER)
+    if raw is None:
+        return current_s
+    try:
+        value_s = float(raw) / 1000.0
+    except ValueError:
+        raise InvalidInput("X-Mlgate-Timeout-Ms: not a number") from None
+    if not value_s > 0:
+        raise InvalidInput("X-Mlgate-Timeout-Ms: must be positive")
+    return value_s if current_s is None else min(current_s, value_s)
+
+
+async def _read_body(receive, headers: dict, limit: int) -> bytes:
+    declared = headers.get(b"content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"body: {int(declared)} bytes is over the limit of {limit}")
+    chunks = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise InvalidInput("body: client disconnected before sending it")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body: over the limit of {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks) if len(chunks) != 1 else chunks[0]
+
+
+async def _lifespan(receive, send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

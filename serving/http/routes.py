@@ -1,0 +1,45 @@
+"""Route matching for the v2 and plain JSON paths (no regex on the hot path)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Route:
+    kind: str  # server_meta, live, ready, model_meta, model_ready, infer, predict, metrics, feedback
+    model: str | None = None
+    version: str | None = None
+
+
+_SERVER = {"/v2": "server_meta", "/v2/": "server_meta", "/v2/health/live": "live",
+           "/v2/health/ready": "ready", "/metrics": "metrics"}
+_MODEL_SUFFIX = {"": "model_meta", "ready": "model_ready", "infer": "infer", "feedback": "feedback"}
+
+
+def match(path: str) -> Route | None:
+    kind = _SERVER.get(path)
+    if kind:
+        return Route(kind)
+    if path.startswith("/v2/models/"):
+        return _v2_model(path[len("/v2/models/"):].split("/"))
+    if path.startswith("/v1/models/") and path.endswith(":predict"):
+        parts = path[len("/v1/models/"):-len(":predict")].split("/")
+        if len(parts) == 1 and parts[0]:
+            return Route("predict", parts[0])
+        if len(parts) == 3 and parts[1] == "versions" and parts[0] and parts[2]:
+            return Route("predict", parts[0], parts[2])
+    return None
+
+
+def _v2_model(parts: list[str]) -> Route | None:
+    if not parts[0]:
+        return None
+    name, rest = parts[0], parts[1:]
+    version = None
+    if len(rest) >= 2 and rest[0] == "versions" and rest[1]:
+        version, rest = rest[1], rest[2:]
+    if len(rest) > 1:
+        return None
+    kind = _MODEL_SUFFIX.get(rest[0] if rest else "")
+    return Route(kind, name, version) if kind else None

@@ -1,0 +1,51 @@
+"""Protocol-neutral request and response types between transports and the data plane.
+
+Plain data, no logic beyond construction, no web-framework imports. Tensors carry
+their data as numpy arrays already shaped ``[batch, ...]``; ``BYTES`` tensors are
+numpy object arrays of ``bytes``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Tensor:
+    name: str
+    datatype: str
+    shape: tuple[int, ...]
+    data: np.ndarray
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RequestedOutput:
+    name: str
+    binary_data: bool | None = None  # None: the request's default
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class InferenceRequest:
+    model: str
+    version: str | None
+    inputs: list[Tensor]
+    id: str | None = None
+    outputs: list[RequestedOutput] | None = None  # None: all outputs
+    parameters: dict[str, Any] = field(default_factory=dict)
+    binary_output_default: bool = False  # true when the request used the binary extension
+    timeout_s: float | None = None  # from parameters.timeout or a header, resolved by transports
+    route: str = "v2"
+
+
+@dataclass
+class InferenceResponse:
+    model_name: str
+    model_version: str
+    outputs: list[Tensor]
+    id: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
