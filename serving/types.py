@@ -37,7 +37,7 @@ class InferenceRequest:
     id: str | None = None
     outputs: list[RequestedOutput] | None = None  # None: all outputs
     parameters: dict[str, Any] = field(default_factory=dict)
-    binary_output_default: bool = False  # true when the request used the binary extension
+    binary_output_default: bool = False  # parameters.binary_data_output: outputs binary unless asked otherwise
     timeout_s: float | None = None  # from parameters.timeout or a header, resolved by transports
     route: str = "v2"
 

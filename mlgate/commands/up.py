@@ -1,0 +1,25 @@
+"""``mlgate up``."""
+
+from __future__ import annotations
+
+import argparse
+
+from mlgate.commands import config_of
+
+
+def _up(args: argparse.Namespace) -> int:
+    from mlgate import up
+
+    cfg = config_of(args, **{"serving.host": args.host, "serving.port": args.port, "ray.address": args.address})
+    return up.run(cfg)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("up", help="serve the registry's models on Ray Serve until Ctrl-C",
+                       description="Start Ray locally (or join --address), make sure the demo model "
+                                   "exists, deploy the gateway and serve until SIGINT/SIGTERM.")
+    p.add_argument("--host", help="listen address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="HTTP port (default 8000)")
+    p.add_argument("--config", default=argparse.SUPPRESS, help="YAML config file")
+    p.add_argument("--address", help="Ray cluster address ('auto' or host:port); default: start Ray locally")
+    p.set_defaults(fn=_up)

@@ -1,0 +1,70 @@
+"""A model version's full compute path: preprocessing, the runner, postprocessing.
+
+Ray-free and HTTP-free: real-time serving (through the batcher) and batch scoring
+(on Ray Data) call exactly this, so their predictions agree.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from registry.schema import ModelSchema
+from registry.store import ModelVersion
+from serving.runner import Precision, TorchRunner
+from serving.validate import Prepared
+
+Outputs = dict[str, np.ndarray]
+
+
+class ModelPipeline:
+    def __init__(self, version: ModelVersion, device: str = "auto", precision: Precision = "fp32",
+                 cuda_graph_batch_sizes: tuple[int, ...] = ()) -> None:
+        self.name = version.name
+        self.version = str(version.version)
+        self.schema: ModelSchema = version.schema
+        self.preprocessor = version.preprocessor()
+        self.runner = TorchRunner(version.load_torch("cpu"), device=device, precision=precision,
+                                  cuda_graph_batch_sizes=cuda_graph_batch_sizes)
+        self._labels = np.array([s.encode() for s in self.schema.class_labels], dtype=object)
+
+    @property
+    def row_shape(self) -> tuple[int, ...]:
+        if self.preprocessor is not None:
+            return (self.preprocessor.width,)
+        return tuple(abs(d) for d in self.schema.inputs[0].shape)
+
+    def warm_up(self, batch_sizes: tuple[int, ...] = (1,)) -> None:
+        self.runner.warm_up(self.row_shape, batch_sizes)
+
+    def features(self, batch: Sequence[Prepared]) -> np.ndarray:
+        """The model's input matrix for several validated payloads, in order."""
+        if self.preprocessor is not None:
+            cols = {n: _concat([p.columns[n] for p in batch]) for n in self.schema.feature_names}
+            return self.preprocessor.transform(cols)
+        return _concat([p.tensor for p in batch]).astype(np.float32, copy=False)
+
+    def predict(self, batch: Sequence[Prepared]) -> Outputs:
+        """Outputs for all rows of ``batch`` (concatenated in order)."""
+        return self.postprocess(self.runner(self.features(batch)))
+
+    def predict_split(self, batch: Sequence[Prepared]) -> list[Outputs]:
+        """Outputs per payload: rows never cross from one payload to another."""
+        outputs = self.predict(batch)
+        if len(batch) == 1:
+            return [outputs]
+        bounds = np.cumsum([0] + [p.rows for p in batch])
+        return [{k: v[a:b] for k, v in outputs.items()} for a, b in zip(bounds[:-1], bounds[1:])]
+
+    def postprocess(self, y: np.ndarray) -> Outputs:
+        if self.schema.task == "classification":
+            return {"probabilities": y.astype(np.float32, copy=False), "label": self._labels[y.argmax(axis=1)]}
+        first = self.schema.outputs[0]
+        if self.schema.task == "regression":
+            return {first.name: y.reshape(len(y), *first.shape)}
+        return {first.name: y}
+
+
+def _concat(parts: list[np.ndarray]) -> np.ndarray:
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
