@@ -47,7 +47,7 @@ def run(cfg: MlgateConfig) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):  # after ray.init, which installs its own
         signal.signal(sig, lambda *_: stop.set())
     try:
-        deploy(cfg.registry_root, cfg.serving, raycluster.cluster_gpus())
+        deploy(cfg.registry_root, cfg.serving, raycluster.cluster_gpus(), log_root=cfg.log_root)
         url = f"http://{cfg.serving.host}:{cfg.serving.port}"
         wait_ready(url)
         print(f"mlgate serving on {url} (Ray {'at ' + cfg.ray.address if cfg.ray.address else 'local'})")
@@ -58,8 +58,11 @@ def run(cfg: MlgateConfig) -> int:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        from serving.deployment import APP_NAME, shutdown_hub
+
         if cfg.ray.address:
-            serve.delete("mlgate")
+            serve.delete(APP_NAME)
+            shutdown_hub()
         else:
             serve.shutdown()
         import ray

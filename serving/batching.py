@@ -10,13 +10,17 @@ Contract:
   :class:`DeadlineExceeded`. A caller that goes away (task cancelled) is dropped too.
 * An idle runner takes what is queued at once: no request waits out a timeout when
   nothing else is running. ``batch_wait_timeout_s`` only applies under load (the last
-  batch held several requests): then a batch waits at most that long to fill up.
+  batch held several requests and more arrived while it ran): then a batch waits at
+  most that long to fill up.
 * If a batch fails, its items are retried one by one so a bad item fails alone.
+* ``close()`` fails queued and in-flight items with :class:`Overloaded` (retryable);
+  later submits are refused the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from concurrent.futures import Executor
@@ -24,6 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Sequence, TypeVar
 
 from registry.errors import DeadlineExceeded, Overloaded
+
+log = logging.getLogger("mlgate.serving")
 
 P = TypeVar("P")
 R = TypeVar("R")
@@ -37,6 +43,7 @@ class _Item(Generic[P]):
     deadline: float | None  # time.monotonic() seconds
     future: asyncio.Future
     enqueued_at: float = field(default_factory=time.monotonic)
+    queued: bool = True
 
 
 @dataclass(frozen=True)
@@ -73,12 +80,15 @@ class Batcher(Generic[P, R]):
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._last_batch_items = 0
+        self._closed = False
 
     @property
     def queued(self) -> int:
         return len(self._queue)
 
     async def submit(self, payload: P, rows: int, deadline: float | None = None) -> R:
+        if self._closed:
+            raise Overloaded("model is shutting down", self.retry_after_s)
         if len(self._queue) >= self.max_queue_size:
             raise Overloaded(f"queue full ({self.max_queue_size} requests waiting)", self.retry_after_s)
         if deadline is not None and time.monotonic() >= deadline:
@@ -97,6 +107,9 @@ class Batcher(Generic[P, R]):
         finally:
             if not item.future.done():
                 item.future.cancel()  # the dispatcher skips it; no compute is spent
+            if item.queued:  # abandoned while queued: it no longer counts against the queue
+                self._queue.remove(item)
+                self._unqueue(item)
 
     def _ensure_running(self) -> None:
         if self._task is None or self._task.done():
@@ -104,17 +117,19 @@ class Batcher(Generic[P, R]):
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def close(self) -> None:
+        self._closed = True
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        for item in self._queue:
+        while self._queue:
+            item = self._pop()
             if not item.future.done():
                 item.future.set_exception(Overloaded("model is shutting down", self.retry_after_s))
-        self._queue.clear()
 
     async def _run(self) -> None:
         while True:
             if not self._queue:
+                self._last_batch_items = 0  # idle: the next request runs at once
                 self._wakeup.clear()
                 await self._wakeup.wait()
             await asyncio.sleep(0)  # let requests already received reach the queue
@@ -154,17 +169,31 @@ class Batcher(Generic[P, R]):
 
     def _pop(self) -> _Item[P]:
         item = self._queue.popleft()
-        self._queued_rows -= item.rows
+        self._unqueue(item)
         return item
+
+    def _unqueue(self, item: _Item[P]) -> None:
+        item.queued = False
+        self._queued_rows -= item.rows
 
     async def _dispatch(self, batch: list[_Item[P]]) -> None:
         loop = asyncio.get_running_loop()
         started = time.monotonic()
-        results = await loop.run_in_executor(self._executor, _run_isolated, self._fn, [i.payload for i in batch])
+        try:
+            results = await loop.run_in_executor(self._executor, _run_isolated, self._fn, [i.payload for i in batch])
+        except asyncio.CancelledError:  # close() while computing: nobody may wait forever
+            _fail(batch, Overloaded("model is shutting down", self.retry_after_s))
+            raise
+        except Exception as exc:  # noqa: BLE001 - e.g. the executor is shut down
+            _fail(batch, exc)
+            return
         self._last_batch_items = len(batch)
         if self._on_batch is not None:
             waits = tuple(started - i.enqueued_at for i in batch)
-            self._on_batch(BatchStats(sum(i.rows for i in batch), len(batch), waits, time.monotonic() - started))
+            try:
+                self._on_batch(BatchStats(sum(i.rows for i in batch), len(batch), waits, time.monotonic() - started))
+            except Exception:  # noqa: BLE001 - metrics must never fail requests or stop the runner
+                log.exception("on_batch callback failed")
         for item, (ok, value) in zip(batch, results):
             if item.future.done():
                 continue
@@ -172,6 +201,12 @@ class Batcher(Generic[P, R]):
                 item.future.set_result(value)
             else:
                 item.future.set_exception(value)
+
+
+def _fail(batch: list[_Item[Any]], exc: BaseException) -> None:
+    for item in batch:
+        if not item.future.done():
+            item.future.set_exception(exc)
 
 
 def _run_isolated(fn: BatchFn, payloads: list[Any]) -> list[tuple[bool, Any]]:

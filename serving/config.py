@@ -44,6 +44,35 @@ class ServingConfig(_Strict):
         default=None, description="Models to serve; None: every model in the registry"
     )
     unnice: bool = Field(default=True, description="Reset the replica's raised nice level to 0 when allowed")
+    prediction_log: "PredictionLogConfig" = Field(default_factory=lambda: PredictionLogConfig(),
+                                                  description="Prediction logs")
+    metrics: "MetricsConfig" = Field(default_factory=lambda: MetricsConfig(), description="Prometheus metrics")
 
     def for_model(self, name: str) -> ModelServingConfig:
         return self.models.get(name, self.default_model)
+
+
+class PredictionLogConfig(_Strict):
+    """Durable columnar prediction logs (see registry/predlog.py for the layout)."""
+
+    enabled: bool = Field(default=True, description="Write a record per row of every answered request")
+    flush_interval_s: float = Field(default=2.0, gt=0, le=3600, description="Publish a segment at least this often")
+    max_rows: int = Field(default=50_000, ge=1, description="Publish a segment once this many rows are buffered")
+    max_buffer_rows: int = Field(
+        default=500_000, ge=1, description="Bound on buffered rows; beyond it new records are dropped and counted"
+    )
+    pii_mode: Literal["hash", "drop"] = Field(
+        default="hash", description="Personal-data features: keyed hash (needs pii_salt) or not written"
+    )
+    pii_salt: str | None = Field(default=None, description="Secret key for hashing personal data; unset -> drop")
+    compression: Literal["zstd", "snappy", "none"] = Field(default="zstd", description="Parquet compression")
+
+
+class MetricsConfig(_Strict):
+    enabled: bool = Field(default=True, description="Collect and serve Prometheus metrics at GET /metrics")
+    push_interval_s: float = Field(default=1.0, gt=0, le=60, description="How often replicas push to the hub")
+    include_ray_metrics: bool = Field(default=True, description="Append Ray's own ray_serve_* metrics")
+    log_error_inputs: bool = Field(default=False, description="Include input payloads in error log lines")
+
+
+ServingConfig.model_rebuild()

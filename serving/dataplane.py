@@ -1,7 +1,8 @@
 """The data plane: finds the model version a request names and runs it.
 
 Transports call only this; it knows nothing about HTTP. Observers (prediction log,
-metrics) are told about every answered request.
+metrics, error log) hear about every answered inference request, including the ones
+a transport refused before decoding finished (:meth:`DataPlane.refused`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Protocol
 from registry.errors import MlgateError, NotFound, NotReady
 from registry.store import Registry
 from serving.config import ServingConfig
-from serving.model import Outputs, ServedModel
+from serving.model import ServedModel
+from serving.pipeline import Outputs
 from serving.types import InferenceRequest, InferenceResponse, Tensor
 from serving.validate import Prepared
 
@@ -31,9 +33,18 @@ class Outcome:
     outputs: Outputs | None
     error: Exception | None
     latency_s: float
+    wall_start_s: float
+
+    @property
+    def status(self) -> int:
+        if self.error is None:
+            return 200
+        return int(self.error.status) if isinstance(self.error, MlgateError) else 500
 
 
 class Observer(Protocol):
+    def begin(self, request: InferenceRequest) -> None: ...
+
     def observe(self, outcome: Outcome) -> None: ...
 
 
@@ -67,9 +78,11 @@ class DataPlane:
             raise NotFound(f"model {name!r} version {version!r} is not served (served: {sorted(versions, key=int)})")
         return versions[version]
 
-    async def infer(self, request: InferenceRequest, started_s: float | None = None) -> InferenceResponse:
-        started_s = time.perf_counter() if started_s is None else started_s
-        model = prepared = outputs = None
+    async def infer(self, request: InferenceRequest, started_s: float, wall_start_s: float) -> InferenceResponse:
+        """``started_s``: ``time.perf_counter()`` at arrival; ``wall_start_s``: ``time.time()``."""
+        model = prepared = None
+        for obs in self.observers:
+            obs.begin(request)
         try:
             if not self.ready:
                 raise NotReady("server is shutting down")
@@ -78,12 +91,18 @@ class DataPlane:
             timeout_s = request.timeout_s if request.timeout_s is not None else model.cfg.default_timeout_s
             deadline = None if timeout_s is None else time.monotonic() + timeout_s
             outputs = await model.infer(prepared, deadline)
-        except MlgateError as exc:
-            self._notify(Outcome(request, model, prepared, None, exc, time.perf_counter() - started_s))
+        except BaseException as exc:
+            self._notify(Outcome(request, model, prepared, None, exc, time.perf_counter() - started_s, wall_start_s))
             raise
-        self._notify(Outcome(request, model, prepared, outputs, None, time.perf_counter() - started_s))
+        self._notify(Outcome(request, model, prepared, outputs, None, time.perf_counter() - started_s, wall_start_s))
         tensors = [_tensor(name, values, model) for name, values in outputs.items()]
         return InferenceResponse(model.name, model.version, tensors, id=request.id)
+
+    def refused(self, request: InferenceRequest, error: Exception, started_s: float, wall_start_s: float) -> None:
+        """A transport refused the request before it reached :meth:`infer` (e.g. a bad body)."""
+        for obs in self.observers:
+            obs.begin(request)
+        self._notify(Outcome(request, None, None, None, error, time.perf_counter() - started_s, wall_start_s))
 
     def _notify(self, outcome: Outcome) -> None:
         for obs in self.observers:

@@ -17,10 +17,13 @@ APP_NAME = "mlgate"
 
 @serve.deployment(name="gateway", max_ongoing_requests=1, health_check_period_s=5)
 class GatewayDeployment:
-    def __init__(self, registry_root: str, serving_cfg: dict[str, Any]) -> None:
+    def __init__(self, registry_root: str, serving_cfg: dict[str, Any], log_root: str | None = None) -> None:
         from serving.gateway import Gateway
+        from serving.metrics_ray import RayHub, get_or_create_hub
 
-        self.gateway = Gateway(registry_root, ServingConfig.model_validate(serving_cfg))
+        cfg = ServingConfig.model_validate(serving_cfg)
+        hub = RayHub(get_or_create_hub(), cfg.metrics.include_ray_metrics) if cfg.metrics.enabled else None
+        self.gateway = Gateway(registry_root, cfg, log_root=log_root, hub=hub)
 
     def check_health(self) -> None:
         if not self.gateway.healthy():
@@ -28,6 +31,11 @@ class GatewayDeployment:
 
     def port(self) -> int:
         return self.gateway.port
+
+    def pid(self) -> int:
+        import os
+
+        return os.getpid()
 
     def __del__(self) -> None:
         gateway = getattr(self, "gateway", None)
@@ -41,15 +49,30 @@ def gpus_per_replica(cfg: ServingConfig, cluster_gpus: float) -> float:
     return float(cfg.replica_num_gpus)
 
 
-def build_app(registry_root: str, cfg: ServingConfig, cluster_gpus: float = 0.0):
+def build_app(registry_root: str, cfg: ServingConfig, cluster_gpus: float = 0.0, log_root: str | None = None):
     """The Serve application; ``cfg.port`` must be a fixed port shared by all replicas."""
     options = {"num_cpus": cfg.replica_num_cpus, "num_gpus": gpus_per_replica(cfg, cluster_gpus)}
     return GatewayDeployment.options(num_replicas=cfg.num_replicas, ray_actor_options=options).bind(
-        registry_root, cfg.model_dump(mode="json")
+        registry_root, cfg.model_dump(mode="json"), log_root
     )
 
 
-def deploy(registry_root: str, cfg: ServingConfig, cluster_gpus: float = 0.0) -> None:
-    """Deploy onto the Ray cluster this process is connected to; blocks until replicas run."""
+def deploy(registry_root: str, cfg: ServingConfig, cluster_gpus: float = 0.0, log_root: str | None = None) -> None:
+    """Deploy onto the Ray cluster this process is connected to; blocks until replicas run.
+
+    ``log_root``: where replicas write prediction logs (None: no prediction log).
+    """
     serve.start(proxy_location="Disabled")
-    serve.run(build_app(registry_root, cfg, cluster_gpus), name=APP_NAME, route_prefix=None)
+    serve.run(build_app(registry_root, cfg, cluster_gpus, log_root), name=APP_NAME, route_prefix=None)
+
+
+def shutdown_hub() -> None:
+    """Remove the detached metrics hub (after the app is deleted)."""
+    import ray
+
+    from serving.metrics_ray import HUB_NAME, HUB_NAMESPACE
+
+    try:
+        ray.kill(ray.get_actor(HUB_NAME, namespace=HUB_NAMESPACE))
+    except ValueError:
+        pass

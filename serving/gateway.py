@@ -1,4 +1,4 @@
-"""Assembles one gateway process: registry -> data plane -> ASGI app -> HTTP server.
+"""Assembles one gateway process: registry -> data plane (+ observers) -> ASGI app -> HTTP server.
 
 Used by the Ray Serve deployment (one per replica) and, without Ray, by tests and the
 single-process reference benchmark.
@@ -8,18 +8,25 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 
 from registry.store import Registry
 from serving.config import ServingConfig
 from serving.dataplane import DataPlane
 from serving.http.app import GatewayApp
+from serving.http.errors import JSON
 from serving.http.server import ServerThread
+from serving.metrics import LocalHub, MetricsPusher, MetricsRecorder
+from serving.observers import ErrorLogObserver, MetricsObserver, PredictionLogObserver
+from serving.predlog import PredictionLogWriter
 
 log = logging.getLogger("mlgate.serving")
+PROMETHEUS = (b"content-type", b"text/plain; version=0.0.4; charset=utf-8")
 
 
 class Gateway:
-    def __init__(self, registry_root: str, cfg: ServingConfig, port: int | None = None) -> None:
+    def __init__(self, registry_root: str, cfg: ServingConfig, log_root: str | None = None,
+                 hub=None, port: int | None = None) -> None:
         import torch
 
         torch.set_num_threads(cfg.torch_num_threads)
@@ -27,6 +34,13 @@ class Gateway:
             _reset_nice()
         self.cfg = cfg
         self.registry = Registry(registry_root)
+        self.log_root = log_root
+        self.hub = hub if hub is not None else LocalHub()
+        self.recorder = MetricsRecorder()
+        self.source = f"{socket.gethostname()}-{os.getpid()}"
+        self.pusher = MetricsPusher(self.recorder, self.hub, self.source, cfg.metrics.push_interval_s) \
+            if cfg.metrics.enabled else None
+        self.writer: PredictionLogWriter | None = None
         self.dataplane: DataPlane | None = None
         self.server = ServerThread(self._build_app, cfg.host, cfg.port if port is None else port,
                                    on_stop=self._on_stop)
@@ -35,12 +49,33 @@ class Gateway:
 
     def _build_app(self) -> GatewayApp:
         # Built on the server's own loop so batchers and their futures live there.
-        self.dataplane = DataPlane.load(self.registry, self.cfg)
-        return GatewayApp(self.dataplane, self.cfg.max_body_bytes)
+        names = self.cfg.serve_models if self.cfg.serve_models is not None else self.registry.list_models()
+        known = set(names)
+        observers: list = [ErrorLogObserver(self.cfg.metrics.log_error_inputs)]
+        on_batch = None
+        if self.cfg.metrics.enabled:
+            metrics = MetricsObserver(self.recorder, known)
+            observers.append(metrics)
+            on_batch = metrics.batch
+        if self.cfg.prediction_log.enabled and self.log_root:
+            self.writer = PredictionLogWriter(self.log_root, self.cfg.prediction_log, self.recorder)
+            observers.append(PredictionLogObserver(self.writer, known))
+        self.dataplane = DataPlane.load(self.registry, self.cfg, observers, on_batch)
+        return GatewayApp(self.dataplane, self.cfg.max_body_bytes, extra_get={"metrics": self._metrics})
+
+    async def _metrics(self, route, headers) -> tuple:
+        if self.pusher is None:
+            return 404, [JSON], b'{"error":"metrics are disabled (serving.metrics.enabled)"}'
+        self.pusher.push_now()
+        return 200, [PROMETHEUS], (await self.hub.render()).encode()
 
     async def _on_stop(self) -> None:
         if self.dataplane is not None:
             await self.dataplane.close()
+        if self.writer is not None:
+            self.writer.close()
+        if self.pusher is not None:
+            self.pusher.close()
 
     @property
     def port(self) -> int:

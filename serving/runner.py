@@ -55,7 +55,10 @@ class TorchRunner:
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """``batch``: float32 ``[rows, ...]``; returns the model output as numpy float32."""
         with self._lock, torch.inference_mode():
-            x = torch.from_numpy(np.ascontiguousarray(batch))
+            array = np.ascontiguousarray(batch)
+            if not array.flags.writeable:  # e.g. a view of a request body: the model must not write it
+                array = array.copy()
+            x = torch.from_numpy(array)
             if self.device.type == "cpu":
                 return self._forward(x).numpy()
             rows = x.shape[0]

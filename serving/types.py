@@ -40,6 +40,7 @@ class InferenceRequest:
     binary_output_default: bool = False  # parameters.binary_data_output: outputs binary unless asked otherwise
     timeout_s: float | None = None  # from parameters.timeout or a header, resolved by transports
     route: str = "v2"
+    request_id: str = ""  # server-side id: the client's id, or one the transport generated
 
 
 @dataclass

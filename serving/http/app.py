@@ -6,7 +6,10 @@ Protocol v2 REST API and the plain JSON route ``POST /v1/models/{m}:predict``.
 
 from __future__ import annotations
 
+import itertools
+import os
 import time
+import uuid
 from typing import Awaitable, Callable
 
 import orjson
@@ -23,6 +26,19 @@ TIMEOUT_HEADER = b"x-mlgate-timeout-ms"
 HEADER_LENGTH = b"inference-header-content-length"
 _GET_KINDS = {"server_meta", "live", "ready", "model_meta", "model_ready", "metrics"}
 _POST_KINDS = {"infer", "predict", "feedback"}
+_INFER_KINDS = {"infer": "v2", "predict": "plain"}
+REQUEST_ID_HEADER = b"x-request-id"
+
+
+class RequestIds:
+    """Unique request ids without a uuid per request: a random process prefix + a counter."""
+
+    def __init__(self) -> None:
+        self._prefix = f"{uuid.uuid4().hex[:12]}{os.getpid():x}"
+        self._counter = itertools.count(1)
+
+    def __call__(self) -> str:
+        return f"{self._prefix}-{next(self._counter):x}"
 
 
 class GatewayApp:
@@ -32,6 +48,7 @@ class GatewayApp:
         self.max_body_bytes = max_body_bytes
         self.extra_get: dict[str, Callable[[Route, dict], Awaitable[Response]]] = extra_get or {}
         self.extra_post: dict[str, Callable[[Route, dict, bytes], Awaitable[Response]]] = extra_post or {}
+        self.new_id = RequestIds()
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "lifespan":
@@ -44,8 +61,11 @@ class GatewayApp:
 
     async def _handle(self, scope, receive) -> Response:
         started = time.perf_counter()
+        wall = time.time()
         route = match(scope["path"])
         method = scope["method"]
+        if route is not None and route.kind in _INFER_KINDS and method == "POST":
+            return await self._inference(route, scope, receive, started, wall)
         try:
             if route is None:
                 raise NotFound(f"no route {scope['path']}")
@@ -91,41 +111,61 @@ class GatewayApp:
             outputs=schema.outputs,
         )
 
-    async def _post(self, route: Route, headers: dict, body: bytes, started: float) -> Response:
-        if route.kind == "infer":
-            return await self._infer(route, headers, body, started)
-        if route.kind == "predict":
-            return await self._predict(route, headers, body, started)
-        if route.kind in self.extra_post:
-            return await self.extra_post[route.kind](route, headers, body)
-        raise NotFound(f"no route for {route.kind}")
-
-    async def _infer(self, route: Route, headers: dict, body: bytes, started: float) -> Response:
-        header_length = _header_length(headers)
-        request = protocol.decode_infer_request(body, model=route.model, version=route.version,
-                                                header_length=header_length)
-        request.timeout_s = _timeout(headers, request.timeout_s)
+    async def _inference(self, route: Route, scope, receive, started: float, wall: float) -> Response:
+        """Both inference routes; every answer, refusals included, reaches the observers."""
+        headers = dict(scope["headers"])
+        request: InferenceRequest | None = None
         try:
-            response = await self.dp.infer(request, started)
-        except MlgateError as exc:
-            return error_response(exc, request.id, route.model)
+            body = await _read_body(receive, headers, self.max_body_bytes)
+            if route.kind == "infer":
+                request = self._decode_v2(route, headers, body)
+            else:
+                request = self._decode_plain(route, headers, body)
+        except Exception as exc:  # noqa: BLE001 - mapped in one place
+            refused = InferenceRequest(route.model, route.version, [], route=_INFER_KINDS[route.kind],
+                                       request_id=self.new_id())
+            self.dp.refused(refused, exc, started, wall)
+            return _with_id(error_response(exc, refused.request_id, route.model), refused.request_id)
+        try:
+            response = await self.dp.infer(request, started, wall)
+        except Exception as exc:  # noqa: BLE001 - mapped in one place
+            return _with_id(error_response(exc, request.request_id, route.model), request.request_id)
+        if route.kind == "predict":
+            model = self.dp.model(response.model_name, response.model_version)
+            outputs = {t.name: t.data for t in response.outputs}
+            body = plain.encode_predictions(outputs, model.schema, model.name, model.version, request.id)
+            return 200, [JSON, (REQUEST_ID_HEADER, request.request_id.encode())], body
         payload, json_length = protocol.encode_infer_response(
             response, requested=request.outputs, binary_default=request.binary_output_default
         )
         if json_length is None:
-            return 200, [JSON], payload
-        return 200, [(b"content-type", b"application/octet-stream"),
-                     (HEADER_LENGTH, str(json_length).encode())], payload
+            return 200, [JSON, (REQUEST_ID_HEADER, request.request_id.encode())], payload
+        return 200, [(b"content-type", b"application/octet-stream"), (HEADER_LENGTH, str(json_length).encode()),
+                     (REQUEST_ID_HEADER, request.request_id.encode())], payload
 
-    async def _predict(self, route: Route, headers: dict, body: bytes, started: float) -> Response:
+    def _decode_v2(self, route: Route, headers: dict, body: bytes) -> InferenceRequest:
+        request = protocol.decode_infer_request(body, model=route.model, version=route.version,
+                                                header_length=_header_length(headers))
+        request.timeout_s = _timeout(headers, request.timeout_s)
+        request.request_id = request.id or self.new_id()
+        return request
+
+    def _decode_plain(self, route: Route, headers: dict, body: bytes) -> InferenceRequest:
         model = self.dp.model(route.model, route.version)
         inputs, req_id, params = plain.decode_instances(body, model.schema)
         request = InferenceRequest(model.name, model.version, inputs, id=req_id, parameters=params,
-                                   route="plain")
+                                   route="plain", request_id=req_id or self.new_id())
         request.timeout_s = _timeout(headers, _param_timeout_s(params))
-        response = await self.dp.infer(request, started)
-        outputs = {t.name: t.data for t in response.outputs}
-        return 200, [JSON], plain.encode_predictions(outputs, model.schema, model.name, model.version, req_id)
+        return request
+
+    async def _post(self, route: Route, headers: dict, body: bytes, started: float) -> Response:
+        if route.kind in self.extra_post:
+            return await self.extra_post[route.kind](route, headers, body)
+        raise NotFound(f"no route for {route.kind}")
+
+def _with_id(response: Response, request_id: str) -> Response:
+    status, headers, body = response
+    return status, [*headers, (REQUEST_ID_HEADER, request_id.encode())], body
 
 
 def _header_length(headers: dict) -> int | None:

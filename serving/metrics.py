@@ -1,0 +1,212 @@
+"""Prometheus metrics that add up across replicas and processes. No Ray here.
+
+Each process records into a cheap local :class:`MetricsRecorder` (dict increments on
+the request path). A pusher sends its *deltas* to a hub every ``push_interval_s``; the
+hub adds counters and histogram buckets, and sums gauges over live sources, so one
+scrape shows cluster-wide totals. Counters in the hub survive replica restarts.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from dataclasses import dataclass
+from typing import Iterable
+
+LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+ROWS_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384)
+
+
+@dataclass(frozen=True)
+class MetricDef:
+    name: str
+    kind: str  # counter | histogram | gauge
+    help: str
+    labels: tuple[str, ...]
+    buckets: tuple[float, ...] = ()
+
+
+_RMVS = ("model", "version", "route", "status")
+SERVING_METRICS = {m.name: m for m in (
+    MetricDef("mlgate_requests_total", "counter", "Answered inference requests.", _RMVS),
+    MetricDef("mlgate_rows_total", "counter", "Rows in answered inference requests.", _RMVS),
+    MetricDef("mlgate_request_duration_seconds", "histogram", "Request latency in the gateway.",
+              ("model", "version", "route"), LATENCY_BUCKETS_S),
+    MetricDef("mlgate_queue_wait_seconds", "histogram", "Time a request waited for its batch.",
+              ("model", "version"), LATENCY_BUCKETS_S),
+    MetricDef("mlgate_batch_size_rows", "histogram", "Rows per model call.", ("model", "version"), ROWS_BUCKETS),
+    MetricDef("mlgate_model_compute_seconds", "histogram", "Model compute time per batch.",
+              ("model", "version"), LATENCY_BUCKETS_S),
+    MetricDef("mlgate_inflight_requests", "gauge", "Inference requests being handled.", ("model", "route")),
+    MetricDef("mlgate_rejections_total", "counter", "Requests refused, by reason.",
+              ("model", "version", "route", "reason")),
+    MetricDef("mlgate_predlog_records_written_total", "counter", "Prediction-log records published.", ("model",)),
+    MetricDef("mlgate_predlog_records_dropped_total", "counter", "Prediction-log records dropped, by reason.",
+              ("model", "reason")),
+)}
+
+Labels = tuple[str, ...]
+
+
+class MetricsRecorder:
+    """Per-process recorder of deltas since the last :meth:`drain`. Thread-safe."""
+
+    def __init__(self, defs: dict[str, MetricDef] | None = None) -> None:
+        self.defs = dict(defs or SERVING_METRICS)
+        self._lock = threading.Lock()
+        self._counters: dict[tuple[str, Labels], float] = {}
+        self._hists: dict[tuple[str, Labels], list[float]] = {}  # bucket counts..., sum, count
+        self._gauges: dict[tuple[str, Labels], float] = {}
+
+    def inc(self, name: str, labels: Labels, value: float = 1.0) -> None:
+        key = (name, labels)
+        with self._lock:
+            self._counters[key] = self._counters.get(key, 0.0) + value
+
+    def add_gauge(self, name: str, labels: Labels, value: float) -> None:
+        key = (name, labels)
+        with self._lock:
+            self._gauges[key] = self._gauges.get(key, 0.0) + value
+
+    def set_gauge(self, name: str, labels: Labels, value: float) -> None:
+        with self._lock:
+            self._gauges[(name, labels)] = value
+
+    def observe(self, name: str, labels: Labels, value: float) -> None:
+        buckets = self.defs[name].buckets
+        key = (name, labels)
+        with self._lock:
+            hist = self._hists.get(key)
+            if hist is None:
+                hist = self._hists[key] = [0.0] * (len(buckets) + 3)
+            hist[bisect.bisect_left(buckets, value)] += 1  # last bucket index = +Inf
+            hist[-2] += value
+            hist[-1] += 1
+
+    def drain(self) -> dict:
+        """Deltas of counters and histograms since the last drain, and current gauges."""
+        with self._lock:
+            snap = {
+                "defs": {n: d.__dict__ for n, d in self.defs.items()},
+                "counters": list(self._counters.items()),
+                "hists": list(self._hists.items()),
+                "gauges": list(self._gauges.items()),
+            }
+            self._counters = {}
+            self._hists = {}
+        return snap
+
+
+class MetricsHub:
+    """Merges pushes from many sources and renders the Prometheus text format."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.defs: dict[str, MetricDef] = dict(SERVING_METRICS)
+        self._counters: dict[tuple[str, Labels], float] = {}
+        self._hists: dict[tuple[str, Labels], list[float]] = {}
+        self._gauges: dict[str, dict[tuple[str, Labels], float]] = {}  # by source
+
+    def push(self, source: str, snap: dict) -> None:
+        with self._lock:
+            for name, d in snap["defs"].items():
+                self.defs.setdefault(name, MetricDef(**{**d, "labels": tuple(d["labels"]),
+                                                        "buckets": tuple(d["buckets"])}))
+            for (name, labels), v in snap["counters"]:
+                key = (name, tuple(labels))
+                self._counters[key] = self._counters.get(key, 0.0) + v
+            for (name, labels), h in snap["hists"]:
+                key = (name, tuple(labels))
+                cur = self._hists.get(key)
+                self._hists[key] = list(h) if cur is None else [a + b for a, b in zip(cur, h)]
+            self._gauges[source] = {(n, tuple(lab)): v for (n, lab), v in snap["gauges"]}
+
+    def forget(self, source: str) -> None:
+        with self._lock:
+            self._gauges.pop(source, None)
+
+    def render(self) -> str:
+        with self._lock:
+            gauges: dict[tuple[str, Labels], float] = {}
+            for per_source in self._gauges.values():
+                for key, v in per_source.items():
+                    gauges[key] = gauges.get(key, 0.0) + v
+            series = {**{k: ("c", v) for k, v in self._counters.items()},
+                      **{k: ("h", v) for k, v in self._hists.items()},
+                      **{k: ("g", v) for k, v in gauges.items()}}
+            return "".join(_render_metric(self.defs[n], [(k[1], v) for k, v in series.items() if k[0] == n])
+                           for n in sorted({k[0] for k in series}))
+
+
+def _labels_text(names: Iterable[str], values: Iterable[str], extra: str = "") -> str:
+    parts = [f'{n}="{_escape(v)}"' for n, v in zip(names, values)]
+    if extra:
+        parts.append(extra)
+    return "{" + ",".join(parts) + "}" if parts else ""
+
+
+def _escape(value: str) -> str:
+    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _render_metric(d: MetricDef, rows: list[tuple[Labels, tuple[str, object]]]) -> str:
+    out = [f"# HELP {d.name} {d.help}\n# TYPE {d.name} {d.kind}\n"]
+    for labels, (_, value) in sorted(rows):
+        if d.kind != "histogram":
+            out.append(f"{d.name}{_labels_text(d.labels, labels)} {_num(value)}\n")
+            continue
+        cumulative = 0.0
+        for bound, count in zip((*d.buckets, float("inf")), value[:-2]):
+            cumulative += count
+            le = 'le="' + ("+Inf" if bound == float("inf") else repr(float(bound))) + '"'
+            out.append(f"{d.name}_bucket{_labels_text(d.labels, labels, le)} {_num(cumulative)}\n")
+        out.append(f"{d.name}_sum{_labels_text(d.labels, labels)} {_num(value[-2])}\n")
+        out.append(f"{d.name}_count{_labels_text(d.labels, labels)} {_num(value[-1])}\n")
+    return "".join(out)
+
+
+def _num(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else repr(float(v))
+
+
+class LocalHub:
+    """Hub client for one process without Ray (tests, the bare reference server)."""
+
+    def __init__(self) -> None:
+        self.hub = MetricsHub()
+
+    def push(self, source: str, snap: dict) -> None:
+        self.hub.push(source, snap)
+
+    async def render(self) -> str:
+        return self.hub.render()
+
+
+class MetricsPusher:
+    """Drains a recorder into a hub every ``interval_s`` (and on demand, and at close)."""
+
+    def __init__(self, recorder: MetricsRecorder, hub, source: str, interval_s: float) -> None:
+        self.recorder = recorder
+        self.hub = hub
+        self.source = source
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="mlgate-metrics", daemon=True)
+        self._thread.start()
+
+    def push_now(self) -> None:
+        self.hub.push(self.source, self.recorder.drain())
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.push_now()
+            except Exception:  # noqa: BLE001 - metrics must never take serving down
+                import logging
+
+                logging.getLogger("mlgate.metrics").exception("metrics push failed")
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self.push_now()
