@@ -12,11 +12,12 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from registry.errors import MlgateError, NotFound, NotReady
+from registry.errors import InvalidInput, MlgateError, NotFound, NotReady
 from registry.store import Registry
 from serving.config import ServingConfig
 from serving.model import ServedModel
 from serving.pipeline import Outputs
+from serving.protocol.v2_encode import select_outputs
 from serving.types import InferenceRequest, InferenceResponse, Tensor
 from serving.validate import Prepared
 
@@ -87,7 +88,9 @@ class DataPlane:
             if not self.ready:
                 raise NotReady("server is shutting down")
             model = self.model(request.model, request.version)
+            _check_requested_outputs(request, model)
             prepared = model.prepare(request.inputs)
+            select_outputs(model.schema.outputs, request.outputs)  # an unknown output: 400, no compute
             timeout_s = request.timeout_s if request.timeout_s is not None else model.cfg.default_timeout_s
             deadline = None if timeout_s is None else time.monotonic() + timeout_s
             outputs = await model.infer(prepared, deadline)
@@ -116,6 +119,13 @@ class DataPlane:
         for versions in self.models.values():
             for model in versions.values():
                 await model.close()
+
+
+def _check_requested_outputs(request: InferenceRequest, model: ServedModel) -> None:
+    names = {o.name for o in model.schema.outputs}
+    for i, out in enumerate(request.outputs or ()):
+        if out.name not in names:
+            raise InvalidInput(f"outputs[{i}].name: model has no output {out.name!r} (outputs: {sorted(names)})")
 
 
 def _tensor(name: str, values, model: ServedModel) -> Tensor:

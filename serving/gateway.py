@@ -43,7 +43,7 @@ class Gateway:
         self.writer: PredictionLogWriter | None = None
         self.dataplane: DataPlane | None = None
         self.server = ServerThread(self._build_app, cfg.host, cfg.port if port is None else port,
-                                   on_stop=self._on_stop)
+                                   cfg.max_body_bytes, on_stop=self._on_stop)
         self.server.start()
         log.info("gateway listening on %s:%s", cfg.host, self.server.port)
 

@@ -1,6 +1,8 @@
-"""The gateway's ASGI app: HTTP <-> protocol-neutral types, then the data plane.
+"""The gateway's HTTP app: HTTP <-> protocol-neutral types, then the data plane.
 
-Raw ASGI (no framework) keeps the per-request cost low. Routes: the Open Inference
+:meth:`GatewayApp.handle` takes a parsed request and returns (status, headers, body);
+the gateway's own server (``serving.http.server``) calls it directly, and an ASGI
+adapter serves the same app under any ASGI server. Routes: the Open Inference
 Protocol v2 REST API and the plain JSON route ``POST /v1/models/{m}:predict``.
 """
 
@@ -51,33 +53,41 @@ class GatewayApp:
         self.new_id = RequestIds()
 
     async def __call__(self, scope, receive, send) -> None:
+        """ASGI adapter (tests, other ASGI servers); the gateway's own server calls :meth:`handle`."""
         if scope["type"] == "lifespan":
             return await _lifespan(receive, send)
         if scope["type"] != "http":
             return
-        status, headers, body = await self._handle(scope, receive)
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        headers = dict(scope["headers"])
+        body, body_error = b"", None
+        try:
+            body = await _read_body(receive, headers, self.max_body_bytes)
+        except MlgateError as exc:
+            body_error = exc
+        status, out_headers, payload = await self.handle(scope["method"], scope["path"], headers, body, body_error)
+        await send({"type": "http.response.start", "status": status, "headers": out_headers})
+        await send({"type": "http.response.body", "body": payload})
 
-    async def _handle(self, scope, receive) -> Response:
+    async def handle(self, method: str, path: str, headers: dict[bytes, bytes], body: bytes,
+                     body_error: Exception | None = None) -> Response:
+        """One HTTP request -> (status, headers, body). ``body_error``: the body was refused (413)."""
         started = time.perf_counter()
         wall = time.time()
-        route = match(scope["path"])
-        method = scope["method"]
+        route = match(path)
         if route is not None and route.kind in _INFER_KINDS and method == "POST":
-            return await self._inference(route, scope, receive, started, wall)
+            return await self._inference(route, headers, body, body_error, started, wall)
         try:
             if route is None:
-                raise NotFound(f"no route {scope['path']}")
+                raise NotFound(f"no route {path}")
             if route.kind in _POST_KINDS:
                 if method != "POST":
                     return 405, [JSON, (b"allow", b"POST")], b'{"error":"method not allowed; use POST"}'
-                headers = dict(scope["headers"])
-                body = await _read_body(receive, headers, self.max_body_bytes)
-                return await self._post(route, headers, body, started)
+                if body_error is not None:
+                    raise body_error
+                return await self._post(route, headers, body)
             if method not in ("GET", "HEAD"):
                 return 405, [JSON, (b"allow", b"GET")], b'{"error":"method not allowed; use GET"}'
-            return await self._get(route, dict(scope["headers"]))
+            return await self._get(route, headers)
         except Exception as exc:  # noqa: BLE001 - mapped in one place
             return error_response(exc, model=route.model if route else None)
 
@@ -111,12 +121,12 @@ class GatewayApp:
             outputs=schema.outputs,
         )
 
-    async def _inference(self, route: Route, scope, receive, started: float, wall: float) -> Response:
+    async def _inference(self, route: Route, headers: dict, body: bytes, body_error: Exception | None,
+                         started: float, wall: float) -> Response:
         """Both inference routes; every answer, refusals included, reaches the observers."""
-        headers = dict(scope["headers"])
-        request: InferenceRequest | None = None
         try:
-            body = await _read_body(receive, headers, self.max_body_bytes)
+            if body_error is not None:
+                raise body_error
             if route.kind == "infer":
                 request = self._decode_v2(route, headers, body)
             else:
@@ -158,7 +168,7 @@ class GatewayApp:
         request.timeout_s = _timeout(headers, _param_timeout_s(params))
         return request
 
-    async def _post(self, route: Route, headers: dict, body: bytes, started: float) -> Response:
+    async def _post(self, route: Route, headers: dict, body: bytes) -> Response:
         if route.kind in self.extra_post:
             return await self.extra_post[route.kind](route, headers, body)
         raise NotFound(f"no route for {route.kind}")

@@ -1,4 +1,4 @@
-"""Runs the gateway's ASGI app on uvicorn (httptools + uvloop) in a thread of its own.
+"""Runs the gateway's HTTP server (httptools on uvloop) in a thread of its own.
 
 The socket is bound with ``SO_REUSEPORT`` so every gateway replica on a node listens
 on the same port and the kernel spreads connections across them: traffic goes
@@ -11,11 +11,13 @@ import asyncio
 import logging
 import socket
 import threading
+import time
 from typing import Awaitable, Callable
 
-import uvicorn
+from serving.http.protocol import HttpProtocol
 
 log = logging.getLogger("mlgate.http")
+GRACEFUL_TIMEOUT_S = 30.0
 
 
 def bind_socket(host: str, port: int, reuse_port: bool = True) -> socket.socket:
@@ -30,22 +32,24 @@ def bind_socket(host: str, port: int, reuse_port: bool = True) -> socket.socket:
 
 
 class ServerThread:
-    """uvicorn serving ``app_factory()``'s app on a pre-bound socket, in its own loop."""
+    """Serves ``app_factory()``'s app on a pre-bound socket, in its own event loop."""
 
-    def __init__(self, app_factory: Callable[[], object], host: str, port: int,
+    def __init__(self, app_factory: Callable[[], object], host: str, port: int, max_body_bytes: int,
                  on_stop: Callable[[], Awaitable[None]] | None = None) -> None:
         self.sock = bind_socket(host, port)
         self.port = self.sock.getsockname()[1]
         self.host = host
+        self.max_body_bytes = max_body_bytes
         self._app_factory = app_factory
         self._on_stop = on_stop
         self._started = threading.Event()
         self._error: BaseException | None = None
-        self.server: uvicorn.Server | None = None
+        self._connections: set[HttpProtocol] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
         self._thread = threading.Thread(target=self._main, name="mlgate-http", daemon=True)
 
-    def start(self, timeout_s: float = 120.0) -> None:
+    def start(self, timeout_s: float = 300.0) -> None:
         self._thread.start()
         if not self._started.wait(timeout_s):
             raise RuntimeError("HTTP server did not start in time")
@@ -64,22 +68,21 @@ class ServerThread:
             log.exception("HTTP server stopped with an error")
         finally:
             self._started.set()
+            self.loop.close()
 
     async def _serve(self) -> None:
-        try:
-            app = self._app_factory()
-        except BaseException as exc:
-            self._error = exc
-            raise
-        config = uvicorn.Config(app, loop="none", http="httptools", lifespan="off", access_log=False,
-                                log_level="warning", timeout_keep_alive=30, backlog=2048)
-        self.server = uvicorn.Server(config)
-        self.server.install_signal_handlers = lambda: None  # the owner handles signals
-        serving = asyncio.ensure_future(self.server.serve(sockets=[self.sock]))
-        while not self.server.started and not serving.done():
-            await asyncio.sleep(0.01)
+        self._stop = asyncio.Event()
+        app = self._app_factory()
+        server = await self.loop.create_server(
+            lambda: HttpProtocol(app, self.max_body_bytes, self._connections), sock=self.sock, backlog=2048)
         self._started.set()
-        await serving
+        await self._stop.wait()
+        server.close()  # no new connections; in-flight requests finish
+        for conn in list(self._connections):
+            conn.shutdown()
+        give_up = time.monotonic() + GRACEFUL_TIMEOUT_S
+        while any(c.busy for c in self._connections) and time.monotonic() < give_up:
+            await asyncio.sleep(0.01)
         if self._on_stop is not None:
             await self._on_stop()
 
@@ -87,12 +90,8 @@ class ServerThread:
     def alive(self) -> bool:
         return self._thread.is_alive() and self._error is None
 
-    def run_coroutine(self, coro, timeout_s: float = 30.0):
-        """Run ``coro`` on the server's loop from another thread and wait for it."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout_s)
-
-    def stop(self, timeout_s: float = 30.0) -> None:
-        if self.server is not None:
-            self.server.should_exit = True
+    def stop(self, timeout_s: float = 60.0) -> None:
+        if self.loop is not None and self._stop is not None and self._thread.is_alive():
+            self.loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(timeout_s)
         self.sock.close()
