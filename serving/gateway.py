@@ -16,7 +16,7 @@ from serving.dataplane import DataPlane
 from serving.http.app import GatewayApp
 from serving.http.errors import JSON
 from serving.http.server import ServerThread
-from serving.metrics import LocalHub, MetricsPusher, MetricsRecorder
+from registry.metrics import LocalHub, MetricsPusher, MetricsRecorder
 from serving.observers import ErrorLogObserver, MetricsObserver, PredictionLogObserver
 from serving.predlog import PredictionLogWriter
 

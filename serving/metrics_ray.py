@@ -8,10 +8,7 @@ import urllib.request
 
 import ray
 
-from serving.metrics import MetricsHub
-
-HUB_NAME = "mlgate-metrics-hub"
-HUB_NAMESPACE = "mlgate"  # fixed, so replicas (Serve's namespace) and the monitor find one hub
+from registry.metrics import HUB_NAME, HUB_NAMESPACE, MetricsHub
 log = logging.getLogger("mlgate.metrics")
 
 

@@ -10,7 +10,7 @@ from registry.errors import (DeadlineExceeded, InvalidInput, MlgateError, NotFou
                              PayloadTooLarge)
 from serving.batching import BatchStats
 from serving.dataplane import Outcome
-from serving.metrics import MetricsRecorder
+from registry.metrics import MetricsRecorder
 from serving.predlog import Chunk, PredictionLogWriter
 from serving.types import InferenceRequest
 

@@ -29,7 +29,7 @@ from registry import fs as rfs
 from registry import predlog as contract
 from registry.schema import ModelSchema
 from serving.config import PredictionLogConfig
-from serving.metrics import MetricsRecorder
+from registry.metrics import MetricsRecorder
 
 log = logging.getLogger("mlgate.predlog")
 

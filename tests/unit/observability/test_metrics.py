@@ -6,7 +6,7 @@ import threading
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from serving.metrics import MetricsHub, MetricsRecorder
+from registry.metrics import MetricsHub, MetricsRecorder
 
 LABELS = ("demo", "1", "v2", "200")
 
@@ -99,7 +99,7 @@ def test_label_values_are_escaped_and_parse():
 
 
 def test_dynamic_metric_definitions_travel_with_the_push():
-    from serving.metrics import MetricDef
+    from registry.metrics import MetricDef
 
     defs = {"mlgate_drift_psi": MetricDef("mlgate_drift_psi", "gauge", "PSI.", ("model", "feature"))}
     rec = MetricsRecorder(defs)

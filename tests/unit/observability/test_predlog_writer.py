@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 from registry import predlog
 from registry.schema import FeatureSpec, ModelSchema, OutputSpec
 from serving.config import PredictionLogConfig
-from serving.metrics import MetricsHub, MetricsRecorder
+from registry.metrics import MetricsHub, MetricsRecorder
 from serving.predlog import Chunk, PredictionLogWriter
 
 SCHEMA = ModelSchema(

@@ -1,5 +1,9 @@
 """Prometheus metrics that add up across replicas and processes. No Ray here.
 
+A contract between processes (serving replicas, the drift monitor): they push
+snapshots in the format of :meth:`MetricsRecorder.drain` to one hub, the named Ray
+actor ``HUB_NAME`` in namespace ``HUB_NAMESPACE`` (see ``serving/metrics_ray.py``).
+
 Each process records into a cheap local :class:`MetricsRecorder` (dict increments on
 the request path). A pusher sends its *deltas* to a hub every ``push_interval_s``; the
 hub adds counters and histogram buckets, and sums gauges over live sources, so one
@@ -12,6 +16,9 @@ import bisect
 import threading
 from dataclasses import dataclass
 from typing import Iterable
+
+HUB_NAME = "mlgate-metrics-hub"
+HUB_NAMESPACE = "mlgate"  # fixed, so replicas (Serve's namespace) and the monitor find one hub
 
 LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 ROWS_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384)
