@@ -76,3 +76,22 @@ def shutdown_hub() -> None:
         ray.kill(ray.get_actor(HUB_NAME, namespace=HUB_NAMESPACE))
     except ValueError:
         pass
+
+
+def app_builder(args: dict[str, Any]):
+    """Serve application builder for ``serve run``/RayService (``import_path: serving.deployment:app_builder``).
+
+    ``args``: ``registry_root``, optional ``log_root``, and ``serving`` (a ServingConfig
+    mapping, validated here so a bad config fails the deploy with the field named).
+    """
+    from pydantic import ValidationError
+
+    from registry.errors import ConfigError
+
+    try:
+        cfg = ServingConfig.model_validate(args.get("serving", {}))
+    except ValidationError as exc:
+        raise ConfigError(f"serving config: {exc}") from None
+    if "registry_root" not in args:
+        raise ConfigError("registry_root: required")
+    return build_app(args["registry_root"], cfg, args.get("cluster_gpus", 0.0), args.get("log_root"))
