@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,7 @@ _SERVER = {"/v2": "server_meta", "/v2/": "server_meta", "/v2/health/live": "live
 _MODEL_SUFFIX = {"": "model_meta", "ready": "model_ready", "infer": "infer", "feedback": "feedback"}
 
 
+@lru_cache(maxsize=4096)
 def match(path: str) -> Route | None:
     kind = _SERVER.get(path)
     if kind:

@@ -91,10 +91,18 @@ def _convert(flat: list, datatype: str, field: str) -> np.ndarray:
     return _to_int(flat, datatype, field)
 
 
+_FLOAT_MAX = {"FP16": float(np.finfo(np.float16).max), "FP32": float(np.finfo(np.float32).max)}
+
+
 def _to_float(flat: list, datatype: str, field: str) -> np.ndarray:
     dtype = V2_TO_NUMPY[datatype]
     if datatype == "FP64":  # JSON numbers are doubles already: nothing can overflow
         return np.fromiter(flat, dtype=dtype, count=len(flat))
+    limit = _FLOAT_MAX[datatype]
+    hi, lo = max(flat, default=0.0), min(flat, default=0.0)
+    if hi == hi and lo == lo and (-limit <= lo and hi <= limit or math.isinf(hi) or math.isinf(lo)):
+        if not (math.isinf(hi) or math.isinf(lo)) or max(abs(v) for v in flat if not math.isinf(v)) <= limit:
+            return np.array(flat, dtype=dtype)  # fast path: every value is in range (no NaN)
     with np.errstate(over="ignore"):
         out = np.fromiter(flat, dtype=dtype, count=len(flat))
     # An infinity here is an overflow unless the client sent the Infinity literal.
