@@ -41,22 +41,27 @@ class CategoricalEncoding:
         return len(self.categories) + 2
 
     def codes(self, values: np.ndarray) -> np.ndarray:
-        """Category index; ``n`` for unseen, ``n + 1`` for missing."""
+        """Category index; ``n`` for unseen, ``n + 1`` for missing (None or NaN)."""
         n = len(self.categories)
         if len(values) <= _SMALL_BATCH_ROWS:
             return np.fromiter(
-                (n + 1 if v is None else self.index.get(_as_str(v), n) for v in values),
+                (n + 1 if _is_missing(v) else self.index.get(_as_str(v), n) for v in values),
                 dtype=np.int64,
                 count=len(values),
             )
         import pandas as pd
 
-        as_str = [None if v is None else _as_str(v) for v in values]
+        as_str = [None if _is_missing(v) else _as_str(v) for v in values]
         codes = pd.Categorical(as_str, categories=list(self.categories)).codes.astype(np.int64)
         missing = np.fromiter((v is None for v in as_str), dtype=bool, count=len(as_str))
         codes[codes < 0] = n
         codes[missing] = n + 1
         return codes
+
+
+def _is_missing(value: object) -> bool:
+    """``None``, or the float NaN pandas uses for a missing value."""
+    return value is None or (isinstance(value, float) and value != value)
 
 
 def _as_str(value: object) -> str:
@@ -71,7 +76,7 @@ def categorical_missing(values: np.ndarray) -> np.ndarray:
     """Normalise pandas-style NaN in a categorical column to ``None``."""
     out = np.empty(len(values), dtype=object)
     for i, v in enumerate(values):
-        out[i] = None if (v is None or (isinstance(v, float) and v != v)) else v
+        out[i] = None if _is_missing(v) else v
     return out
 
 

@@ -152,10 +152,16 @@ class Registry:
             **manifest_extra,
         }
         for _ in range(_PUBLISH_RETRIES):
-            version = (self.list_versions(name) or [0])[-1] + 1
+            version = self._next_version(name)
             if self._try_publish(name, version, files, manifest):
                 return self.get(name, version)
         raise Conflict(f"could not allocate a version for {name!r} after {_PUBLISH_RETRIES} tries")
+
+    def _next_version(self, name: str) -> int:
+        """Past every numbered directory, committed or not: a stray or half-written one
+        (no manifest) is never reused, and never blocks publishing."""
+        taken = [int(d) for d in rfs.list_dirs(self.fs, f"{self.path}/{name}") if d.isdigit()]
+        return max(taken, default=0) + 1
 
     def _try_publish(self, name: str, version: int, files: dict[str, bytes], manifest: dict) -> bool:
         final = f"{self.path}/{name}/{version}"

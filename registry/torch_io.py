@@ -18,7 +18,10 @@ def to_torchscript(model: Any, example_input: Any = None) -> bytes:
 
     if isinstance(model, (str, bytes)) or hasattr(model, "read"):
         raw = model if isinstance(model, bytes) else _read(model)
-        torch.jit.load(io.BytesIO(raw))  # validates it is TorchScript
+        try:
+            torch.jit.load(io.BytesIO(raw))  # validates it is TorchScript
+        except RuntimeError as exc:
+            raise InvalidInput(f"model: not a TorchScript file ({exc})") from None
         return raw
     if not isinstance(model, torch.jit.ScriptModule):
         model = model.eval()

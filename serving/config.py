@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,7 +33,7 @@ class ServingConfig(_Strict):
     port: int = Field(default=8000, ge=0, le=65_535, description="HTTP port (0: pick a free one)")
     num_replicas: int = Field(default=1, ge=1, description="Ray Serve replicas of the gateway deployment")
     replica_num_cpus: float = Field(default=1.0, ge=0, description="CPUs reserved per replica")
-    replica_num_gpus: float | Literal["auto"] = Field(
+    replica_num_gpus: Annotated[float, Field(ge=0)] | Literal["auto"] = Field(
         default="auto", description="GPUs per replica; 'auto': 1 when the cluster has GPUs, else 0"
     )
     torch_num_threads: int = Field(default=1, ge=1, description="Intra-op threads per replica")

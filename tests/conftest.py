@@ -33,7 +33,7 @@ def ray_session():
     """One local Ray instance for the whole session (integration tier)."""
     import ray
 
-    ray.init(num_cpus=4, include_dashboard=False, _node_ip_address="127.0.0.1",
+    ray.init(address="local", num_cpus=4, include_dashboard=False, _node_ip_address="127.0.0.1",
              namespace="mlgate-tests", log_to_driver=False)
     yield ray
     try:
