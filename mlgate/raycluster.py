@@ -35,6 +35,7 @@ def init(cfg: RayConfig, *, dashboard: bool = False, log_to_driver: bool = True)
         ray.init(address=cfg.address, namespace=cfg.namespace, log_to_driver=log_to_driver)
         return
     ray.init(
+        address="local",  # a new instance: never RAY_ADDRESS or a `ray start` cluster found on this machine
         num_cpus=cfg.num_cpus,
         include_dashboard=dashboard,
         dashboard_host="127.0.0.1",

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pyarrow.csv as pacsv
@@ -21,9 +22,13 @@ from training.demo_data import demo_schema
 
 pytestmark = pytest.mark.e2e
 
+# This checkout's packages, whatever state the environment's (editable) install is in.
+REPO = Path(__file__).resolve().parents[2]
+
 
 def mlgate(*args: str, cwd=None, registry: str | None = None, timeout_s: float = 120) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLGATE_") and k != "RAY_ADDRESS"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     if registry is not None:
         env["MLGATE_REGISTRY_ROOT"] = registry
     return subprocess.run([sys.executable, "-m", "mlgate", *args], cwd=cwd, env=env, capture_output=True,

@@ -26,6 +26,9 @@ from tests.conftest import free_port
 
 pytestmark = pytest.mark.e2e
 
+# This checkout's packages, whatever state the environment's (editable) install is in.
+REPO = Path(__file__).resolve().parents[2]
+
 READY_TIMEOUT_S = 300.0  # fit demo + start Ray + deploy, on a loaded 2-core machine
 STOP_TIMEOUT_S = 120.0
 MARKER = "E2E_TEST_MARKER_MLGATE_UP"
@@ -97,7 +100,9 @@ def test_up_serves_answers_its_curl_example_and_stops_cleanly_on_sigterm(tmp_pat
     marker = uuid.uuid4().hex
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("MLGATE_") and k not in ("RAY_ADDRESS", "PYTEST_CURRENT_TEST")}
-    env.update({"MLGATE_REGISTRY_ROOT": str(tmp_path / "registry-root"), MARKER: marker})
+    env.update({"MLGATE_REGISTRY_ROOT": str(tmp_path / "registry-root"), MARKER: marker,
+                "RAY_ADDRESS": "127.0.0.1:9",  # without --address, up starts its own Ray regardless
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))})
     err_path = tmp_path / "stderr.log"
     with open(err_path, "w") as err:
         proc = subprocess.Popen([sys.executable, "-m", "mlgate", "up", "--port", str(port)], cwd=tmp_path, env=env,
