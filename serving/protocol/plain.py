@@ -14,6 +14,7 @@ import orjson
 
 from registry.errors import InvalidInput
 from registry.schema import ModelSchema
+from serving.protocol.json_data import json_to_array
 from serving.types import Tensor
 
 
@@ -84,11 +85,14 @@ def _categories(values: list[Any], name: str) -> np.ndarray:
 
 
 def _tensor_rows(rows: list[Any], schema: ModelSchema) -> Tensor:
+    """Nested rows, checked as strictly as v2 JSON data: no strings, booleans or nulls for
+    numbers, no ragged rows."""
     spec = schema.inputs[0]
-    try:
-        data = np.asarray(rows, dtype=spec.numpy_dtype)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"instances: every row must be a {list(spec.shape)} array of numbers") from None
+    shape, level = [], rows
+    while isinstance(level, list):
+        shape.append(len(level))
+        level = level[0] if level else None
+    data = json_to_array(rows, spec.datatype, tuple(shape), "instances")
     return Tensor(spec.name, spec.datatype, data.shape, data)
 
 

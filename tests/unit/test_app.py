@@ -88,11 +88,13 @@ def env(demo_registry, tmp_path_factory):
     shutil.copytree(demo_registry, root)
     reg = Registry(str(root))
     publish_copy(reg, reg.get("demo"), "busy")  # the demo model behind a one-slot queue
+    publish_copy(reg, reg.get("demo"), "strict")  # the demo model with a tiny default deadline
     register_torch_model(reg, "mlp", mlp(1), MLP_SCHEMA)
     register_torch_model(reg, "mlp", mlp(2), MLP_SCHEMA)
     cfg = ServingConfig(max_body_bytes=MAX_BODY, torch_num_threads=1, models={
         "mlp": {"version_policy": {"policy": "all"}},
         "busy": {"max_queue_size": 1, "max_batch_size": 1},
+        "strict": {"default_timeout_s": 1e-6},
     })
     loop = asyncio.new_event_loop()
     dp = DataPlane.load(reg, cfg)
@@ -416,6 +418,24 @@ def test_deadline_is_504(env, how):
     assert_error(infer_json(env, "demo", doc, headers=headers), 504, "deadline")
     plain = orjson.dumps({"instances": [ROW], "parameters": {"timeout_s": 1e-6}})
     assert_error(env.call("POST", "/v1/models/demo:predict", plain), 504, "deadline")
+
+
+def test_the_smallest_deadline_wins(env):
+    doc = demo_doc()
+    doc["parameters"] = {"timeout": 1}  # 1 us in the body, a minute in the header
+    assert_error(infer_json(env, "demo", doc, headers={"X-Mlgate-Timeout-Ms": "60000"}), 504)
+    doc["parameters"] = {"timeout": 60_000_000}  # a minute in the body, 1 us in the header
+    assert_error(infer_json(env, "demo", doc, headers={"X-Mlgate-Timeout-Ms": "0.001"}), 504)
+    doc["parameters"] = {"timeout": 60_000_000}
+    assert infer_json(env, "demo", doc, headers={"X-Mlgate-Timeout-Ms": "60000"}).status == 200
+    plain = orjson.dumps({"instances": [ROW], "parameters": {"timeout_s": 60}})
+    assert_error(env.call("POST", "/v1/models/demo:predict", plain, {"X-Mlgate-Timeout-Ms": "0.001"}), 504)
+
+
+def test_model_default_deadline_applies_when_the_request_sets_none(env):
+    body = orjson.dumps({"instances": [ROW]})
+    assert_error(env.call("POST", "/v1/models/strict:predict", body), 504, "deadline")
+    assert env.call("POST", "/v1/models/strict:predict", body, {"X-Mlgate-Timeout-Ms": "60000"}).status == 200
 
 
 def test_queue_full_is_503_with_retry_after_and_other_answers_are_right(env):

@@ -84,10 +84,22 @@ def test_tensor_model_rows():
     np.testing.assert_array_equal(x.data, np.array([[1, 2, 3], [4, 5, 6.5]], dtype=np.float32))
 
 
-@pytest.mark.parametrize("rows", [[[1, 2], [3]], [{"x": 1}], [[1, [2], 3]]])
+@pytest.mark.parametrize("rows", [
+    [[1, 2], [3]], [{"x": 1}], [[1, [2], 3]],
+    [["1", "2", "3"]], [[True, 2, 3]], [[None, 2, 3]], [[1, 2, 3], 4],
+])
 def test_tensor_model_bad_rows(rows):
-    with pytest.raises(InvalidInput, match="instances"):
+    with pytest.raises(InvalidInput) as info:
         decode({"instances": rows}, TENSOR)
+    assert info.value.message.startswith("instances")
+
+
+def test_tensor_model_rows_of_the_wrong_width_fail_validation_not_decoding():
+    from serving.validate import prepare
+
+    inputs, _, _ = decode({"instances": [[1, 2]]}, TENSOR)
+    with pytest.raises(InvalidInput, match="inputs.x.shape"):
+        prepare(TENSOR, inputs)
 
 
 def test_encode_classifier_predictions():
