@@ -13,7 +13,8 @@ help:
 	@echo "make run        set up, then serve the demo model on http://127.0.0.1:8000 (Ctrl-C stops)"
 	@echo "make test       set up, then run the default test suite"
 	@echo "make test-slow  the tests marked slow"
-	@echo "make bench      side-by-side serving benchmark (benchmarks/)"
+	@echo "make bench      side-by-side serving benchmark (benchmarks/); BENCH_ARGS='--duration-s 5 --record'"
+	@echo "make loadtest   locust against a running mlgate: HOST, SCENARIO, DURATION, SLO_P99_MS, USERS, MODEL"
 
 setup: $(STAMP)
 
@@ -42,6 +43,34 @@ test-slow: setup
 
 test-all: setup
 	$(BIN)/python -m pytest -m "not gpu" $(PYTEST_ARGS)
+
+# Serving benchmark: mlgate vs plain Ray Serve, TorchServe, PyTriton and a bare uvicorn
+# reference, driven by wrk (Debian's package, installed here when missing). The peers
+# install into their own venvs under benchmarks/out/venvs on first use.
+BENCH_ARGS ?=
+bench: setup
+	@command -v wrk >/dev/null 2>&1 || apt-get install -y wrk || { apt-get update -qq && apt-get install -y wrk; }
+	$(BIN)/python -m benchmarks.serving.run $(BENCH_ARGS)
+
+# Load test against a running mlgate (e.g. `make run` in another shell). Scenarios:
+# v2json, v2binary, plain, mixed (BAD_SHARE bad inputs expect 400), ramp (past capacity).
+# Exits non-zero when unexpected failures exceed MAX_FAIL_RATIO or admitted p99 > SLO_P99_MS.
+HOST ?= http://127.0.0.1:8000
+SCENARIO ?= mixed
+DURATION ?= 30s
+SLO_P99_MS ?= 200
+USERS ?= 16
+MODEL ?= demo
+BAD_SHARE ?= 0.1
+MAX_FAIL_RATIO ?= 0.01
+LOCUST_ARGS ?=
+LOADTEST_DIR := benchmarks/out/loadtest
+loadtest: setup
+	mkdir -p $(LOADTEST_DIR)
+	$(BIN)/locust -f benchmarks/locustfile.py --headless -H $(HOST) -u $(USERS) -r $(USERS) -t $(DURATION) \
+	  --stop-timeout 5 --scenario $(SCENARIO) --model $(MODEL) --bad-share $(BAD_SHARE) \
+	  --slo-p99-ms $(SLO_P99_MS) --max-fail-ratio $(MAX_FAIL_RATIO) --only-summary \
+	  --csv $(LOADTEST_DIR)/$(SCENARIO) --html $(LOADTEST_DIR)/$(SCENARIO).html $(LOCUST_ARGS)
 
 bench-kernels: setup
 	$(BIN)/python benchmarks/bench_kernels.py

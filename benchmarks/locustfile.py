@@ -1,0 +1,290 @@
+"""Load tests for a running mlgate (``make loadtest``): headless, bounded, with an exit code.
+
+    locust -f benchmarks/locustfile.py --headless -H http://127.0.0.1:8000 -u 16 -r 16 -t 30s \
+        --scenario mixed --model demo --bad-share 0.1 --slo-p99-ms 100 \
+        --csv benchmarks/out/loadtest/mixed --html benchmarks/out/loadtest/mixed.html
+
+Scenarios (``--scenario``), each one user class, picked by the load shape:
+
+* ``v2json``  v2 inference, JSON tensors;  ``v2binary``  the binary tensor extension;
+* ``plain``   the plain JSON rows route ``/v1/models/{m}:predict``;
+* ``mixed``   all three, plus a share (``--bad-share``) of bad inputs that must get 400:
+  those count as successes under their own name, ``bad input [400 expected]``;
+* ``ramp``    v2 JSON with a deadline (``--deadline-ms``), users ramping from
+  ``--ramp-start-users`` to ``--ramp-max-users`` (past capacity): 503 with Retry-After
+  is load shedding, counted as ``[503 shed]``; 504 as ``[504 deadline]``.
+
+Payloads are built from the model's v2 metadata, so any served model works. The run
+fails (exit code 1) when unexpected failures exceed ``--max-fail-ratio`` or the p99 of
+admitted (2xx) requests exceeds ``--slo-p99-ms``. A summary with those figures and the
+server's memory (RSS of the processes listening on the port, for a loopback host; else
+``process_resident_memory_bytes`` from ``/metrics``) is written next to the CSV files.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+import gevent
+import numpy as np
+from locust import LoadTestShape, constant, events, task
+from locust.contrib.fasthttp import FastHttpUser
+from locust.stats import StatsEntry
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.serving.procs import listening_pids, rss_bytes  # noqa: E402
+
+DEMO_ROW = {"age": 42.0, "income": 52000.0, "tenure_months": 18.0, "balance": 1200.5, "credit_score": 640.0,
+            "num_products": 2.0, "region": "north", "plan": "basic", "channel": "web"}
+BINARY_DTYPES = {"FP32": "<f4", "FP64": "<f8", "INT64": "<i8", "INT32": "<i4", "BOOL": "?"}
+EXPECTED_400, SHED_503, DEADLINE_504 = "bad input [400 expected]", "[503 shed]", "[504 deadline]"
+PAYLOADS: dict[str, object] = {}
+MEMORY: list[tuple[float, int]] = []
+
+
+@events.init_command_line_parser.add_listener
+def _options(parser) -> None:
+    parser.add_argument("--scenario", choices=["v2json", "v2binary", "plain", "mixed", "ramp"], default="v2json",
+                        help="which load to generate")
+    parser.add_argument("--model", default="demo", help="served model to call")
+    parser.add_argument("--bad-share", type=float, default=0.1, help="mixed: share of bad inputs (expect 400)")
+    parser.add_argument("--slo-p99-ms", type=float, default=200.0, help="fail when admitted p99 is above")
+    parser.add_argument("--max-fail-ratio", type=float, default=0.01, help="fail when unexpected failures exceed")
+    parser.add_argument("--deadline-ms", type=float, default=1000.0, help="ramp: X-Mlgate-Timeout-Ms per request")
+    parser.add_argument("--ramp-start-users", type=int, default=4)
+    parser.add_argument("--ramp-max-users", type=int, default=512, help="ramp: users at the end (past capacity)")
+
+
+# -- payloads from the model's metadata ------------------------------------------------
+def _values(spec: dict, rng: np.random.Generator) -> list:
+    if spec["datatype"] == "BYTES":
+        return [DEMO_ROW.get(spec["name"], "a")]
+    row_shape = [abs(d) for d in spec["shape"][1:]]
+    if not row_shape and spec["name"] in DEMO_ROW:
+        return [DEMO_ROW[spec["name"]]]
+    return np.round(rng.normal(size=[1, *row_shape]), 5).ravel().tolist()
+
+
+def build_payloads(host: str, model: str) -> dict[str, object]:
+    with urllib.request.urlopen(f"{host}/v2/models/{model}", timeout=10) as r:
+        meta = json.loads(r.read())
+    rng = np.random.default_rng(0)
+    specs = meta["inputs"]
+    values = {s["name"]: _values(s, rng) for s in specs}
+    shapes = {s["name"]: [1, *[abs(d) for d in s["shape"][1:]]] for s in specs}
+    doc = {"inputs": [{"name": s["name"], "shape": shapes[s["name"]], "datatype": s["datatype"],
+                       "data": values[s["name"]]} for s in specs]}
+    header, blobs = {"inputs": []}, []
+    for s in specs:
+        blob = _binary(s["datatype"], values[s["name"]])
+        header["inputs"].append({"name": s["name"], "shape": shapes[s["name"]], "datatype": s["datatype"],
+                                 "parameters": {"binary_data_size": len(blob)}})
+        blobs.append(blob)
+    head = json.dumps(header).encode()
+    tensor_model = len(specs) == 1 and len(shapes[specs[0]["name"]]) > 1
+    plain = {"instances": [values[specs[0]["name"]]] if tensor_model else [{k: v[0] for k, v in values.items()}]}
+    first = doc["inputs"][0]
+    wrong_type = ({**first, "datatype": "FP32", "data": [1.0]} if first["datatype"] == "BYTES"
+                  else {**first, "datatype": "BYTES", "data": ["x"] * len(first["data"])})
+    bad = [json.dumps(doc).encode()[:-7],  # malformed JSON
+           json.dumps({"inputs": [{**first, "name": "no_such_input"}, *doc["inputs"][1:]]}).encode(),
+           json.dumps({"inputs": [wrong_type, *doc["inputs"][1:]]}).encode(),
+           json.dumps({"inputs": []}).encode()]
+    return {"v2json": json.dumps(doc).encode(), "binary": head + b"".join(blobs), "binary_header": len(head),
+            "plain": json.dumps(plain).encode(), "bad": bad}
+
+
+def _binary(datatype: str, values: list) -> bytes:
+    if datatype == "BYTES":
+        return b"".join(len(b).to_bytes(4, "little") + b for b in (str(v).encode() for v in values))
+    return np.asarray(values, dtype=BINARY_DTYPES[datatype]).tobytes()
+
+
+# -- users -------------------------------------------------------------------------------
+class _MlgateUser(FastHttpUser):
+    abstract = True
+    wait_time = constant(0)  # closed loop: each user sends its next request as soon as it has an answer
+
+    def on_start(self) -> None:
+        opts = self.environment.parsed_options
+        self.model = opts.model
+        self.infer_path = f"/v2/models/{opts.model}/infer"
+        self.p = PAYLOADS
+
+    @task
+    def one_request(self) -> None:
+        self.run_one()
+
+    def run_one(self) -> None:
+        raise NotImplementedError
+
+    def _send(self, path: str, body: bytes, name: str, headers: dict, expect: int = 200,
+              shed_ok: bool = False) -> None:
+        with self.client.post(path, data=body, headers=headers, name=name, catch_response=True) as resp:
+            status = resp.status_code
+            if status == expect:
+                resp.success()
+            elif shed_ok and status == 503 and resp.headers.get("retry-after"):
+                resp.request_meta["name"] = f"{name} {SHED_503}"
+                resp.success()
+            elif shed_ok and status == 504:
+                resp.request_meta["name"] = f"{name} {DEADLINE_504}"
+                resp.success()
+            else:
+                resp.failure(f"HTTP {status} (expected {expect}): {(resp.text or '')[:120]}")
+
+    def v2json(self, **kw) -> None:
+        self._send(self.infer_path, self.p["v2json"], "v2 json", {"Content-Type": "application/json"}, **kw)
+
+    def v2binary(self) -> None:
+        headers = {"Content-Type": "application/octet-stream",
+                   "Inference-Header-Content-Length": str(self.p["binary_header"])}
+        self._send(self.infer_path, self.p["binary"], "v2 binary", headers)
+
+    def plain(self) -> None:
+        self._send(f"/v1/models/{self.model}:predict", self.p["plain"], "plain json",
+                   {"Content-Type": "application/json"})
+
+    def bad(self) -> None:
+        self._send(self.infer_path, random.choice(self.p["bad"]), EXPECTED_400,
+                   {"Content-Type": "application/json"}, expect=400)
+
+
+class V2JsonUser(_MlgateUser):
+    def run_one(self) -> None:
+        self.v2json()
+
+
+class V2BinaryUser(_MlgateUser):
+    def run_one(self) -> None:
+        self.v2binary()
+
+
+class PlainJsonUser(_MlgateUser):
+    def run_one(self) -> None:
+        self.plain()
+
+
+class MixedUser(_MlgateUser):
+    def run_one(self) -> None:
+        if random.random() < self.environment.parsed_options.bad_share:
+            self.bad()
+        else:
+            random.choice((self.v2json, self.v2binary, self.plain))()
+
+
+class RampUser(_MlgateUser):
+    def run_one(self) -> None:
+        ms = self.environment.parsed_options.deadline_ms
+        self._send(self.infer_path, self.p["v2json"], "v2 json (deadline)",
+                   {"Content-Type": "application/json", "X-Mlgate-Timeout-Ms": f"{ms:g}"}, shed_ok=True)
+
+
+SCENARIOS = {"v2json": V2JsonUser, "v2binary": V2BinaryUser, "plain": PlainJsonUser, "mixed": MixedUser,
+             "ramp": RampUser}
+
+
+class ScenarioShape(LoadTestShape):
+    """Spawns the scenario's user class: a fixed count (-u/-r), or for ``ramp`` a linear
+    ramp to ``--ramp-max-users`` over 80% of the run time, held for the rest."""
+
+    use_common_options = True
+
+    def tick(self):
+        opts = self.runner.environment.parsed_options
+        run_time = opts.run_time or 60
+        elapsed = self.get_run_time()
+        if elapsed >= run_time:
+            return None
+        user_class = SCENARIOS[opts.scenario]
+        if opts.scenario != "ramp":
+            return opts.num_users or 1, opts.spawn_rate or 1, [user_class]
+        share = min(1.0, elapsed / (0.8 * run_time))
+        users = round(opts.ramp_start_users + share * (opts.ramp_max_users - opts.ramp_start_users))
+        return users, max(10.0, opts.ramp_max_users / (0.4 * run_time)), [user_class]
+
+
+# -- memory, summary and the exit code ----------------------------------------------------
+@events.test_start.add_listener
+def _on_start(environment, **_) -> None:
+    PAYLOADS.update(build_payloads(environment.host.rstrip("/"), environment.parsed_options.model))
+    gevent.spawn(_sample_memory, environment.host.rstrip("/"))
+
+
+def _sample_memory(host: str) -> None:
+    url = urlparse(host)
+    local = url.hostname in ("127.0.0.1", "localhost", "::1")
+    port = url.port or 80
+    while True:
+        rss = sum(rss_bytes(p) for p in listening_pids(port)) if local else _metrics_rss(host)
+        if rss:
+            MEMORY.append((time.time(), rss))
+        gevent.sleep(1.0)
+
+
+def _metrics_rss(host: str) -> int:
+    try:
+        with urllib.request.urlopen(f"{host}/metrics", timeout=2) as r:
+            lines = r.read().decode().splitlines()
+        return int(sum(float(ln.split()[-1]) for ln in lines if ln.startswith("process_resident_memory_bytes")))
+    except (OSError, ValueError):
+        return 0
+
+
+def summarise(environment) -> dict:
+    stats, opts = environment.stats, environment.parsed_options
+    admitted = StatsEntry(stats, "admitted", "")
+    counts = {"expected_400": 0, "shed_503": 0, "deadline_504": 0}
+    for (name, _method), entry in stats.entries.items():
+        if name == EXPECTED_400:
+            counts["expected_400"] += entry.num_requests
+        elif name.endswith(SHED_503):
+            counts["shed_503"] += entry.num_requests
+        elif name.endswith(DEADLINE_504):
+            counts["deadline_504"] += entry.num_requests
+        else:
+            admitted.extend(entry)
+    total = stats.total
+    ok_admitted = admitted.num_requests - admitted.num_failures
+    mem = [m for _, m in MEMORY]
+    return {
+        "scenario": opts.scenario, "model": opts.model, "requests": total.num_requests,
+        "unexpected_failures": total.num_failures, "fail_ratio": total.fail_ratio, **counts,
+        "admitted_2xx": ok_admitted, "admitted_p50_ms": admitted.get_response_time_percentile(0.5),
+        "admitted_p99_ms": admitted.get_response_time_percentile(0.99), "rps": total.total_rps,
+        "slo_p99_ms": opts.slo_p99_ms, "max_fail_ratio": opts.max_fail_ratio, "bad_share": opts.bad_share,
+        "memory_rss_mib": {"first": mem[0] / 2**20, "last": mem[-1] / 2**20, "max": max(mem) / 2**20,
+                           "samples": len(mem)} if mem else None,
+    }
+
+
+def verdict(s: dict) -> list[str]:
+    problems = []
+    if not s["requests"]:
+        problems.append("no requests were made")
+    if s["fail_ratio"] > s["max_fail_ratio"]:
+        problems.append(f"unexpected failures {s['fail_ratio']:.2%} > {s['max_fail_ratio']:.2%}")
+    if s["admitted_2xx"] and s["admitted_p99_ms"] > s["slo_p99_ms"]:
+        problems.append(f"admitted p99 {s['admitted_p99_ms']:.0f} ms > SLO {s['slo_p99_ms']:.0f} ms")
+    return problems
+
+
+@events.quitting.add_listener
+def _on_quitting(environment, **_) -> None:
+    s = summarise(environment)
+    problems = verdict(s)
+    s["passed"], s["problems"] = not problems, problems
+    prefix = environment.parsed_options.csv_prefix
+    if prefix:
+        Path(f"{prefix}_summary.json").write_text(json.dumps(s, indent=1))
+        with open(f"{prefix}_memory.csv", "w") as f:
+            f.write("unix_time,rss_bytes\n" + "".join(f"{t:.1f},{m}\n" for t, m in MEMORY))
+    print("loadtest summary: " + json.dumps(s), flush=True)
+    print("loadtest " + ("PASSED" if not problems else "FAILED: " + "; ".join(problems)), flush=True)
+    environment.process_exit_code = 1 if problems else 0

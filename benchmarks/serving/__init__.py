@@ -1,0 +1,1 @@
+"""Side-by-side serving benchmark (issue 7): harness, servers, peers, report."""

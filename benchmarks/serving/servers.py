@@ -1,0 +1,139 @@
+"""The servers under test and their names on the command line: mlgate (``mlgate up`` on
+Ray), its gateway without Ray (diagnostics), plain Ray Serve (optionally with its
+HAProxy ingress), the bare uvicorn reference, and the peers in their own venvs
+(``external``: TorchServe, PyTriton).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+
+from benchmarks.serving import models as bm
+from benchmarks.serving.base import PEERS_DIR, Context, Launch, Server, base_env
+from benchmarks.serving.external import PyTriton, TorchServe
+from benchmarks.serving.procs import free_port
+
+BATCH = {"max_batch_size": 64, "batch_wait_timeout_s": 0.002}
+NO_BATCH = {"max_batch_size": 1, "batch_wait_timeout_s": 0.0}
+
+
+# -- mlgate --------------------------------------------------------------------------
+def observability_overrides() -> tuple[dict[str, str], list[str]]:
+    """Env overrides switching prediction logging and metrics on, for the fields this
+    build of ``mlgate.config`` has (found by name; they are being added)."""
+    from pydantic import BaseModel
+
+    from mlgate.config import MlgateConfig
+
+    env: dict[str, str] = {}
+    switched: list[str] = []
+
+    def visit(cls: type[BaseModel], path: list[str]) -> None:
+        for name, info in cls.model_fields.items():
+            key, ann = path + [name], info.annotation
+            wanted = "metric" in name or ("log" in name and "access" not in name and "level" not in name)
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                if wanted and "enabled" in ann.model_fields:
+                    key = key + ["enabled"]
+                elif len(path) < 2:
+                    visit(ann, key)
+                    continue
+                else:
+                    continue
+            elif not (wanted and ann is bool):
+                continue
+            env["MLGATE_" + "__".join(k.upper() for k in key)] = "true"
+            switched.append(".".join(key))
+
+    visit(MlgateConfig, [])
+    return env, switched
+
+
+@dataclass
+class Mlgate(Server):
+    """``mlgate up`` on a private local Ray (as a user runs it), all bench models deployed."""
+
+    name: str = "mlgate"
+    ready_timeout_s: float = 420.0
+    observability: list[str] = field(default_factory=list)
+
+    def served(self, ctx: Context) -> list[str]:
+        out = super().served(ctx)
+        return out + [bm.HEAVY_NOBATCH] if bm.HEAVY in out else out
+
+    def model_configs(self, ctx: Context) -> dict:
+        return {m: (NO_BATCH if m == bm.HEAVY_NOBATCH else BATCH) for m in self.served(ctx)}
+
+    def launch(self, ctx: Context) -> Launch:
+        obs_env, self.observability = observability_overrides()
+        env = base_env(
+            RAY_ADDRESS="local",  # never join another engineer's cluster
+            MLGATE_REGISTRY_ROOT=ctx.bench.registry_root,
+            MLGATE_LOG_ROOT=str(ctx.work / "mlgate-logs"),
+            MLGATE_SERVING__MODELS=json.dumps(self.model_configs(ctx)),
+            MLGATE_SERVING__SERVE_MODELS=json.dumps(self.served(ctx)),
+            MLGATE_RAY__DASHBOARD_PORT=str(free_port()),
+            **obs_env,
+        )
+        return Launch([sys.executable, "-m", "mlgate", "up", "--host", "127.0.0.1", "--port", str(self.port)],
+                      env, str(ctx.repo))
+
+
+@dataclass
+class MlgateNoRay(Mlgate):
+    """mlgate's gateway (same config) in one process without Ray: what Ray costs."""
+
+    name: str = "mlgate-noray"
+    ready_timeout_s: float = 180.0
+
+    def launch(self, ctx: Context) -> Launch:
+        launch = super().launch(ctx)
+        launch.argv = [sys.executable, str(PEERS_DIR / "mlgate_noray.py"), "--port", str(self.port)]
+        return launch
+
+
+# -- peers in the main environment ---------------------------------------------------
+@dataclass
+class Bare(Server):
+    name: str = "bare-uvicorn"
+    ready_timeout_s: float = 120.0
+
+    def launch(self, ctx: Context) -> Launch:
+        return Launch([sys.executable, str(PEERS_DIR / "bare_uvicorn.py"), "--port", str(self.port),
+                       *self._model_args(ctx)], base_env(), str(ctx.repo))
+
+
+@dataclass
+class PlainRayServe(Server):
+    name: str = "ray-serve"
+    haproxy: bool = False
+
+    def launch(self, ctx: Context) -> Launch:
+        env = base_env(RAY_ADDRESS="local", PYTHONPATH=str(PEERS_DIR))
+        if self.haproxy:
+            state = ctx.work / "hap"
+            state.mkdir(parents=True, exist_ok=True)
+            env.update(RAY_SERVE_ENABLE_HA_PROXY="1", RAY_SERVE_HAPROXY_CONFIG_FILE_LOC=str(state / "haproxy.cfg"),
+                       RAY_SERVE_HAPROXY_SOCKET_PATH=str(state / "admin.sock"),
+                       RAY_SERVE_HAPROXY_SERVER_STATE_BASE=str(state),
+                       RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH=str(state / "metrics.sock"),
+                       RAY_SERVE_HAPROXY_STATS_PORT=str(free_port()),
+                       RAY_SERVE_HAPROXY_METRICS_PORT=str(free_port()))
+        return Launch([sys.executable, str(PEERS_DIR / "plain_ray_serve.py"), "--port", str(self.port),
+                       *self._model_args(ctx)], env, str(ctx.repo))
+
+
+SERVERS = {
+    "mlgate": Mlgate,
+    "ray-serve": PlainRayServe,
+    "torchserve": TorchServe,
+    "pytriton": PyTriton,
+    "bare-uvicorn": Bare,
+    # opt-in: diagnostics
+    "mlgate-noray": MlgateNoRay,
+    "ray-serve-haproxy": lambda: PlainRayServe(name="ray-serve-haproxy", haproxy=True),
+}
+DEFAULT_SERVERS = ("mlgate", "ray-serve", "torchserve", "pytriton", "bare-uvicorn")
+PEERS = ("ray-serve", "ray-serve-haproxy", "torchserve", "pytriton")  # "best peer" is among these

@@ -1,0 +1,106 @@
+"""Driving a server with ``wrk`` (one thread): a Lua script POSTs a fixed body, and its
+``done()`` prints the figures as one JSON line that :func:`parse` reads.
+
+wrk's own CPU comes from ``wait4``'s resource usage, so it is exact even though the
+process has exited by the time we look.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+MARK = "WRK_RESULT "
+_LUA = """\
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "{content_type}"
+local f = assert(io.open("{body_path}", "rb"))
+wrk.body = f:read("*a")
+f:close()
+
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '{mark}{{"requests":%d,"duration_us":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,' ..
+    '"mean_us":%d,"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d}}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency.max, latency.mean, e.connect, e.read, e.write, e.status, e.timeout))
+end
+"""
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    requests: int
+    duration_s: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    errors_status: int  # HTTP status >= 400
+    errors_socket: int  # connect + read + write + timeout
+    cpu_s: float  # wrk's own user + system time
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.duration_s if self.duration_s else 0.0
+
+    @property
+    def errors(self) -> int:
+        return self.errors_status + self.errors_socket
+
+
+def available() -> bool:
+    return shutil.which("wrk") is not None
+
+
+def write_script(directory: Path, name: str, body: bytes, content_type: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    body_path = directory / f"{name}.body"
+    body_path.write_bytes(body)
+    script = directory / f"{name}.lua"
+    script.write_text(_LUA.format(content_type=content_type, body_path=body_path, mark=MARK))
+    return script
+
+
+def parse(stdout: str, cpu_s: float = 0.0) -> WrkResult:
+    for line in stdout.splitlines():
+        if line.startswith(MARK):
+            d = json.loads(line[len(MARK):])
+            return WrkResult(
+                requests=d["requests"], duration_s=d["duration_us"] / 1e6, p50_ms=d["p50_us"] / 1e3,
+                p90_ms=d["p90_us"] / 1e3, p99_ms=d["p99_us"] / 1e3, max_ms=d["max_us"] / 1e3,
+                errors_status=d["status"], errors_socket=d["connect"] + d["read"] + d["write"] + d["timeout"],
+                cpu_s=cpu_s,
+            )
+    raise RuntimeError(f"wrk printed no result line; output: {stdout[-500:]!r}")
+
+
+def run(url: str, script: Path, *, connections: int, duration_s: float, out_path: Path,
+        timeout_s: float = 10.0) -> WrkResult:
+    """One wrk run (-t1); bounded: killed if it outlives its duration by 30 s."""
+    argv = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration_s))}s", f"--timeout={timeout_s:g}s",
+            "--latency", "-s", str(script), url]
+    with open(out_path, "wb") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    give_up = time.monotonic() + duration_s + 30
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() > give_up:
+            os.kill(proc.pid, signal.SIGKILL)
+            pid, status, usage = os.wait4(proc.pid, 0)
+            break
+        time.sleep(0.05)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    text = out_path.read_text(errors="replace")
+    if proc.returncode != 0:
+        raise RuntimeError(f"wrk exited with {proc.returncode}: {text[-500:]!r}")
+    return parse(text, usage.ru_utime + usage.ru_stime)

@@ -1,0 +1,79 @@
+"""A short headless locust run of the mixed scenario against ``mlgate up``, as
+``make loadtest`` runs it: exit code 0 with a generous SLO, expected 400s not failures,
+CSV and summary written."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_ready(url: str, proc: subprocess.Popen, timeout_s: float) -> None:
+    give_up = time.monotonic() + timeout_s
+    while time.monotonic() < give_up:
+        assert proc.poll() is None, "mlgate up exited before it was ready"
+        try:
+            with urllib.request.urlopen(f"{url}/v2/health/ready", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise TimeoutError(f"{url} not ready in {timeout_s}s")
+
+
+@pytest.fixture
+def mlgate_url(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLGATE_") and k != "RAY_ADDRESS"}
+    env.update(MLGATE_REGISTRY_ROOT=str(tmp_path / "registry"), MLGATE_LOG_ROOT=str(tmp_path / "logs"),
+               RAY_ADDRESS="local", RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
+    log = open(tmp_path / "mlgate.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "mlgate", "up", "--port", str(port)], cwd=REPO, env=env,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_ready(url, proc, 100)
+        yield url
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # its own session: mlgate and the Ray it started
+            proc.wait(10)
+        log.close()
+
+
+def test_mixed_scenario_passes_and_counts_bad_inputs_as_expected(mlgate_url, tmp_path):
+    prefix = tmp_path / "loadtest" / "mixed"
+    prefix.parent.mkdir()
+    cmd = [sys.executable, "-m", "locust", "-f", str(REPO / "benchmarks" / "locustfile.py"), "--headless",
+           "-H", mlgate_url, "-u", "4", "-r", "4", "-t", "8s", "--scenario", "mixed", "--model", "demo",
+           "--bad-share", "0.2", "--slo-p99-ms", "5000", "--csv", str(prefix), "--html", f"{prefix}.html",
+           "--only-summary"]
+    run = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert Path(f"{prefix}_stats.csv").exists()
+    summary = json.loads(Path(f"{prefix}_summary.json").read_text())
+    assert summary["passed"] and summary["requests"] > 0
+    assert summary["expected_400"] > 0  # bad inputs were sent, answered 400, and not failures
+    assert summary["unexpected_failures"] == 0
