@@ -1,0 +1,243 @@
+"""Drift kernels against the scipy/numpy per-feature loop (and Evidently, if given).
+
+    python benchmarks/bench_kernels.py [--quick] [--write-results]
+        [--evidently-python /path/to/venv/bin/python]
+
+Targets (issue 3), on 50 float64 features, 200,000 reference and 50,000 current rows:
+(a) fitted profile: KS with p-value + Wasserstein + PSI >= 100x the scipy loop;
+(b) cold (fit + score) >= 40x; (c) binned statistics >= 50% of the single-core
+streaming bandwidth of a numpy sum over the same bytes; (d) Evidently's data
+drift preset on the same columns (optional, run in its own interpreter);
+(e) a size sweep over rows and features on 1 and 2 threads.
+Times are the best of several runs (median in brackets), wall clock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numba
+import numpy as np
+import scipy
+import scipy.stats as ss
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import kernels
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+SECTION = "## Drift kernels (issue 3)"
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
+def make_data(n_features: int, ref_rows: int, cur_rows: int, seed: int = 0):
+    """Mixed shapes (normal, log-normal, rounded = ties); every 5th feature shifted."""
+    rng = np.random.default_rng(seed)
+    ref, cur = {}, {}
+    for f in range(n_features):
+        shift = 0.05 if f % 5 == 0 else 0.0
+        kind = f % 3
+        r, c = rng.normal(size=ref_rows), rng.normal(shift, 1.0, size=cur_rows)
+        if kind == 1:
+            r, c = np.exp(r), np.exp(c)
+        elif kind == 2:
+            r, c = np.round(r * 4), np.round(c * 4)
+        ref[f"f{f}"], cur[f"f{f}"] = r, c
+    return ref, cur
+
+
+def numpy_psi(ref: np.ndarray, cur: np.ndarray, bins: int = 10, eps: float = 1e-4) -> float:
+    edges = np.unique(np.quantile(ref, np.arange(1, bins) / bins))
+    p = np.bincount(np.searchsorted(edges, ref), minlength=edges.size + 1) / ref.size
+    q = np.bincount(np.searchsorted(edges, cur), minlength=edges.size + 1) / cur.size
+    p, q = np.maximum(p, eps), np.maximum(q, eps)
+    return float(np.sum((q - p) * np.log(q / p)))
+
+
+def scipy_loop(ref: dict, cur: dict) -> None:
+    for name, r in ref.items():
+        ss.ks_2samp(r, cur[name])
+        ss.wasserstein_distance(r, cur[name])
+        numpy_psi(r, cur[name])
+
+
+def timed(fn, repeat: int) -> tuple[float, float]:
+    """(best, median) wall seconds over ``repeat`` runs after one warm-up."""
+    fn()
+    runs = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - t0)
+    return min(runs), float(np.median(runs))
+
+
+def fmt(t: tuple[float, float]) -> str:
+    return f"{t[0] * 1e3:.1f} ms ({t[1] * 1e3:.1f})"
+
+
+def headline(ref: dict, cur: dict, repeat: int, baseline_repeat: int) -> list[str]:
+    """Targets (a), (b), (c) at the current size, on 1 and 2 threads."""
+    base = timed(lambda: scipy_loop(ref, cur), baseline_repeat)
+    cols = list(cur.values())
+    n_bytes = sum(c.nbytes for c in cols)
+    lines = [
+        f"scipy/numpy loop (ks_2samp + wasserstein_distance + numpy PSI): {fmt(base)}",
+        "",
+        "| threads | (a) fitted profile | speed-up | (b) cold fit+score | speed-up | (c) binned PSI+JS | numpy sum | bandwidth share |",
+        "|---|---|---|---|---|---|---|---|",
+    ]  # fmt: skip
+    for threads in (1, 2):
+        numba.set_num_threads(threads)
+        profile = kernels.ReferenceProfile.fit(ref)
+        hot = timed(lambda p=profile: p.score(cur), repeat)
+        cold = timed(lambda: kernels.ReferenceProfile.fit(ref).score(cur), repeat)
+        binned = timed(lambda p=profile: p.score_binned(cur), repeat * 3)
+        numba.set_num_threads(1)
+        total = timed(lambda: [c.sum() for c in cols], repeat * 3)
+        lines.append(
+            f"| {threads} | {fmt(hot)} | {base[0] / hot[0]:.0f}x | {fmt(cold)} | {base[0] / cold[0]:.0f}x "
+            f"| {fmt(binned)} ({n_bytes / binned[0] / 1e9:.1f} GB/s) "
+            f"| {fmt(total)} ({n_bytes / total[0] / 1e9:.1f} GB/s) | {total[0] / binned[0]:.0%} |"
+        )
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    return lines
+
+
+EVIDENTLY_SCRIPT = """
+import json, sys, time
+import numpy as np, pandas as pd
+from evidently import Report
+from evidently.presets import DataDriftPreset
+ref, cur = np.load(sys.argv[1]), np.load(sys.argv[2])
+names = [f"f{i}" for i in range(ref.shape[0])]
+ref_df, cur_df = pd.DataFrame(ref.T, columns=names), pd.DataFrame(cur.T, columns=names)
+runs, snap = [], None
+for _ in range(2):
+    t0 = time.perf_counter()
+    snap = Report([DataDriftPreset()]).run(current_data=cur_df, reference_data=ref_df)
+    runs.append(time.perf_counter() - t0)
+values = {}
+for m in snap.dict()["metrics"]:
+    cfg = m["config"]
+    if cfg.get("type", "").endswith("ValueDrift"):
+        values[cfg["column"]] = [cfg.get("method"), float(m["value"])]
+print(json.dumps({"best": min(runs), "values": values}))
+"""
+
+
+def evidently(ref: dict, cur: dict, python: str | None, ours_s: float) -> list[str]:
+    """Target (d): Evidently's DataDriftPreset in its own interpreter, if one is given."""
+    if not python:
+        return ["Evidently: not installed (pass --evidently-python or MLGATE_EVIDENTLY_PYTHON)."]
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = [os.path.join(tmp, "ref.npy"), os.path.join(tmp, "cur.npy")]
+        np.save(paths[0], np.stack(list(ref.values())))
+        np.save(paths[1], np.stack(list(cur.values())))
+        proc = subprocess.run(
+            [python, "-c", EVIDENTLY_SCRIPT, *paths], capture_output=True, text=True, check=False
+        )
+    if proc.returncode != 0:
+        return [f"Evidently: failed to run ({proc.stderr.strip().splitlines()[-1:]})."]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    profile = kernels.ReferenceProfile.fit(ref)
+    ours = profile.score(cur).numeric
+    diffs = [
+        abs(v - ours.wasserstein_norm[ours.names.index(col)])
+        for col, (method, v) in out["values"].items()
+        if method and "Wasserstein" in method
+    ]
+    agree = f"; its normed Wasserstein agrees with ours to {max(diffs):.1e}" if diffs else ""
+    return [
+        f"Evidently DataDriftPreset (same columns): {out['best'] * 1e3:.0f} ms, "
+        f"{out['best'] / ours_s:.0f}x our fitted-profile score{agree}."
+    ]
+
+
+def sweep(quick: bool, repeat: int) -> list[str]:
+    """Target (e): cost against rows and features, fitted and cold, 1 and 2 threads."""
+    rows_list = (10_000, 50_000) if quick else (10_000, 50_000, 200_000)
+    features_list = (10, 50) if quick else (10, 50, 100)
+    lines = [
+        "| features | current rows (reference = 4x) | threads | fitted score | cold fit+score |",
+        "|---|---|---|---|---|",
+    ]
+    for n_features in features_list:
+        for rows in rows_list:
+            ref, cur = make_data(n_features, 4 * rows, rows, seed=1)
+            for threads in (1, 2):
+                numba.set_num_threads(threads)
+                profile = kernels.ReferenceProfile.fit(ref)
+                hot = timed(lambda p=profile, c=cur: p.score(c), repeat)
+                cold = timed(
+                    lambda r=ref, c=cur: kernels.ReferenceProfile.fit(r).score(c),
+                    max(2, repeat // 2),
+                )
+                lines.append(f"| {n_features} | {rows:,} | {threads} | {fmt(hot)} | {fmt(cold)} |")
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    return lines
+
+
+def write_section(lines: list[str]) -> None:
+    """Replace (or append) this benchmark's section of RESULTS.md, keeping the others."""
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    body = SECTION + "\n\n" + "\n".join(lines).rstrip() + "\n"
+    start = text.find(SECTION)
+    if start < 0:
+        text = text.rstrip() + "\n\n" + body
+    else:
+        nxt = text.find("\n## ", start + len(SECTION))
+        text = text[:start] + body + (text[nxt:] if nxt >= 0 else "")
+    RESULTS.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
+    parser.add_argument("--write-results", action="store_true", help=f"update {RESULTS.name}")
+    parser.add_argument("--evidently-python", default=os.environ.get("MLGATE_EVIDENTLY_PYTHON"))
+    parser.add_argument("--repeat", type=int, default=None, help="timed runs per measurement")
+    args = parser.parse_args()
+    repeat = args.repeat or (3 if args.quick else 7)
+    features, ref_rows, cur_rows = (20, 50_000, 12_500) if args.quick else (50, 200_000, 50_000)
+    ref, cur = make_data(features, ref_rows, cur_rows)
+    cmd = "python benchmarks/bench_kernels.py " + " ".join(sys.argv[1:])
+    lines = [
+        f"{datetime.date.today().isoformat()}, `{cmd.strip()}`; {cpu_name()}, "
+        f"{os.cpu_count()} cores; numpy {np.__version__}, scipy {scipy.__version__}, numba {numba.__version__}.",
+        f"Data: {features} float64 features, {ref_rows:,} reference and {cur_rows:,} current rows "
+        "(normal, log-normal and rounded columns; every 5th shifted). Times: best of "
+        f"{repeat} (median).",
+        "",
+    ]
+    lines += headline(ref, cur, repeat, 1 if args.quick else 2)
+    profile = kernels.ReferenceProfile.fit(ref)
+    ours = timed(lambda: profile.score(cur), repeat)[0]
+    lines += ["", *evidently(ref, cur, args.evidently_python, ours), "", "Size sweep:", ""]
+    lines += sweep(args.quick, max(2, repeat // 2))
+    print("\n".join(lines))
+    if args.write_results:
+        write_section(lines)
+
+
+if __name__ == "__main__":
+    main()

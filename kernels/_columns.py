@@ -1,0 +1,145 @@
+"""Input coercion and the packed layout of sorted numeric columns.
+
+Columns arrive one 1-D array per feature (as read from Arrow); nothing is ever
+transposed.  Sorting uses numpy's sort (SIMD, far faster than a numba sort) on
+Python threads, which numpy runs without the GIL; the finite-value copy is a
+nogil numba kernel.  The statistics kernels then walk the sorted slices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from ._numeric import copy_finite
+
+
+def as_numeric(values, name: str = "values") -> np.ndarray:
+    """A 1-D float32/float64 view of ``values`` (ints and bools become float64)."""
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise ValueError(f"{name}: expected a 1-D column, got shape {arr.shape}")
+    if arr.dtype.kind == "f" and arr.dtype.itemsize in (4, 8):
+        return arr
+    if arr.dtype.kind in "iub" or arr.dtype == np.float16:
+        return arr.astype(np.float64)
+    raise TypeError(f"{name}: numeric column expected, got dtype {arr.dtype}")
+
+
+def default_threads() -> int:
+    """Worker count for sorting: numba's current thread setting."""
+    return numba.get_num_threads()
+
+
+def map_threads(fn: Callable[[int], None], n_items: int, n_threads: int) -> None:
+    """Run ``fn(i)`` for every item, on up to ``n_threads`` threads."""
+    if n_threads <= 1 or n_items <= 1:
+        for i in range(n_items):
+            fn(i)
+        return
+    with ThreadPoolExecutor(max_workers=min(n_threads, n_items)) as pool:
+        list(pool.map(fn, range(n_items)))
+
+
+@dataclass(frozen=True)
+class SortedColumns:
+    """Finite values of several columns, each sorted, packed in one float64 buffer.
+
+    Column ``f`` is ``values[starts[f] : starts[f] + counts[f]]`` and is followed
+    by a ``+inf`` sentinel at ``values[starts[f] + counts[f]]`` (the merge kernel
+    reads one past the end instead of checking bounds).  ``n_missing[f]`` counts
+    its NaN and +-inf values, which are kept out of ``values``.
+    """
+
+    values: np.ndarray
+    starts: np.ndarray
+    counts: np.ndarray
+    n_missing: np.ndarray
+
+    @property
+    def n_columns(self) -> int:
+        return int(self.counts.size)
+
+    def column(self, f: int) -> np.ndarray:
+        """The sorted finite values of column ``f`` (a view)."""
+        start = int(self.starts[f])
+        return self.values[start : start + int(self.counts[f])]
+
+    def padded(self, f: int) -> np.ndarray:
+        """Column ``f`` with its trailing ``+inf`` sentinel (a view)."""
+        start = int(self.starts[f])
+        return self.values[start : start + int(self.counts[f]) + 1]
+
+
+def _slots(lengths: Sequence[int]) -> np.ndarray:
+    """Offsets of slots holding each column plus its sentinel."""
+    starts = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(np.asarray(lengths, dtype=np.int64) + 1, out=starts[1:])
+    return starts
+
+
+def sort_columns(columns: Sequence[np.ndarray], n_threads: int | None = None) -> SortedColumns:
+    """Copy the finite values of each column into one buffer and sort each slice."""
+    cols = [as_numeric(c, f"column {i}") for i, c in enumerate(columns)]
+    starts = _slots([c.size for c in cols])
+    values = np.empty(int(starts[-1]), dtype=np.float64)
+    counts = np.zeros(len(cols), dtype=np.int64)
+
+    def work(f: int) -> None:
+        start = starts[f]
+        n = copy_finite(cols[f], values[start : start + cols[f].size])
+        values[start : start + n].sort()
+        values[start + n] = np.inf
+        counts[f] = n
+
+    map_threads(work, len(cols), n_threads or default_threads())
+    n_missing = np.array([c.size for c in cols], dtype=np.int64) - counts
+    return SortedColumns(values, starts[:-1], counts, n_missing)
+
+
+def merge_sorted(blocks: Sequence[SortedColumns], n_threads: int | None = None) -> SortedColumns:
+    """One :class:`SortedColumns` holding the union of several blocks, exactly."""
+    if len(blocks) == 1:
+        return blocks[0]
+    counts = np.sum([b.counts for b in blocks], axis=0).astype(np.int64)
+    n_missing = np.sum([b.n_missing for b in blocks], axis=0).astype(np.int64)
+    starts = _slots(counts.tolist())
+    values = np.empty(int(starts[-1]), dtype=np.float64)
+
+    def work(f: int) -> None:
+        pos = int(starts[f])
+        for block in blocks:
+            piece = block.column(f)
+            values[pos : pos + piece.size] = piece
+            pos += piece.size
+        values[starts[f] : pos].sort()
+        values[pos] = np.inf
+
+    map_threads(work, counts.size, n_threads or default_threads())
+    return SortedColumns(values, starts[:-1], counts, n_missing)
+
+
+def finite_padded(values, name: str = "values") -> tuple[np.ndarray, int]:
+    """Sorted float64 finite values of one column plus a ``+inf`` sentinel, and #missing."""
+    block = sort_columns([as_numeric(values, name)], n_threads=1)
+    return block.padded(0), int(block.n_missing[0])
+
+
+def finite_sorted(values, name: str = "values") -> tuple[np.ndarray, int]:
+    """Sorted float64 finite values of one column and its count of NaN/+-inf."""
+    padded, n_missing = finite_padded(values, name)
+    return padded[:-1], n_missing
+
+
+def pack_sorted(columns: Sequence[np.ndarray], n_missing: np.ndarray) -> SortedColumns:
+    """Pack already sorted finite columns (e.g. loaded from a profile) with sentinels."""
+    counts = np.array([c.size for c in columns], dtype=np.int64)
+    starts = _slots(counts.tolist())
+    values = np.full(int(starts[-1]), np.inf)
+    for f, col in enumerate(columns):
+        values[starts[f] : starts[f] + col.size] = col
+    return SortedColumns(values, starts[:-1], counts, np.asarray(n_missing, dtype=np.int64))
