@@ -410,6 +410,7 @@ def wait_idle(served, timeout_s: float = 60.0) -> None:
     while time.monotonic() < give_up:
         if post_json(served.port, "/v2/models/slow/infer", slow_doc(slow_input(1, 0))).status == 200:
             return
+        time.sleep(0.05)  # bounded polling
     raise TimeoutError("slow model never became idle")
 
 
