@@ -31,8 +31,8 @@ import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+# Run as a script, sys.path[0] is benchmarks/, whose serving/ package would shadow ours.
+sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != REPO / "benchmarks"]
 
 from benchmarks.serving.models import IN_FEATURES, build_heavy, build_mlp  # noqa: E402
 from serving.runner import TorchRunner  # noqa: E402

@@ -65,7 +65,7 @@ class TorchRunner:
             bucket = next((b for b in self._buckets if b >= rows), None)
             if bucket is not None:
                 return self._replay(x, rows, bucket)
-            x = x.pin_memory().to(self.device, non_blocking=True)
+            x = x.to(self.device)  # one copy; a per-call pinned staging buffer costs more than it saves
             return self._forward(x).to("cpu").numpy()
 
     # -- CUDA graphs -----------------------------------------------------------------
