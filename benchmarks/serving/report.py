@@ -66,6 +66,17 @@ def table(rows: list[Row]) -> str:
     return "\n".join(out)
 
 
+def disturbance(rows: list[Row]) -> str:
+    """How much the rest of the machine ran during the measured cells."""
+    other = sorted(r.other_cpu for r in rows if r.ok and r.other_cpu is not None)
+    if not other:
+        return "other CPU: no measured cells"
+    bad = sum(o > DISTURBED_CORES for o in other)
+    verdict = "a quiet machine" if not bad else "figures disturbed by other work on the machine; repeat when quiet"
+    return (f"other CPU during the cells: median {other[len(other) // 2]:.2f} cores, max {other[-1]:.2f}; "
+            f"{bad} of {len(other)} cells above {DISTURBED_CORES} cores ({verdict})")
+
+
 def markdown_table(rows: list[Row]) -> str:
     out = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     for r in rows:
@@ -171,7 +182,8 @@ def results_section(rows: list[Row], meta: dict) -> str:
         "",
         markdown_table(rows),
         "",
-        f"CPU in cores over the measured run; '!' marks other CPU > {DISTURBED_CORES} cores (disturbed).",
+        f"CPU in cores over the measured run; '!' marks other CPU > {DISTURBED_CORES} cores (disturbed). "
+        f"{disturbance(rows)[0].upper()}{disturbance(rows)[1:]}.",
         "",
         *ratio_rows,
         "",

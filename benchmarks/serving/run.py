@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             "duration_s": args.duration_s, "warmup_s": args.warmup_s, "wall_s": wall_s,
             "body_bytes": len(bm.v2_tensor_body()), "observability": observability, "versions": versions(),
             "interrupted": interrupted}
-    print("\n" + report.table(rows))
+    print("\n" + report.table(rows) + "\n" + report.disturbance(rows))
     print("\nratios (the issue's goals):\n" + report.ratio_text(report.ratios(rows)))
     json_path, csv_path = report.write_files(rows, meta, out, stamp)
     print(f"\nwrote {json_path} and {csv_path}; server logs in {log_dir}; {wall_s / 60:.1f} min")

@@ -20,34 +20,21 @@ NO_BATCH = {"max_batch_size": 1, "batch_wait_timeout_s": 0.0}
 
 
 # -- mlgate --------------------------------------------------------------------------
-def observability_overrides() -> tuple[dict[str, str], list[str]]:
-    """Env overrides switching prediction logging and metrics on, for the fields this
-    build of ``mlgate.config`` has (found by name; they are being added)."""
-    from pydantic import BaseModel
+OBSERVABILITY = ("prediction_log", "metrics")  # sections of ServingConfig with an ``enabled`` switch
 
-    from mlgate.config import MlgateConfig
+
+def observability_overrides() -> tuple[dict[str, str], list[str]]:
+    """Env overrides switching prediction logging and metrics on, for those of the
+    sections that this build of ``serving.config.ServingConfig`` has."""
+    from serving.config import ServingConfig
 
     env: dict[str, str] = {}
     switched: list[str] = []
-
-    def visit(cls: type[BaseModel], path: list[str]) -> None:
-        for name, info in cls.model_fields.items():
-            key, ann = path + [name], info.annotation
-            wanted = "metric" in name or ("log" in name and "access" not in name and "level" not in name)
-            if isinstance(ann, type) and issubclass(ann, BaseModel):
-                if wanted and "enabled" in ann.model_fields:
-                    key = key + ["enabled"]
-                elif len(path) < 2:
-                    visit(ann, key)
-                    continue
-                else:
-                    continue
-            elif not (wanted and ann is bool):
-                continue
-            env["MLGATE_" + "__".join(k.upper() for k in key)] = "true"
-            switched.append(".".join(key))
-
-    visit(MlgateConfig, [])
+    for section in OBSERVABILITY:
+        info = ServingConfig.model_fields.get(section)
+        if info is not None and "enabled" in getattr(info.annotation, "model_fields", {}):
+            env[f"MLGATE_SERVING__{section.upper()}__ENABLED"] = "true"
+            switched.append(f"serving.{section}.enabled")
     return env, switched
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -41,17 +41,17 @@ def _wait_ready(url: str, proc: subprocess.Popen, timeout_s: float) -> None:
 
 
 @pytest.fixture
-def mlgate_url(tmp_path):
+def mlgate_url(tmp_path, demo_registry):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLGATE_") and k != "RAY_ADDRESS"}
-    env.update(MLGATE_REGISTRY_ROOT=str(tmp_path / "registry"), MLGATE_LOG_ROOT=str(tmp_path / "logs"),
+    env.update(MLGATE_REGISTRY_ROOT=demo_registry, MLGATE_LOG_ROOT=str(tmp_path / "logs"),
                RAY_ADDRESS="local", RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
     log = open(tmp_path / "mlgate.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "mlgate", "up", "--port", str(port)], cwd=REPO, env=env,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait_ready(url, proc, 100)
+        _wait_ready(url, proc, 180)  # about 20 s on an idle 2-core machine
         yield url
     finally:
         proc.send_signal(signal.SIGTERM)
