@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._binned import bin_counts, js_from_counts, psi_from_counts
+from ._binned import js_from_counts, psi_from_counts
+from ._histogram import bin_counts
 from ._merge import ks_wasserstein_padded
 from ._numeric import bin_counts_sorted, mean_std_sorted, quantile_edges_sorted
 from ._pvalues import ks_pvalue

@@ -1,4 +1,4 @@
-"""Binned statistics: streaming bin counts, PSI and Jensen-Shannon from counts.
+"""Binned statistics: PSI and Jensen-Shannon from bin (or category) counts.
 
 Shares are ``count / total`` over the bins (or categories) of one column.
 
@@ -13,56 +13,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from numba import njit
-
-#: Values per block in the streaming histogram (16 KiB of float64, stays in L1).
-_BLOCK_ROWS = 2048
 
 #: Default floor for a share in the PSI, see the module docstring.
 PSI_EPS = 1e-4
-
-_MAX_FINITE = np.finfo(np.float64).max
-
-
-@njit(cache=True, nogil=True)
-def _count_le(xb, probes, le):
-    """``le[k] += #(xb <= probes[k])``: one vectorised pass per probe over an L1 block."""
-    for k in range(probes.size):
-        p = probes[k]
-        c = 0
-        for i in range(xb.size):
-            c += xb[i] <= p
-        le[k] += c
-
-
-@njit(cache=True, nogil=True)
-def bin_counts(x, edges, out):
-    """Histogram of the unsorted column ``x`` on right-closed ``edges``; return #missing.
-
-    One streaming pass, no sort and no branch per value: each block is compared
-    with every edge, plus two probes, ``-inf`` (counts -inf) and the largest
-    finite float (counts finite values and -inf), so NaN and +-inf are returned
-    as the missing count and never binned.  ``out`` (``edges.size + 1`` slots)
-    is overwritten.
-    """
-    m = edges.size
-    probes = np.empty(m + 2, dtype=np.float64)
-    probes[0] = -np.inf
-    probes[1 : m + 1] = edges
-    probes[m + 1] = _MAX_FINITE
-    le = np.zeros(m + 2, dtype=np.int64)
-    for start in range(0, x.size, _BLOCK_ROWS):
-        _count_le(x[start : start + _BLOCK_ROWS], probes, le)
-    n_neg_inf = le[0]
-    prev = 0
-    for k in range(m):
-        cum = le[k + 1] - n_neg_inf
-        out[k] = cum - prev
-        prev = cum
-    n_finite = le[m + 1] - n_neg_inf
-    out[m] = n_finite - prev
-    return x.size - n_finite
 
 
 @njit(cache=True, nogil=True)

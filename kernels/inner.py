@@ -13,8 +13,9 @@ Samples passed to the ``*_sorted`` functions must be sorted and finite
 ...         out[f] = ks_pvalue(d, ref.shape[1], cur.shape[1])
 """
 
-from ._binned import bin_counts, js_from_counts, psi_from_counts
+from ._binned import js_from_counts, psi_from_counts
 from ._categorical import chi2_from_counts, code_counts
+from ._histogram import bin_counts
 from ._kolmogorov import kolmogorov_sf
 from ._numeric import (
     bin_counts_sorted,

@@ -14,9 +14,10 @@ import math
 
 import numpy as np
 
-from ._binned import PSI_EPS, bin_counts, js_from_counts, psi_from_counts
+from ._binned import PSI_EPS, js_from_counts, psi_from_counts
 from ._categorical import chi2_from_counts, code_counts, encode, fit_vocabulary
 from ._columns import as_numeric, finite_padded
+from ._histogram import bin_counts
 from ._merge import ks_wasserstein_padded
 from ._numeric import bin_counts_sorted, mean_std_sorted, quantile_edges_sorted
 from ._pvalues import KS_EXACT_MAX_N, ks_pvalue

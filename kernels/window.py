@@ -93,6 +93,8 @@ class Window:
 
     def merge(self, other: Window) -> Window:
         """Absorb ``other`` (same features) exactly; ``other`` is left unchanged. Returns self."""
+        if other is self:
+            raise ValueError("a window cannot absorb itself")
         other.check_compatible(self.profile)
         self._blocks.extend(other._blocks)
         self._cat_counts += other._cat_counts

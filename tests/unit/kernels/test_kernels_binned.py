@@ -78,13 +78,14 @@ def test_js_equals_scipy_jensenshannon_on_bin_counts():
     assert_allclose(kernels.jensen_shannon(ref, cur), expected, rtol=1e-12)
 
 
-def test_streaming_histogram_counts_missing_apart():
+@pytest.mark.parametrize("bins", [2, 3, 4, 5, 9, 10, 13, 20])
+def test_streaming_histogram_counts_missing_apart(bins):
     rng = np.random.default_rng(8)
     x = rng.normal(size=10_001)
-    x[::97] = np.nan
-    x[::101] = np.inf
-    x[::103] = -np.inf
-    edges = numpy_edges(rng.normal(size=999), 10)
+    x[3000::97] = np.nan  # the first blocks stay finite (fast path), later ones do not
+    x[3000::101] = np.inf
+    x[3000::103] = -np.inf
+    edges = numpy_edges(rng.normal(size=999), bins)
     for values in (x, x.astype(np.float32), x[::3]):  # float32 and a strided view
         counts, n_missing = kernels.histogram(values, edges)
         assert_array_equal(counts, numpy_counts(values.astype(np.float64), edges))
