@@ -63,6 +63,7 @@ class Server:
     stop_signal: int = signal.SIGTERM
     signal_all: bool = False  # signal the whole tree at once (TorchServe's Java ignores its parent)
     ready_timeout_s: float = 300.0
+    ready_log_marker: str = ""  # also wait for this line in the server's log (all replicas up)
     port: int = field(default_factory=free_port)
 
     def served(self, ctx: Context) -> list[str]:

@@ -66,8 +66,9 @@ def tensor_schema():
     )
 
 
-def prepare(out_dir: str | Path) -> BenchModels:
-    """A fresh registry under ``out_dir/registry`` with every bench model; TorchScript copies."""
+def prepare(out_dir: str | Path, models: tuple[str, ...] = (MLP, HEAVY, DEMO)) -> BenchModels:
+    """A fresh registry under ``out_dir/registry`` with the bench ``models`` (``heavy``
+    brings ``heavy_nobatch``); TorchScript copies of the tensor models."""
     from registry import Registry
     from registry.torch_io import register_torch_model
     from training.quickfit import fit_demo
@@ -75,6 +76,7 @@ def prepare(out_dir: str | Path) -> BenchModels:
     out = Path(out_dir)
     registry = Registry(str(out / "registry"))
     builders = {MLP: build_mlp, HEAVY: build_heavy, HEAVY_NOBATCH: build_heavy}
+    builders = {k: v for k, v in builders.items() if k in models or (k == HEAVY_NOBATCH and HEAVY in models)}
     scripts = out / "torchscript"
     scripts.mkdir(parents=True, exist_ok=True)
     paths: dict[str, str] = {}
@@ -85,7 +87,8 @@ def prepare(out_dir: str | Path) -> BenchModels:
             path = scripts / f"{name}.pt"
             path.write_bytes(version.read("model.pt"))
             paths[name] = str(path)
-    fit_demo(registry, seed=0)
+    if DEMO in models:
+        fit_demo(registry, seed=0)
     return BenchModels(str(out / "registry"), paths)
 
 

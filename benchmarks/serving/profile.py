@@ -2,7 +2,11 @@
 
 ``py-spy record --format raw`` writes collapsed stacks (``frame;frame;... count``);
 the summary lists the functions with the most samples on top of the stack (self) and
-anywhere in it (inclusive), as shares of all non-idle samples.
+anywhere in it (inclusive), as shares of all samples taken. Modes: ``active`` samples
+threads py-spy thinks are running (a thread waiting inside C++, like a Ray worker's
+main loop, can count as running); ``gil`` samples only the thread holding the GIL,
+which is what limits a one-process Python server; ``native`` adds C frames and pauses
+the process for each sample (it slows the server down a lot).
 """
 
 from __future__ import annotations
@@ -14,19 +18,23 @@ from collections import Counter
 from pathlib import Path
 
 
+MODES = ("active", "gil", "native")
+_MODE_FLAGS = {"active": ["--nonblocking"], "gil": ["--nonblocking", "--gil"], "native": ["--native"]}
+
+
 def py_spy() -> str | None:
     local = Path(sys.executable).parent / "py-spy"
     return str(local) if local.exists() else shutil.which("py-spy")
 
 
-def start(pid: int, duration_s: float, out: Path, rate_hz: int = 200) -> subprocess.Popen | None:
+def start(pid: int, duration_s: float, out: Path, rate_hz: int = 200, mode: str = "active") -> subprocess.Popen | None:
     exe = py_spy()
     if exe is None:
         print("profile: py-spy not found (pip install py-spy into the venv)", flush=True)
         return None
     out.parent.mkdir(parents=True, exist_ok=True)
     argv = [exe, "record", "--pid", str(pid), "--duration", str(max(1, round(duration_s))), "--rate", str(rate_hz),
-            "--format", "raw", "--nonblocking", "--threads", "--output", str(out)]
+            "--format", "raw", "--threads", "--output", str(out), *_MODE_FLAGS[mode]]
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
 
 
@@ -48,7 +56,7 @@ def summarise(raw: Path, top: int = 25) -> str:
             incl_counts[frame] += n
     if not total:
         return "profile: no samples"
-    out = [f"profile: {total} samples (non-idle) from {raw.name}", "  by thread:"]
+    out = [f"profile: {total} samples from {raw.name}", "  by thread:"]
     out += [f"    {n / total:6.1%}  {name}" for name, n in thread_counts.most_common(8)]
     out.append("  self (top of stack):")
     out += [f"    {n / total:6.1%}  {name}" for name, n in self_counts.most_common(top)]

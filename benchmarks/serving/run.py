@@ -47,12 +47,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", default=str(REPO / "benchmarks" / "out"), help="output directory")
     p.add_argument("--record", action="store_true", help="append the results to benchmarks/RESULTS.md")
     p.add_argument("--results-file", default=str(REPO / "benchmarks" / "RESULTS.md"), help=argparse.SUPPRESS)
-    p.add_argument("--profile", nargs="?", const="mlgate:mlp:64", default=None, metavar="SERVER:MODEL:C",
-                   help="py-spy the process serving HTTP during that cell (default mlgate:mlp:64)")
+    p.add_argument("--profile", nargs="?", const="mlgate:mlp:64", default="", metavar="SERVER:MODEL:C[,...]",
+                   help="py-spy the process serving HTTP during these cells (default mlgate:mlp:64)")
+    p.add_argument("--profile-mode", choices=profile.MODES, default="active",
+                   help="py-spy samples: active threads, only the GIL holder, or with C frames (pauses the process)")
     p.add_argument("--install-timeout-s", type=float, default=900.0, help="per peer venv install")
     p.add_argument("--keep-work", action="store_true", help="keep the scratch directory (registry, configs)")
     args = p.parse_args(argv)
     args.concurrency = [int(c) for c in args.concurrency.split(",") if c]
+    args.profile = set(p for p in args.profile.split(",") if p)
     args.servers = [s for s in args.servers.split(",") if s]
     args.models = tuple(m for m in args.models.split(",") if m)
     unknown = [s for s in args.servers if s not in SERVERS] + [m for m in args.models
@@ -80,22 +83,22 @@ def post(target: Target, timeout_s: float = 10.0) -> tuple[int | None, bytes]:
 
 
 def log_tail(path: Path, lines: int = 6) -> str:
-    try:
-        text = path.read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return ""
-    return " | ".join(ln.strip() for ln in text[-lines:])
+    return " | ".join(ln.strip() for ln in _read(path).strip().splitlines()[-lines:])
 
 
 def wait_ready(server: Server, targets: list[Target], proc, log_path: Path) -> None:
     """Until every target answers 200 with an output; Unavailable if the server dies or times out."""
     give_up = time.monotonic() + server.ready_timeout_s
     pending, last = list(targets), ""
-    while pending:
+    while pending or server.ready_log_marker not in _read(log_path):
         if proc.poll() is not None:
             raise Unavailable(f"exited with code {proc.returncode} before it was ready: {log_tail(log_path)}")
         if time.monotonic() > give_up:
             raise Unavailable(f"not ready after {server.ready_timeout_s:.0f}s (last: {last}): {log_tail(log_path)}")
+        if not pending:
+            last = f"waiting for {server.ready_log_marker!r} in the log"
+            time.sleep(0.5)
+            continue
         status, body = post(pending[0])
         if status == 200 and (b"output" in body or b"probabilities" in body):
             pending.pop(0)
@@ -104,16 +107,23 @@ def wait_ready(server: Server, targets: list[Target], proc, log_path: Path) -> N
         time.sleep(0.5)
 
 
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
 def measure(server: Server, target: Target, c: int, tree: procs.ProcessTree, args, scratch: Path,
             prof_dir: Path) -> report.Row:
     script = wrk.write_script(scratch / "wrk", f"{server.name}-{target.model}", target.body, target.content_type)
     if args.warmup_s > 0:
         wrk.run(target.url, script, connections=c, duration_s=args.warmup_s, out_path=scratch / "wrk" / "warmup.txt")
     spy = None
-    if args.profile == f"{server.name}:{target.model}:{c}":
+    if f"{server.name}:{target.model}:{c}" in args.profile:
         pid = _http_pid(server, tree)
         raw = prof_dir / f"{server.name}-{target.model}-c{c}-pid{pid}.txt"
-        spy = (profile.start(pid, args.duration_s, raw), raw) if pid else None
+        spy = (profile.start(pid, args.duration_s, raw, mode=args.profile_mode), raw) if pid else None
     before, busy0, t0 = tree.cpu_ticks(), procs.system_busy_ticks(), time.monotonic()
     result = wrk.run(target.url, script, connections=c, duration_s=args.duration_s,
                      out_path=scratch / "wrk" / f"{server.name}-{target.model}-c{c}.txt")
@@ -197,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     interrupted = False
     try:
         print(f"building the bench models in {work} ...", flush=True)
-        ctx = Context(REPO, work, out / "venvs", bm.prepare(work / "models"), args.models, args.install_timeout_s)
+        ctx = Context(REPO, work, out / "venvs", bm.prepare(work / "models", args.models), args.models, args.install_timeout_s)
         for name in args.servers:
             server = SERVERS[name]()
             rows += run_server(server, ctx, args, log_dir, prof_dir)
@@ -215,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
             "body_bytes": len(bm.v2_tensor_body()), "observability": observability, "versions": versions(),
             "interrupted": interrupted}
     print("\n" + report.table(rows) + "\n" + report.disturbance(rows))
-    print("\nratios (the issue's goals):\n" + report.ratio_text(report.ratios(rows)))
+    print("\nratios (the issue's goals):\n" + (report.ratio_text(report.ratios(rows))
+                                               or "  none: they need mlgate and peers at c=1 and c=64"))
     json_path, csv_path = report.write_files(rows, meta, out, stamp)
     print(f"\nwrote {json_path} and {csv_path}; server logs in {log_dir}; {wall_s / 60:.1f} min")
     if args.record and not interrupted:

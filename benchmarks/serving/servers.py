@@ -44,6 +44,7 @@ class Mlgate(Server):
 
     name: str = "mlgate"
     ready_timeout_s: float = 420.0
+    ready_log_marker: str = "mlgate serving on"  # printed by `mlgate up` once deploy() returned
     observability: list[str] = field(default_factory=list)
 
     def served(self, ctx: Context) -> list[str]:
@@ -69,11 +70,25 @@ class Mlgate(Server):
 
 
 @dataclass
+class MlgateReplicas(Mlgate):
+    """``mlgate up`` with several gateway replicas sharing the port (SO_REUSEPORT)."""
+
+    name: str = "mlgate-2replicas"
+    replicas: int = 2
+
+    def launch(self, ctx: Context) -> Launch:
+        launch = super().launch(ctx)
+        launch.env["MLGATE_SERVING__NUM_REPLICAS"] = str(self.replicas)
+        return launch
+
+
+@dataclass
 class MlgateNoRay(Mlgate):
     """mlgate's gateway (same config) in one process without Ray: what Ray costs."""
 
     name: str = "mlgate-noray"
     ready_timeout_s: float = 180.0
+    ready_log_marker: str = "ready on"
 
     def launch(self, ctx: Context) -> Launch:
         launch = super().launch(ctx)
@@ -120,6 +135,7 @@ SERVERS = {
     "bare-uvicorn": Bare,
     # opt-in: diagnostics
     "mlgate-noray": MlgateNoRay,
+    "mlgate-2replicas": MlgateReplicas,
     "ray-serve-haproxy": lambda: PlainRayServe(name="ray-serve-haproxy", haproxy=True),
 }
 DEFAULT_SERVERS = ("mlgate", "ray-serve", "torchserve", "pytriton", "bare-uvicorn")
