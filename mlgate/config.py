@@ -15,6 +15,7 @@ import orjson
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from batch.config import BatchConfig
 from registry.errors import ConfigError
 from serving.config import ServingConfig
 
@@ -40,6 +41,7 @@ class MlgateConfig(_Strict):
     log_root: str = Field(default="var/logs", description="Prediction logs: path or URI")
     serving: ServingConfig = Field(default_factory=ServingConfig, description="Real-time serving")
     ray: RayConfig = Field(default_factory=RayConfig, description="Ray cluster")
+    batch: BatchConfig = Field(default_factory=BatchConfig, description="Batch scoring (mlgate score)")
 
     def absolute(self) -> "MlgateConfig":
         """Local roots made absolute, so Ray workers with another cwd find them."""

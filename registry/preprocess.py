@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from itertools import repeat
 
 import numpy as np
 
@@ -49,6 +50,12 @@ class CategoricalEncoding:
                 dtype=np.int64,
                 count=len(values),
             )
+        types = set(map(type, values))
+        if types <= {str, type(None)}:  # text and None only: one dict lookup per value, exact
+            codes = np.fromiter(map(self.index.get, values, repeat(n)), dtype=np.int64, count=len(values))
+            if type(None) in types:
+                codes[np.equal(values, None)] = n + 1
+            return codes
         import pandas as pd
 
         as_str = [None if _is_missing(v) else _as_str(v) for v in values]
