@@ -42,5 +42,14 @@ def exists(fs: pafs.FileSystem, path: str) -> bool:
 
 
 def list_dirs(fs: pafs.FileSystem, path: str) -> list[str]:
-    info = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+    selector = pafs.FileSelector(path, allow_not_found=True)
+    for attempt in range(3):
+        try:
+            info = fs.get_file_info(selector)
+            break
+        except FileNotFoundError:
+            # pyarrow lists first and checks allow_not_found after: a directory created
+            # between the two (a concurrent first publish) is reported missing. List again.
+            if attempt == 2:
+                raise
     return sorted(i.base_name for i in info if i.type == pafs.FileType.Directory)

@@ -128,8 +128,10 @@ def test_concurrent_publishers_get_distinct_complete_versions(tmp_path):
 
     with ThreadPoolExecutor(n_threads + 1) as pool:
         reading = pool.submit(reader)
-        results = list(pool.map(publisher, range(n_threads)))
-        stop_reading.set()
+        try:
+            results = list(pool.map(publisher, range(n_threads)))
+        finally:
+            stop_reading.set()  # also when a publisher failed: the reader must not spin forever
         reading.result()
 
     versions = sorted(v for r in results for v in r)
@@ -140,6 +142,24 @@ def test_concurrent_publishers_get_distinct_complete_versions(tmp_path):
     for v in versions:
         assert_complete(reg.get("m", v))
     assert [p.name for p in (tmp_path / "m" / ".staging").iterdir()] == []
+
+
+def test_first_publishes_of_many_new_models_race_safely(tmp_path):
+    """Concurrent first publishes create the model directory while others list it."""
+    names = [f"m{i}" for i in range(12)]
+    start = threading.Barrier(4)
+
+    def publisher(t: int) -> list[int]:
+        mine = Registry(str(tmp_path))
+        start.wait(timeout=30)
+        return [mine.publish(name, files(f"{t}-{name}")).version for name in names]
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(publisher, range(4)))
+    reg = Registry(str(tmp_path))
+    for i, name in enumerate(names):
+        assert sorted(r[i] for r in results) == [1, 2, 3, 4]
+        assert reg.list_versions(name) == [1, 2, 3, 4]
 
 
 def test_staging_is_never_visible(tmp_path):
