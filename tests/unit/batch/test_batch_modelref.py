@@ -48,7 +48,8 @@ def test_resolves_latest_and_numbered_versions(registry):
 
 
 def test_resolves_stages_through_the_registry(registry):
-    pytest.importorskip("registry.stages", reason="model stages land with registry/stages.py")
+    if not hasattr(Registry, "versions_in_stage"):
+        pytest.skip("model stages land with registry/stages.py")
     with pytest.raises(NotFound, match="no version in stage 'production'"):
         resolve(registry, parse_model_ref("m@production"))
     registry.promote("m", 1, actor="test")
