@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from batch.config import BatchConfig
 from registry.errors import ConfigError
 from serving.config import ServingConfig
+from training.config import TrainingConfig
 
 ENV_PREFIX = "MLGATE_"
 ENV_CONFIG_FILE = "MLGATE_CONFIG"
@@ -41,6 +42,7 @@ class MlgateConfig(_Strict):
     log_root: str = Field(default="var/logs", description="Prediction logs: path or URI")
     serving: ServingConfig = Field(default_factory=ServingConfig, description="Real-time serving")
     ray: RayConfig = Field(default_factory=RayConfig, description="Ray cluster")
+    training: TrainingConfig = Field(default_factory=TrainingConfig, description="Splits, training jobs, gate")
     batch: BatchConfig = Field(default_factory=BatchConfig, description="Batch scoring (mlgate score)")
 
     def absolute(self) -> "MlgateConfig":

@@ -26,6 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from registry import fs as rfs
+from registry import stages as rstages
 from registry.errors import Conflict, NotFound, RegistryError
 from registry.preprocess import Preprocessor
 from registry.schema import ModelSchema
@@ -96,6 +97,11 @@ class ModelVersion:
     def lineage(self) -> dict[str, Any]:
         return self.read_json("lineage.json") if self.has("lineage.json") else {}
 
+    @property
+    def gate(self) -> dict[str, Any] | None:
+        """The gate decision recorded at registration, if any."""
+        return self.read_json(rstages.GATE_FILE) if self.has(rstages.GATE_FILE) else None
+
     def summary(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -137,6 +143,39 @@ class Registry:
 
     def served(self, name: str, policy: VersionPolicy) -> list[ModelVersion]:
         return [self.get(name, v) for v in policy.select(self.list_versions(name))]
+
+    # -- stages (registry.stages): candidate, production, archived; kept as history ----
+    @property
+    def stages(self) -> rstages.StageBook:
+        return rstages.StageBook(self.fs, self.path)
+
+    def stage_of(self, name: str, version: int) -> str | None:
+        return self.stages.state(name).stages.get(version)
+
+    def versions_in_stage(self, name: str, stage: str) -> list[int]:
+        if stage not in rstages.STAGES:
+            raise NotFound(f"unknown stage {stage!r}; stages: {', '.join(rstages.STAGES)}")
+        return sorted(v for v, s in self.stages.state(name).stages.items() if s == stage)
+
+    def stage_history(self, name: str) -> list[rstages.StageEvent]:
+        return self.stages.history(name)
+
+    def set_candidate(self, name: str, version: int, *, actor: str, reason: str = "") -> rstages.StageEvent:
+        mv = self.get(name, version)
+        return self.stages.commit(name, rstages.candidate(version, mv.gate, actor=actor, reason=reason))
+
+    def promote(self, name: str, version: int, *, actor: str | None = None, reason: str = "",
+                force: bool = False) -> rstages.StageEvent:
+        """Make ``version`` production; refuses a failed gate unless ``force`` (with a reason)."""
+        mv = self.get(name, version)
+        decide = rstages.promotion(version, mv.gate, actor=actor or rstages.default_actor(),
+                                   reason=reason, force=force)
+        return self.stages.commit(name, decide)
+
+    def rollback(self, name: str, *, actor: str | None = None, reason: str = "") -> rstages.StageEvent:
+        """Return to the production version before the current one."""
+        self.get(name)  # the model exists
+        return self.stages.commit(name, rstages.rollback(actor=actor or rstages.default_actor(), reason=reason))
 
     # -- publishing --------------------------------------------------------------
     def publish(self, name: str, files: dict[str, bytes], **manifest_extra: Any) -> ModelVersion:

@@ -38,3 +38,20 @@ class Softmax(nn.Module):
 
 def export_classifier(logits_model: nn.Module) -> torch.jit.ScriptModule:
     return torch.jit.script(Softmax(logits_model.eval()))
+
+
+class Rescale(nn.Module):
+    """What a regressor version serves: the prediction in the target's own units."""
+
+    def __init__(self, model: nn.Module, mean: float, std: float):
+        super().__init__()
+        self.model = model
+        self.mean = mean
+        self.std = std
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)[:, 0] * self.std + self.mean
+
+
+def export_regressor(model: nn.Module, mean: float, std: float) -> torch.jit.ScriptModule:
+    return torch.jit.script(Rescale(model.eval(), mean, std))

@@ -43,6 +43,49 @@ def _register(args: argparse.Namespace) -> int:
     return 0
 
 
+def _promote(args: argparse.Namespace) -> int:
+    event = _registry(args).promote(args.name, args.version, actor=args.by, reason=args.reason or "",
+                                    force=args.force)
+    forced = " (forced past a failed gate)" if event.forced else ""
+    previous = f"; version {event.previous_production} archived" if event.previous_production else ""
+    print(f"{event.model} version {event.version} is production{forced}{previous}")
+    return 0
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    event = _registry(args).rollback(args.name, actor=args.by, reason=args.reason)
+    print(f"{event.model} rolled back: version {event.version} is production again "
+          f"(version {event.previous_production} archived)")
+    return 0
+
+
+def _stages(args: argparse.Namespace) -> int:
+    reg = _registry(args)
+    state = reg.stages.state(args.name)
+    history = [e.model_dump(mode="json") for e in reg.stage_history(args.name)]
+    print(json.dumps({"model": args.name, "production": state.production,
+                      "stages": {str(v): s for v, s in sorted(state.stages.items())}, "history": history}, indent=2))
+    return 0
+
+
+def _stage_commands(msub) -> None:
+    p = msub.add_parser("promote", help="make a version production (refuses a failed gate unless --force)")
+    p.add_argument("name")
+    p.add_argument("version", type=int)
+    p.add_argument("--reason", help="why (recorded; required with --force)")
+    p.add_argument("--force", action="store_true", help="promote even though the version failed its gate")
+    p.add_argument("--by", help="who (recorded; default user@host)")
+    p.set_defaults(fn=_promote)
+    p = msub.add_parser("rollback", help="return to the production version before the current one")
+    p.add_argument("name")
+    p.add_argument("--reason", required=True, help="why (recorded)")
+    p.add_argument("--by", help="who (recorded; default user@host)")
+    p.set_defaults(fn=_rollback)
+    p = msub.add_parser("stages", help="current stages and the full stage history of a model")
+    p.add_argument("name")
+    p.set_defaults(fn=_stages)
+
+
 def register(sub) -> None:
     models = sub.add_parser("models", help="read and write the model registry")
     msub = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
@@ -58,3 +101,4 @@ def register(sub) -> None:
     p.add_argument("--schema", required=True, help="schema JSON file (registry.ModelSchema)")
     p.add_argument("--preprocessor", help="fitted preprocessor JSON (tabular models)")
     p.set_defaults(fn=_register)
+    _stage_commands(msub)
