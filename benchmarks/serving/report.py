@@ -66,6 +66,22 @@ def table(rows: list[Row]) -> str:
     return "\n".join(out)
 
 
+def least_disturbed(rows: list[Row], server_order: list[str]) -> list[Row]:
+    """One row per (server, model, c): the measured one with the lowest other CPU (or the
+    failure, when no round measured it), in server order."""
+    best: dict[tuple, Row] = {}
+    for r in rows:
+        key = (r.server, r.model, r.concurrency)
+        old = best.get(key)
+        if old is None or (r.ok and (not old.ok or r.other_cpu < old.other_cpu)):
+            best[key] = r
+    if any(r.ok for r in rows):  # a model that failed in one round and ran in another keeps the figures
+        measured = {(r.server, r.model) for r in best.values() if r.ok}
+        best = {k: r for k, r in best.items() if r.ok or (r.server, r.model) not in measured}
+    rank = {name: i for i, name in enumerate(server_order)}
+    return sorted(best.values(), key=lambda r: rank.get(r.server, len(rank)))
+
+
 def disturbance(rows: list[Row]) -> str:
     """How much the rest of the machine ran during the measured cells."""
     other = sorted(r.other_cpu for r in rows if r.ok and r.other_cpu is not None)
@@ -174,7 +190,9 @@ def results_section(rows: list[Row], meta: dict) -> str:
     return "\n".join([
         f"### {meta['date']}: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB",
         "",
-        f"Command: `{meta['command']}` ({meta['wall_s'] / 60:.1f} min wall). wrk -t1, {meta['duration_s']:g} s "
+        f"Command: `{meta['command']}` ({meta['wall_s'] / 60:.1f} min wall"
+        f"{'; per cell the least disturbed of %d rounds' % meta['repeat'] if meta.get('repeat', 1) > 1 else ''}). "
+        f"wrk -t1, {meta['duration_s']:g} s "
         f"per cell after {meta['warmup_s']:g} s warm-up, loopback; one v2 JSON row per request "
         f"({meta['body_bytes']} bytes for mlp/heavy); one torch thread per model; batching servers at max 64 rows, "
         f"2 ms. mlgate observability switched on: {', '.join(meta['observability']) or 'none found in config'}. "

@@ -52,6 +52,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--profile-mode", choices=profile.MODES, default="active",
                    help="py-spy samples: active threads, only the GIL holder, or with C frames (pauses the process)")
     p.add_argument("--install-timeout-s", type=float, default=900.0, help="per peer venv install")
+    p.add_argument("--repeat", type=int, default=1, help="run the servers this many times (order reversed each "
+                   "round) and keep, per cell, the round least disturbed by other work (lowest other CPU)")
     p.add_argument("--keep-work", action="store_true", help="keep the scratch directory (registry, configs)")
     args = p.parse_args(argv)
     args.concurrency = [int(c) for c in args.concurrency.split(",") if c]
@@ -207,11 +209,13 @@ def main(argv: list[str] | None = None) -> int:
     interrupted = False
     try:
         print(f"building the bench models in {work} ...", flush=True)
-        ctx = Context(REPO, work, out / "venvs", bm.prepare(work / "models", args.models), args.models, args.install_timeout_s)
-        for name in args.servers:
-            server = SERVERS[name]()
-            rows += run_server(server, ctx, args, log_dir, prof_dir)
-            observability = getattr(server, "observability", None) or observability
+        bench = bm.prepare(work / "models", args.models)
+        ctx = Context(REPO, work, out / "venvs", bench, args.models, args.install_timeout_s)
+        for round_ in range(args.repeat):
+            for name in args.servers if round_ % 2 == 0 else args.servers[::-1]:
+                server = SERVERS[name]()
+                rows += run_server(server, ctx, args, log_dir / f"round{round_ + 1}", prof_dir)
+                observability = getattr(server, "observability", None) or observability
     except KeyboardInterrupt:
         interrupted = True
         print("\ninterrupted: servers stopped; partial results follow", flush=True)
@@ -219,11 +223,12 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep_work:
             shutil.rmtree(work, ignore_errors=True)
     wall_s = time.monotonic() - started
+    rows = report.least_disturbed(rows, args.servers)
     meta = {"date": when.strftime("%Y-%m-%d %H:%M UTC"), "machine": report.machine(),
             "command": "python -m benchmarks.serving.run " + shlex.join(argv if argv is not None else sys.argv[1:]),
             "duration_s": args.duration_s, "warmup_s": args.warmup_s, "wall_s": wall_s,
-            "body_bytes": len(bm.v2_tensor_body()), "observability": observability, "versions": versions(),
-            "interrupted": interrupted}
+            "repeat": args.repeat, "body_bytes": len(bm.v2_tensor_body()), "observability": observability,
+            "versions": versions(), "interrupted": interrupted}
     print("\n" + report.table(rows) + "\n" + report.disturbance(rows))
     print("\nratios (the issue's goals):\n" + (report.ratio_text(report.ratios(rows))
                                                or "  none: they need mlgate and peers at c=1 and c=64"))
