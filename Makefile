@@ -77,3 +77,15 @@ bench-kernels: setup
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
+
+# Headless chromium for the drift-report browser tests (Debian; as root). The tests also try
+# this themselves and skip, saying why, only when it cannot be installed.
+.PHONY: deps-browser bench-monitor
+deps-browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+	  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }; } \
+	  || echo "deps-browser: could not install chromium; the report browser tests will skip"
+
+bench-monitor: setup
+	$(BIN)/python benchmarks/bench_monitor.py

@@ -9,7 +9,7 @@ import sys
 from registry.errors import MlgateError
 
 # Command groups, one module each under mlgate/commands/ (each has register(subparsers)).
-COMMANDS = ("up", "models", "demo", "logs", "score", "data", "train", "runs")
+COMMANDS = ("up", "models", "demo", "logs", "score", "data", "train", "runs", "monitor")
 
 
 def build_parser() -> argparse.ArgumentParser:

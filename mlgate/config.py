@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from batch.config import BatchConfig
+from monitoring.config import MonitoringConfig
 from registry.errors import ConfigError
 from serving.config import ServingConfig
 from training.config import TrainingConfig
@@ -42,6 +43,8 @@ class MlgateConfig(_Strict):
     log_root: str = Field(default="var/logs", description="Prediction logs: path or URI")
     serving: ServingConfig = Field(default_factory=ServingConfig, description="Real-time serving")
     ray: RayConfig = Field(default_factory=RayConfig, description="Ray cluster")
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig,
+                                         description="Drift monitoring, alerts, live quality, retraining trigger")
     training: TrainingConfig = Field(default_factory=TrainingConfig, description="Splits, training jobs, gate")
     batch: BatchConfig = Field(default_factory=BatchConfig, description="Batch scoring (mlgate score)")
 

@@ -61,7 +61,14 @@ class Gateway:
             self.writer = PredictionLogWriter(self.log_root, self.cfg.prediction_log, self.recorder)
             observers.append(PredictionLogObserver(self.writer, known))
         self.dataplane = DataPlane.load(self.registry, self.cfg, observers, on_batch)
-        return GatewayApp(self.dataplane, self.cfg.max_body_bytes, extra_get={"metrics": self._metrics})
+        extra_post = {}
+        if self.writer is not None:  # feedback labels name logged predictions: needs the log
+            from serving.feedback import FeedbackHandler
+
+            schema_of = lambda m, v: self.dataplane.model(m, v).schema  # noqa: E731
+            extra_post["feedback"] = FeedbackHandler(self.log_root, schema_of, flush=self.writer.flush)
+        return GatewayApp(self.dataplane, self.cfg.max_body_bytes, extra_get={"metrics": self._metrics},
+                          extra_post=extra_post)
 
     async def _metrics(self, route, headers) -> tuple:
         if self.pusher is None:

@@ -49,7 +49,22 @@ def fit_demo(registry: Registry, rows: int = 20_000, epochs: int = 8, seed: int 
         preprocessor=pre,
         metrics={"test_accuracy": accuracy, "fit_seconds": time.perf_counter() - started},
         lineage={"source": "training.quickfit", "rows": rows, "epochs": epochs, "seed": seed, "parent_version": None},
+        extra_files=_drift_references(schema, train, proba),
     )
+
+
+def _drift_references(schema, train: dict[str, np.ndarray], test_proba: np.ndarray) -> dict[str, bytes]:
+    """Reference profiles for drift monitoring: the training split's raw features, and the
+    model's outputs on the held-out split (what live outputs should look like)."""
+    from monitoring.reference import OUTPUT_PROFILE_FILE, fit_output_profile
+    from training.dataschema import DatasetSchema
+    from training.profile import PROFILE_FILE, build_profile
+
+    dataset_schema = DatasetSchema.from_model_schema(schema, levels=demo_data.CATEGORICAL)
+    labels = np.array(schema.class_labels, dtype=object)[test_proba.argmax(1)]
+    outputs = {"probabilities": test_proba, "label": labels}
+    return {PROFILE_FILE: build_profile(train, dataset_schema),
+            OUTPUT_PROFILE_FILE: fit_output_profile(schema, outputs)}
 
 
 def _labels(cols: dict[str, np.ndarray]) -> np.ndarray:

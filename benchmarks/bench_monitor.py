@@ -1,0 +1,261 @@
+"""Drift monitor throughput: log rows per second from Parquet segments on disk to drift verdicts,
+against the kernels' own speed on the same rows.
+
+    python benchmarks/bench_monitor.py [--quick] [--rows N] [--repeat R] [--write-results]
+
+Data: rows of the ``demo`` schema written exactly as serving writes them (prediction-log
+layout, zstd Parquet, one segment per ``--segment-rows``): 8 tested input features (5
+numeric, 3 categorical; the personal-data feature is absent), the outputs (class
+probabilities and label), plus the fixed columns; the second half of the rows is shifted.
+The reference profiles (inputs on 50,000 training rows, outputs) live in a registry
+version, as in production.
+
+Measured over ``--repeat`` runs each from a fresh state (best and median wall time, best CPU time):
+
+* **monitor**: one ``ModelMonitor.tick`` over every segment: listing, reading only the
+  needed columns, status/version filtering, Arrow to numpy, bucketing, per-bucket
+  ``partial_fit``, window merges, scoring inputs and outputs, verdicts, alerts, metrics,
+  the join keys and state files it writes;
+* **kernels**: the same statistics straight on the same rows already in memory as the
+  numpy columns the monitor hands over: per segment ``Window.partial_fit``, per window
+  ``merge`` and ``ReferenceProfile.score`` (inputs and outputs);
+* **read**: reading the needed columns of every segment and converting them, alone.
+
+Monitor and kernel runs alternate, so both see the same share of a shared machine's load.
+
+The monitor's own cost is monitor - kernels in CPU time; the target is that it stays below the kernels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numba
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from monitoring.config import MonitoringConfig  # noqa: E402
+from monitoring.ingest import Contexts  # noqa: E402
+from monitoring.monitor import ModelMonitor  # noqa: E402
+from monitoring.reference import OUTPUT_PROFILE_FILE, fit_output_profile  # noqa: E402
+from monitoring.retrain import Roots  # noqa: E402
+from registry import predlog  # noqa: E402
+from registry.store import Registry  # noqa: E402
+from training import demo_data  # noqa: E402
+from training.dataschema import DatasetSchema  # noqa: E402
+from training.profile import PROFILE_FILE, build_profile  # noqa: E402
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+SECTION = "## Drift monitoring (issue 8)"
+T0_US = int(dt.datetime(2026, 11, 20, 12, tzinfo=dt.timezone.utc).timestamp() * 1e6)
+
+
+def toy_model(cols: dict[str, np.ndarray]) -> np.ndarray:
+    income = np.nan_to_num(np.log(cols["income"]), nan=10.5)
+    logit = -1.2 * (income - 10.5) - 0.04 * (cols["tenure_months"] - 30.0) + np.where(cols["plan"] == "basic", 0.8, 0)
+    p = 1.0 / (1.0 + np.exp(-logit))
+    return np.stack([1 - p, p], axis=1).astype(np.float32)
+
+
+def publish(root: str, rows: int = 50_000) -> None:
+    schema = demo_data.demo_schema()
+    cols = demo_data.generate(rows, seed=0)
+    proba = toy_model(cols)
+    labels = np.array(schema.class_labels, dtype=object)[proba.argmax(1)]
+    Registry(root).publish("demo", {
+        "model.pt": b"-", "schema.json": schema.model_dump_json().encode(),
+        PROFILE_FILE: build_profile(cols, DatasetSchema.from_model_schema(schema, demo_data.CATEGORICAL)),
+        OUTPUT_PROFILE_FILE: fit_output_profile(schema, {"probabilities": proba, "label": labels})})
+
+
+def segment_table(cols: dict[str, np.ndarray], first: int) -> pa.Table:
+    n = len(cols["age"])
+    proba = toy_model(cols)
+    ids = np.arange(first, first + n)
+    table = {
+        predlog.REQUEST_ID: pa.array([f"req-{i:012x}" for i in ids]),
+        predlog.ROW_INDEX: pa.array(np.zeros(n, np.int32)),
+        predlog.TIMESTAMP: pa.array(T0_US + ids * 1000, pa.timestamp("us", tz="UTC")),
+        predlog.MODEL: pa.array(["demo"] * n), predlog.VERSION: pa.array(["1"] * n),
+        predlog.ROUTE: pa.array(["v2"] * n), predlog.STATUS: pa.array(np.full(n, 200, np.int16)),
+        predlog.LATENCY_MS: pa.array(np.ones(n, np.float32)), predlog.ERROR: pa.nulls(n, pa.string()),
+    }
+    for name in demo_data.NUMERIC:
+        if name not in demo_data.PII_FEATURES:
+            table[f"in_{name}"] = pa.array(cols[name], pa.float64(), from_pandas=True)
+    for name in demo_data.CATEGORICAL:
+        table[f"in_{name}"] = pa.array(list(cols[name]), pa.string())
+    table["out_probabilities"] = pa.FixedSizeListArray.from_arrays(pa.array(proba.reshape(-1)), 2)
+    table["out_label"] = pa.array(list(np.array(demo_data.CLASS_LABELS, dtype=object)[proba.argmax(1)]))
+    return pa.table(table)
+
+
+def write_logs(root: str, rows: int, segment_rows: int) -> int:
+    directory = predlog.partition_dir(root, "demo", dt.date(2026, 11, 20))
+    os.makedirs(directory, exist_ok=True)
+    n_segments = rows // segment_rows
+    for s in range(n_segments):
+        cols = demo_data.generate(segment_rows, seed=100 + s, shift=1.0 if s >= n_segments // 2 else 0.0)
+        pq.write_table(segment_table(cols, s * segment_rows), f"{directory}/w-{s:08d}.parquet", compression="zstd")
+    return n_segments
+
+
+def interleaved(a, b, repeat: int) -> tuple[dict, dict]:
+    """Time ``a`` and ``b`` alternately (a shared machine's load drifts): best and median wall
+    time, and best CPU time (all threads of this process), each."""
+    runs: tuple[list, list] = ([], [])
+    for _ in range(repeat):
+        for fn, out in zip((a, b), runs):
+            wall, cpu = time.perf_counter(), time.process_time()
+            fn()
+            out.append((time.perf_counter() - wall, time.process_time() - cpu))
+    return tuple({"best": min(w for w, _ in r), "median": statistics.median(w for w, _ in r),
+                  "cpu": min(c for _, c in r)} for r in runs)
+
+
+def run_monitor(d: str, window: dict, live: bool = True) -> None:
+    state = f"{d}/state"
+    shutil.rmtree(state, ignore_errors=True)
+    cfg = MonitoringConfig(state_root=state, backfill_s=10**9, window=window, max_segments_per_tick=10**6,
+                           live={"enabled": live})
+    m = ModelMonitor("demo", cfg, Roots(f"{d}/registry", f"{d}/logs", "", ""), now_s=T0_US / 1e6)
+    out = m.tick(T0_US / 1e6 + 86400)
+    assert out.rows > 0 and out.windows
+
+
+def read_columns(d: str) -> list[tuple[dict, dict, int]]:
+    """Every segment's kernel columns as the monitor converts them (inputs, outputs, rows)."""
+    contexts = Contexts(f"{d}/registry", "demo")
+    contexts.refresh()
+    ctx = contexts.get("1")
+    out = []
+    for seg in predlog.list_segments(f"{d}/logs", "demo"):
+        table = predlog.read_segments(f"{d}/logs", [seg], contexts.columns())
+        model_out = ctx.model_outputs(table)
+        out.append((ctx.input_columns(table), ctx.output_columns(model_out, table.num_rows), table.num_rows))
+    return out
+
+
+def run_kernels(ctx, segments: list[tuple[dict, dict, int]], per: int, k: int) -> None:
+    """Buckets of ``per`` segments (one ``partial_fit`` per segment, as the monitor does); per
+    window of ``k`` buckets ``merge`` + ``score``, inputs and outputs."""
+    buckets = []
+    for b in range(0, len(segments) - per + 1, per):
+        wi, wo = ctx.profile.new_window(), ctx.outputs_profile.new_window()
+        for inputs, outputs, _ in segments[b:b + per]:
+            wi.partial_fit(inputs)
+            wo.partial_fit(outputs)
+        buckets.append((wi, wo))
+    for end in range(k - 1, len(buckets)):
+        wi, wo = ctx.profile.new_window(), ctx.outputs_profile.new_window()
+        for bi, bo in buckets[end - k + 1:end + 1]:
+            wi.merge(bi)
+            wo.merge(bo)
+        ctx.profile.score(wi)
+        ctx.outputs_profile.score(wo)
+
+
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.machine()
+
+
+def load_average() -> str:
+    return Path("/proc/loadavg").read_text().split()[0]
+
+
+def write_section(lines: list[str]) -> None:
+    """Replace (or append) this benchmark's section of RESULTS.md, keeping the others."""
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    body = SECTION + "\n\n" + "\n".join(lines).rstrip() + "\n"
+    start = text.find(SECTION)
+    if start < 0:
+        text = text.rstrip() + "\n\n" + body
+    else:
+        nxt = text.find("\n## ", start + len(SECTION))
+        text = text[:start] + body + (text[nxt:] if nxt >= 0 else "")
+    RESULTS.write_text(text)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="200,000 rows, 2 runs")
+    p.add_argument("--rows", type=int, help="log rows (default 1,000,000)")
+    p.add_argument("--segment-rows", type=int, default=25_000, help="rows per segment (= one bucket)")
+    p.add_argument("--repeat", type=int, help="timed runs per measurement (default 5)")
+    p.add_argument("--write-results", action="store_true", help=f"update {RESULTS.name}")
+    args = p.parse_args()
+    rows = args.rows or (200_000 if args.quick else 1_000_000)
+    repeat = args.repeat or (2 if args.quick else 5)
+    seg = args.segment_rows
+    load_start = load_average()
+    d = tempfile.mkdtemp(prefix="mlg-bench-monitor-")
+    try:
+        publish(f"{d}/registry")
+        n_segments = write_logs(f"{d}/logs", rows, seg)
+        size_mb = sum(f.stat().st_size for f in Path(f"{d}/logs").rglob("*.parquet")) / 1e6
+        run_monitor(d, {"by": "rows", "size_rows": 2 * seg})  # warm: numba caches, imports
+        read = interleaved(lambda: read_columns(d), lambda: None, repeat)[0]
+        segments = read_columns(d)
+        contexts = Contexts(f"{d}/registry", "demo")
+        ctx = contexts.get("1")
+        cmd = "python benchmarks/bench_monitor.py " + " ".join(sys.argv[1:])
+        lines = [
+            f"{dt.date.today().isoformat()}, `{cmd.strip()}`; {cpu_name()}, {os.cpu_count()} cores, "
+            f"{numba.get_num_threads()} numba threads; numba {numba.__version__}, pyarrow {pa.__version__}.",
+            f"Data: {rows:,} log rows in {n_segments} zstd Parquet segments of {seg:,} rows ({size_mb:.1f} MB), "
+            "demo schema (5 numeric + 3 categorical tested inputs, 2 outputs), second half shifted; reference "
+            f"profiles from 50,000 rows. Best of {repeat} runs (median), each from a fresh state; CPU = process "
+            "time of all threads (steadier than wall time on a shared machine).",
+            "",
+            "| windows | monitor, disk to verdicts: wall (median), CPU | kernels only, in memory: wall (median), CPU "
+            "| monitor's own CPU | own CPU / kernels CPU | monitor rows/s (wall) | kernels rows/s (wall) |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for size, slide, live in ((2 * seg, 2 * seg, True), (4 * seg, 2 * seg, True), (4 * seg, seg, True),
+                                  (2 * seg, 2 * seg, False)):
+            name = f"tumbling {size:,} rows" if size == slide else f"sliding {size:,} rows every {slide:,}"
+            name += "" if live else ", `live.enabled: false`"
+            window = {"by": "rows", "size_rows": size, "slide_rows": slide}
+            mon, ker = interleaved(lambda w=window, lv=live: run_monitor(d, w, lv),
+                                   lambda p=slide // seg, k=size // slide: run_kernels(ctx, segments, p, k), repeat)
+            own = mon["cpu"] - ker["cpu"]
+            lines.append(f"| {name} | {mon['best']:.2f} s ({mon['median']:.2f}), {mon['cpu']:.2f} s | "
+                         f"{ker['best']:.2f} s ({ker['median']:.2f}), {ker['cpu']:.2f} s | {own:.2f} s | "
+                         f"{own / ker['cpu']:.2f} | {rows / mon['best']:,.0f} | {rows / ker['best']:,.0f} |")
+        lines += ["", f"Reading and converting the needed columns alone: {read['best']:.2f} s "
+                      f"({read['median']:.2f}), {read['cpu']:.2f} s CPU, {rows / read['best']:,.0f} rows/s.",
+                  f"1-minute load average at start / end of the run: {load_start} / {load_average()}.",
+                  "",
+                  "Where the monitor's own time goes (cProfile with CPU time, tumbling, 1M rows): decoding the "
+                  "needed Parquet columns about half, then strings to kernel columns (categoricals through Arrow "
+                  "dictionaries), the join keys of every prediction (request ids read and kept for late "
+                  "labels: `live.enabled: false` drops them), Arrow filtering and casts; window bookkeeping, "
+                  "verdicts, alerts and state files are a few percent. On this narrow schema (8 tested features) "
+                  "reading the inputs costs about as much as the statistics on them, so the own cost is at par "
+                  "with the kernels' or above it, not below: the target is missed on this schema. Next steps: "
+                  "categoricals read as Arrow dictionaries (Parquet stores them so; "
+                  "`registry.predlog.read_segments` has no option for it yet), and join keys only for models "
+                  "that get feedback."]
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    print("\n".join(lines))
+    if args.write_results:
+        write_section(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""Reading prediction-log segments into windows: only the columns the versions need.
+
+Rows that count: status 200 (answered predictions), ``ts`` at or after the monitor's
+start, a version with a reference profile. Each segment yields its pending
+:class:`~monitoring.cursor.Mark` and, for live quality, the join keys of its rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from monitoring import labels
+from monitoring.cursor import Mark
+from monitoring.reference import VersionContext, load_context
+from monitoring.windows import VersionWindows, WindowSpec
+from registry import predlog
+from registry.errors import NotFound
+from registry.predlog import Segment
+from registry.store import Registry
+
+FIXED = [predlog.TIMESTAMP, predlog.VERSION, predlog.STATUS]
+KEYS = [predlog.REQUEST_ID, predlog.ROW_INDEX]  # only when feedback labels are joined
+
+
+class Contexts:
+    """Version contexts of one model, loaded once per version from the registry."""
+
+    def __init__(self, registry_root: str, model: str, exclude: tuple[str, ...] = (), outputs: bool = True,
+                 keys: bool = True):
+        """``keys``: also read request ids and row indexes, to join feedback labels later."""
+        self.registry = Registry(registry_root)
+        self.keys = keys
+        self.model = model
+        self.exclude = exclude
+        self.outputs = outputs
+        self.loaded: dict[str, VersionContext | None] = {}
+
+    def refresh(self) -> None:
+        """Load versions registered since the last call."""
+        for v in self.registry.list_versions(self.model):
+            if str(v) not in self.loaded:
+                self.loaded[str(v)] = load_context(self.registry.get(self.model, v), self.exclude, self.outputs)
+
+    def get(self, version: str) -> VersionContext | None:
+        if version not in self.loaded:
+            try:
+                mv = self.registry.get(self.model, int(version))
+            except (NotFound, ValueError):
+                self.loaded[version] = None
+                return None
+            self.loaded[version] = load_context(mv, self.exclude, self.outputs)
+        return self.loaded[version]
+
+    def columns(self) -> list[str]:
+        cols = FIXED + KEYS if self.keys else list(FIXED)
+        for ctx in self.loaded.values():
+            cols += [c for c in ctx.log_columns if c not in cols] if ctx is not None else []
+        return cols
+
+
+@dataclass
+class SegmentRead:
+    mark: Mark
+    rows: int = 0  # rows windowed
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> rows
+    keys: list[pa.Table] = field(default_factory=list)
+
+
+def ts_us(col) -> np.ndarray:
+    return np.asarray(pc.cast(col, pa.int64()).to_numpy(), dtype=np.int64)
+
+
+def _utc(us: int | None):
+    return None if us is None else dt.datetime.fromtimestamp(us / 1e6, dt.timezone.utc)
+
+
+def read_segment(log_root: str, seg: Segment, contexts: Contexts, windows: dict[str, VersionWindows],
+                 spec: WindowSpec, start_us: int | None, until_us: int | None = None) -> SegmentRead:
+    """Read one segment (rows with start <= ts < until) into the version windows."""
+    table = predlog.read_segments(log_root, [seg], contexts.columns(), _utc(start_us), _utc(until_us))
+    out = SegmentRead(Mark(seg.path, seg.day.isoformat(), seg.size_bytes))
+    if table.num_rows == 0:
+        return out
+    answered = pc.equal(table[predlog.STATUS], 200)
+    ok = table if pc.all(answered).as_py() else table.filter(answered)
+    if ok.num_rows < table.num_rows:
+        out.skipped["not_answered"] = table.num_rows - ok.num_rows
+    versions = pc.unique(ok[predlog.VERSION]).to_pylist()
+    for version in versions:
+        rows = ok if len(versions) == 1 else ok.filter(pc.equal(ok[predlog.VERSION], version))
+        ctx = contexts.get(version) if version is not None else None
+        if ctx is None:
+            out.skipped["no_reference_profile"] = out.skipped.get("no_reference_profile", 0) + rows.num_rows
+            continue
+        vw = windows.get(version)
+        if vw is None:
+            vw = windows[version] = VersionWindows(ctx, spec)
+        _add(out, vw, ctx, rows)
+    return out
+
+
+def _add(out: SegmentRead, vw: VersionWindows, ctx: VersionContext, rows: pa.Table) -> None:
+    out.mark.first_row[ctx.version] = vw.next_row
+    ts = ts_us(rows[predlog.TIMESTAMP])
+    model_out = ctx.model_outputs(rows)
+    outputs = ctx.output_columns(model_out, rows.num_rows) if ctx.outputs_profile is not None else None
+    added = vw.add(ts, ctx.input_columns(rows), outputs)
+    out.mark.max_bucket[ctx.version] = int(added.buckets.max())
+    out.rows += rows.num_rows - added.late_rows
+    if added.late_rows:
+        out.skipped["late"] = out.skipped.get("late", 0) + added.late_rows
+    pred = ctx.prediction(model_out) if predlog.REQUEST_ID in rows.column_names else None
+    if pred is not None:
+        out.keys.append(labels.keys_table(rows[predlog.REQUEST_ID], rows[predlog.ROW_INDEX], ts, ctx.version,
+                                          added.buckets, pred))

@@ -1,0 +1,142 @@
+"""Feedback labels joined to predictions, per version and bucket: the live-quality data.
+
+When the monitor reads a prediction segment it keeps *keys* for it: ``(request_id,
+row_index)`` -> version, bucket (the window position of the prediction) and the
+prediction itself (probabilities, or the regression output). Feedback rows join those
+keys; a label therefore counts in the window of its prediction however late it comes
+(within ``live.horizon_s``). A label whose prediction the monitor has not read yet is
+kept as an orphan and joined on a later tick. A pair labelled twice keeps the label
+received last.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from registry import feedback as fb
+from registry import predlog
+
+BUCKET = "bucket"
+PRED = "pred"
+Y = "y"
+LABEL_TS = "label_ts"
+JOIN_KEYS = [predlog.REQUEST_ID, predlog.ROW_INDEX]
+KEYS_SCHEMA = pa.schema([
+    pa.field(predlog.REQUEST_ID, pa.string()), pa.field(predlog.ROW_INDEX, pa.int32()),
+    pa.field(predlog.TIMESTAMP, pa.int64()), pa.field(predlog.VERSION, pa.string()),
+    pa.field(BUCKET, pa.int64()), pa.field(PRED, pa.list_(pa.float64())),
+])
+
+
+def keys_table(request_ids, row_index, ts_us: np.ndarray, version: str, buckets: np.ndarray,
+               pred: np.ndarray) -> pa.Table:
+    """Join keys of one version's rows; ``pred`` is [n, C] probabilities or [n] values."""
+    pred = np.asarray(pred, dtype=np.float64)
+    pred = pred.reshape(pred.shape[0], -1)
+    flat = pa.array(pred.reshape(-1))
+    offsets = pa.array(np.arange(0, pred.size + 1, pred.shape[1], dtype=np.int32))
+    return pa.table({
+        predlog.REQUEST_ID: _array(request_ids, pa.string()),
+        predlog.ROW_INDEX: _array(row_index, pa.int32()),
+        predlog.TIMESTAMP: pa.array(ts_us, pa.int64()),
+        predlog.VERSION: pa.repeat(pa.scalar(version, pa.string()), len(ts_us)),
+        BUCKET: pa.array(buckets, pa.int64()),
+        PRED: pa.ListArray.from_arrays(offsets, flat),
+    }, schema=KEYS_SCHEMA)
+
+
+def _array(values, kind: pa.DataType) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    return values.cast(kind) if isinstance(values, pa.Array) else pa.array(values, kind)
+
+
+def join(feedback: pa.Table, keys: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """(labelled rows, orphan feedback rows) of a feedback table against the keys."""
+    fb_rows = feedback.select([*JOIN_KEYS, fb.LABEL, fb.VALUE, predlog.TIMESTAMP]).rename_columns(
+        [*JOIN_KEYS, fb.LABEL, fb.VALUE, LABEL_TS])
+    fb_rows = fb_rows.set_column(4, LABEL_TS, pc.cast(fb_rows[LABEL_TS], pa.int64()))
+    return join_rows(fb_rows, keys)
+
+
+def join_rows(rows: pa.Table, keys: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """(joined, unmatched) of label rows; the list column ``pred`` rides along by row number
+    (Arrow's join does not carry list columns)."""
+    plain = keys.drop_columns([PRED]).append_column("_row", pa.array(np.arange(keys.num_rows, dtype=np.int64)))
+    joined = rows.join(plain, JOIN_KEYS, join_type="inner")
+    pred = keys[PRED].take(joined["_row"])
+    unmatched = rows.join(keys.select(JOIN_KEYS), JOIN_KEYS, join_type="left anti")
+    return joined.drop_columns(["_row"]).append_column(PRED, pred), unmatched
+
+
+class LabelBook:
+    """Labelled rows grouped by (version, bucket), newest label per prediction row."""
+
+    def __init__(self) -> None:
+        self._parts: dict[tuple[str, int], list[pa.Table]] = defaultdict(list)
+
+    def add(self, joined: pa.Table) -> set[tuple[str, int]]:
+        """Add joined rows; returns the (version, bucket) pairs that changed."""
+        if joined.num_rows == 0:
+            return set()
+        changed = set()
+        versions = joined[predlog.VERSION].to_numpy(zero_copy_only=False)
+        buckets = joined[BUCKET].to_numpy()
+        for version, bucket in set(zip(versions.tolist(), buckets.tolist())):
+            mask = (versions == version) & (buckets == bucket)
+            self._parts[(version, bucket)].append(joined.filter(pa.array(mask)))
+            changed.add((version, bucket))
+        return changed
+
+    def rows(self, version: str, buckets) -> pa.Table | None:
+        """Labelled rows of these buckets, one per prediction row (latest label wins)."""
+        parts = [t for b in buckets for t in self._parts.get((version, b), [])]
+        if not parts:
+            return None
+        table = pa.concat_tables(parts)
+        order = np.argsort(table[LABEL_TS].to_numpy(), kind="stable")
+        table = table.take(pa.array(order))
+        last: dict[tuple[str, int], int] = {}
+        for i, key in enumerate(zip(table[predlog.REQUEST_ID].to_pylist(), table[predlog.ROW_INDEX].to_pylist())):
+            last[key] = i
+        return table.take(pa.array(sorted(last.values()), pa.int64()))
+
+    def prune(self, oldest_ts_us: int) -> None:
+        """Forget buckets whose newest prediction is older than ``oldest_ts_us``."""
+        for key in list(self._parts):
+            newest = max(pc.max(t[predlog.TIMESTAMP]).as_py() for t in self._parts[key])
+            if newest < oldest_ts_us:
+                del self._parts[key]
+
+    def versions(self) -> list[str]:
+        return sorted({v for v, _ in self._parts})
+
+    def buckets(self, version: str) -> list[int]:
+        return sorted(b for v, b in self._parts if v == version)
+
+
+def live_metrics(table: pa.Table | None, schema, min_rows: int) -> dict:
+    """``labelled_rows`` and, with at least ``min_rows`` of them, the task metrics."""
+    from monitoring import quality
+
+    if table is None or table.num_rows == 0:
+        return {"labelled_rows": 0}
+    pred = table[PRED].combine_chunks()
+    width = int(pc.list_value_length(pred)[0].as_py())
+    values = pred.flatten().to_numpy().reshape(-1, width)
+    if schema.task == "classification":
+        index = {label: i for i, label in enumerate(schema.class_labels)}
+        y = np.array([index.get(v, -1) for v in table[fb.LABEL].to_pylist()], dtype=np.int64)
+        ok = (y >= 0) & (width == len(index))
+        y, values = y[ok], values[ok]
+        metrics = quality.classification(y, values) if y.size >= min_rows else {}
+    else:
+        y = table[fb.VALUE].to_numpy(zero_copy_only=False).astype(np.float64)
+        ok = np.isfinite(y)
+        y, values = y[ok], values[ok, 0]
+        metrics = quality.regression(y, values) if y.size >= min_rows else {}
+    return {"labelled_rows": int(y.size), **metrics}

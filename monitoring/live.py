@@ -1,0 +1,119 @@
+"""Live quality of one model: prediction keys, feedback ingestion and labelled rows.
+
+Keys and joined labels are kept in memory for ``live.horizon_s`` and on disk in the
+state directory (``keys/``, ``labels/``, ``orphans.arrow``), so a restart neither
+re-reads prediction segments nor loses labels. See ``monitoring.labels`` for the join.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from monitoring import labels
+from monitoring.cursor import Cursor
+from monitoring.state import StateStore
+from registry import feedback as fb
+from registry import predlog
+
+
+def _day(ts_s: float) -> dt.date:
+    return dt.datetime.fromtimestamp(ts_s, dt.timezone.utc).date()
+
+
+class LiveQuality:
+    def __init__(self, model: str, log_root: str, store: StateStore | None, horizon_s: float) -> None:
+        self.model = model
+        self.log_root = log_root
+        self.store = store
+        self.horizon_s = horizon_s
+        self.book = labels.LabelBook()
+        self._keys: list[pa.Table] = []
+        self._keys_joined: pa.Table | None = None
+        self.orphans = labels.join(fb.SCHEMA.empty_table(), labels.KEYS_SCHEMA.empty_table())[1]
+        self.labels_joined = 0
+        self.last_joined = 0
+
+    def restore(self, now_s: float) -> None:
+        """Reload keys, labels and orphans of the horizon from the state directory."""
+        if self.store is None:
+            return
+        oldest = _day(now_s - self.horizon_s)
+        self._keys = self.store.read_tables("keys", oldest)
+        for table in self.store.read_tables("labels", oldest):
+            self.book.add(table)
+        orphans = self.store.read_table("orphans")
+        if orphans is not None:
+            self.orphans = orphans
+
+    def add_keys(self, day: dt.date, segment_id: str, keys: list[pa.Table]) -> None:
+        if not keys:
+            return
+        table = pa.concat_tables(keys)
+        self._keys.append(table)
+        self._keys_joined = None
+        if self.store is not None:
+            self.store.write_table("keys", day, segment_id, table)
+
+    def _all_keys(self) -> pa.Table:
+        if self._keys_joined is None:
+            self._keys_joined = pa.concat_tables(self._keys) if self._keys else labels.KEYS_SCHEMA.empty_table()
+            self._keys = [self._keys_joined] if self._keys else []
+        return self._keys_joined
+
+    def ingest(self, cursor: Cursor | None, now_s: float, since_s: float | None = None) -> set[tuple[str, int]]:
+        """Join new feedback segments (and earlier orphans); the changed (version, bucket) pairs."""
+        since = dt.datetime.fromtimestamp(since_s if since_s is not None else now_s - self.horizon_s,
+                                          dt.timezone.utc)
+        fb_segments = fb.list_feedback(self.log_root, self.model, since)
+        if cursor is not None:
+            fb_segments = cursor.feedback_new(fb_segments)
+        self.last_joined = 0
+        if not fb_segments and self.orphans.num_rows == 0:
+            return set()
+        new = fb.read_feedback(self.log_root, fb_segments)
+        joined, orphans = labels.join(new, self._all_keys())
+        if self.orphans.num_rows:
+            old_joined, old_orphans = self._rejoin_orphans()
+            joined, orphans = pa.concat_tables([joined, old_joined]), pa.concat_tables([orphans, old_orphans])
+        cutoff = int((now_s - self.horizon_s) * 1e6)
+        self.orphans = orphans.filter(pc.greater_equal(orphans[labels.LABEL_TS], cutoff))
+        if joined.num_rows and self.store is not None:
+            self.store.write_table("labels", _day(now_s), uuid.uuid4().hex, joined)
+        if self.store is not None:
+            self.store.write_table("", None, "orphans", self.orphans)
+        for seg in fb_segments if cursor is not None else ():
+            cursor.feedback_commit(seg)
+        self.labels_joined += joined.num_rows
+        self.last_joined = joined.num_rows
+        return self.book.add(joined)
+
+    def _rejoin_orphans(self) -> tuple[pa.Table, pa.Table]:
+        keys = self._all_keys()
+        rows = self.orphans
+        joined, left = labels.join_rows(rows, keys)
+        return joined, left.select(rows.column_names)
+
+    def window_rows(self, version: str, end_index: int, k: int) -> pa.Table | None:
+        return self.book.rows(version, range(end_index - k + 1, end_index + 1))
+
+    def all_rows(self) -> pa.Table | None:
+        """Every labelled row in the horizon (all versions), latest label per prediction row."""
+        tables = [self.book.rows(v, self.book.buckets(v)) for v in self.book.versions()]
+        tables = [t for t in tables if t is not None]
+        return pa.concat_tables(tables) if tables else None
+
+    def prune(self, now_s: float) -> None:
+        oldest_us = int((now_s - self.horizon_s) * 1e6)
+        self.book.prune(oldest_us)
+        keys = self._all_keys()
+        if keys.num_rows and pc.min(keys[predlog.TIMESTAMP]).as_py() < oldest_us:
+            self._keys_joined = keys.filter(pc.greater_equal(keys[predlog.TIMESTAMP], oldest_us))
+            self._keys = [self._keys_joined]
+        if self.store is not None:
+            oldest = _day(now_s - self.horizon_s)
+            self.store.drop_before("keys", oldest)
+            self.store.drop_before("labels", oldest)

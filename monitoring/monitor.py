@@ -1,0 +1,205 @@
+"""One model's drift monitor. Each :meth:`ModelMonitor.tick`:
+
+1. reads the prediction-log segments it has not counted (``monitoring.ingest``),
+   only the columns the versions need, into per-version windows;
+2. joins new feedback labels to their predictions (``monitoring.live``);
+3. scores every window that is ready (``monitoring.drift``), records it, updates the
+   gauges, steps the alerts (``monitoring.alerts``) and the retraining policy;
+4. recomputes the live metrics of earlier windows that received late labels;
+5. follows submitted training jobs to their outcome;
+6. commits fully scored segments and saves its state atomically.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass, field
+
+from monitoring import alerts as al
+from monitoring import metrics, notify
+from monitoring import policy as pol
+from monitoring.config import MonitoringConfig
+from monitoring.cursor import Cursor
+from monitoring.drift import WindowResult, evaluate
+from monitoring.ingest import Contexts, read_segment
+from monitoring.labels import live_metrics
+from monitoring.live import LiveQuality
+from monitoring.retrain import Roots
+from monitoring.state import StateStore
+from monitoring.trigger import Trigger
+from monitoring.windows import VersionWindows, WindowSpec
+from registry import predlog
+
+log = logging.getLogger("mlgate.monitoring")
+
+
+def iso(ts_s: float) -> str:
+    return dt.datetime.fromtimestamp(ts_s, dt.timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class TickResult:
+    windows: list[WindowResult] = field(default_factory=list)
+    segments: int = 0
+    rows: int = 0
+    labels: int = 0
+    transitions: list[dict] = field(default_factory=list)
+    triggers: list[dict] = field(default_factory=list)
+
+
+class ModelMonitor:
+    def __init__(self, model: str, cfg: MonitoringConfig, roots: Roots, *, recorder=None, job_client=None,
+                 training: dict | None = None, now_s: float | None = None) -> None:
+        """``job_client()``: a Ray ``JobSubmissionClient`` (made on the first trigger); ``training``:
+        the ``training`` config section retraining jobs run with."""
+        self.model, self.cfg, self.roots = model, cfg, roots
+        self.spec = WindowSpec.from_config(cfg.window)
+        self.contexts = Contexts(roots.registry_root, model, cfg.drift.exclude, cfg.drift.outputs, cfg.live.enabled)
+        self.store = StateStore(cfg.state_root, model)
+        self.live = LiveQuality(model, roots.log_root, self.store, cfg.live.horizon_s)
+        self.rec = recorder if recorder is not None else metrics.recorder()
+        self.trigger = Trigger(self, job_client, training)
+        self._load(self.store.load(), time.time() if now_s is None else now_s)
+
+    # -- state -----------------------------------------------------------------------
+    def _load(self, state: dict | None, now_s: float) -> None:
+        state = state or {}
+        self.start_us = state.get("start_us", int((now_s - self.cfg.backfill_s) * 1e6))
+        self.cursor = Cursor.from_dict(state.get("cursor", {}))
+        self.alerts = al.AlertBook.from_dict(self.cfg, state.get("alerts", {}))
+        self.policy = pol.PolicyState.from_dict(state.get("policy"))
+        self.recent: dict[str, dict] = state.get("recent", {})
+        self._live_latest: dict[str, int] = {}
+        same_spec = state.get("spec") == list(self.spec.__dict__.values())
+        if state and not same_spec:
+            log.warning("%s: window settings changed; windows restart from the pending segments", self.model)
+        self.windows: dict[str, VersionWindows] = {}
+        for version, pos in (state.get("versions", {}) if same_spec else {}).items():
+            ctx = self.contexts.get(version)
+            restart = self.cursor.restart_row(version)
+            if ctx is not None:
+                self.windows[version] = VersionWindows(ctx, self.spec, pos["emitted_through"],
+                                                       pos["next_row"] if restart is None else restart)
+        self._replay = [m.segment for m in self.cursor.pending]
+        self.live.restore(now_s)
+
+    def save(self, now_s: float) -> None:
+        self.store.save({
+            "format": 1, "model": self.model, "saved_at": iso(now_s), "start_us": self.start_us,
+            "spec": list(self.spec.__dict__.values()), "cursor": self.cursor.to_dict(),
+            "versions": {v: {"emitted_through": w.emitted_through, "next_row": w.next_row}
+                         for v, w in self.windows.items()},
+            "alerts": self.alerts.to_dict(), "policy": self.policy.to_dict(), "recent": self.recent})
+
+    # -- one evaluation ----------------------------------------------------------------
+    def tick(self, now_s: float | None = None) -> TickResult:
+        now_s = time.time() if now_s is None else now_s
+        out = TickResult()
+        self.contexts.refresh()
+        self._read(now_s, out)
+        # feedback lands in the partition of the day it is received: recent partitions suffice
+        recent_s = now_s - self.cfg.cursor_retention_days * 86400
+        changed = self.live.ingest(self.cursor, now_s, recent_s) if self.cfg.live.enabled else set()
+        out.labels = self.live.last_joined
+        if out.labels:
+            self.rec.inc("mlgate_live_labels_total", (self.model,), out.labels)
+        self._emit(now_s, out)
+        self._late_labels(changed, {r.window_id for r in out.windows}, now_s, out)
+        out.triggers += self.trigger.poll(now_s)
+        self.cursor.commit_released({v: w.released_through for v, w in self.windows.items()})
+        oldest = dt.datetime.fromtimestamp(now_s, dt.timezone.utc).date() - dt.timedelta(
+            days=self.cfg.cursor_retention_days)
+        self.cursor.prune(oldest)
+        self.live.prune(now_s)
+        horizon_us = (now_s - self.cfg.live.horizon_s) * 1e6
+        self.recent = {k: v for k, v in self.recent.items() if v["end_us"] >= horizon_us}
+        self.save(now_s)
+        return out
+
+    def _read(self, now_s: float, out: TickResult) -> None:
+        since = max(self.start_us / 1e6, now_s - self.cfg.cursor_retention_days * 86400)
+        listed = predlog.list_segments(self.roots.log_root, self.model, dt.datetime.fromtimestamp(
+            since, dt.timezone.utc))
+        replay, self._replay = self._replay, []
+        fresh = self.cursor.new(listed)[: self.cfg.max_segments_per_tick]
+        for seg, replayed in [(s, True) for s in replay] + [(s, False) for s in fresh]:
+            r = read_segment(self.roots.log_root, seg, self.contexts, self.windows, self.spec, self.start_us)
+            if r.mark.max_bucket:
+                self.cursor.hold(r.mark)
+            else:
+                self.cursor.commit(seg)
+            if replayed:
+                continue  # counted and keyed before the restart
+            self.live.add_keys(seg.day, seg.path.rsplit("/", 1)[-1].removesuffix(".parquet"), r.keys)
+            out.segments += 1
+            out.rows += r.rows
+            self.rec.inc("mlgate_drift_segments_total", (self.model,))
+            self.rec.inc("mlgate_drift_rows_total", (self.model,), r.rows)
+            for reason, n in r.skipped.items():
+                self.rec.inc("mlgate_drift_rows_skipped_total", (self.model, reason), n)
+
+    def _emit(self, now_s: float, out: TickResult) -> None:
+        for version, vw in self.windows.items():
+            for w in vw.emit(int(now_s * 1e6)):
+                result = evaluate(w, vw.ctx, self.cfg.drift, self.cfg.window.min_rows, now_s)
+                result.live = live_metrics(self.live.window_rows(version, w.end_index, self.spec.k),
+                                           vw.ctx.schema, self.cfg.live.min_labelled_rows)
+                self.recent[w.window_id] = {"version": version, "end_index": w.end_index,
+                                            "start_us": w.start_us, "end_us": w.end_us}
+                out.windows.append(result)
+        self.store.append("windows", [r.to_dict() for r in out.windows])
+        for result in out.windows:
+            metrics.record_window(self.rec, result)
+            obs = al.observations(result, self.cfg)
+            self._live(result.version, result.window_id, result.end_us, result.live, now_s, out, obs)
+            reason = pol.on_window(self.policy, result, self.cfg)
+            if reason:
+                out.triggers += self.trigger.fire(reason, result.version, now_s)
+
+    def _late_labels(self, changed: set, emitted_now: set[str], now_s: float, out: TickResult) -> None:
+        """Live metrics of earlier windows whose predictions just got labels."""
+        ids = {f"{v}:{self.spec.by}:{e}" for v, b in changed for e in range(b, b + self.spec.k)}
+        records = []
+        for wid in sorted(ids - emitted_now, key=lambda i: (i.split(":")[0], int(i.rsplit(":", 1)[1]))):
+            info = self.recent.get(wid)
+            ctx = self.contexts.get(info["version"]) if info else None
+            if ctx is None:
+                continue
+            live = live_metrics(self.live.window_rows(info["version"], info["end_index"], self.spec.k),
+                                ctx.schema, self.cfg.live.min_labelled_rows)
+            records.append({"window_id": wid, **info, "updated_at": now_s, **live})
+            self._live(info["version"], wid, info["end_us"], live, now_s, out, [])
+        self.store.append("live", records)
+
+    def _live(self, version: str, window_id: str, end_us: int, live: dict, now_s: float, out: TickResult,
+              obs: list) -> None:
+        """Gauges, alerts and the policy for one window's (new) live metrics and drift observations."""
+        enough = live.get("labelled_rows", 0) >= self.cfg.live.min_labelled_rows
+        end_index = int(window_id.rsplit(":", 1)[1])
+        if enough and end_index >= self._live_latest.get(version, end_index):
+            self._live_latest[version] = end_index
+            metrics.record_live(self.rec, self.model, version, live)
+        if enough:
+            window = {"window_end": iso(end_us / 1e6)}
+            obs = obs + al.live_observations(self.model, version, live, self.cfg, window)
+        self._notify(self.alerts.observe(obs, iso(now_s), window_id), out)
+        reason = pol.on_live(version, live, self.cfg) if enough else None
+        if reason:
+            out.triggers += self.trigger.fire(reason, version, now_s)
+
+    def _notify(self, transitions: list, out: TickResult) -> None:
+        if not transitions:
+            return
+        delivered, error = notify.deliver(transitions, self.cfg.alerts)
+        entries = notify.log_entries(transitions, delivered, error)
+        self.store.append("alerts", entries)
+        out.transitions += entries
+        for t in transitions:
+            self.rec.inc("mlgate_drift_alert_notifications_total", (self.model, t.status, str(delivered).lower()))
+        firing: dict[tuple[str, str], int] = {}
+        for s in self.alerts.states.values():
+            key = (s.labels["version"], s.labels["alertname"])
+            firing[key] = firing.get(key, 0) + (s.status == "firing")
+        metrics.record_alerts(self.rec, self.model, firing)

@@ -1,0 +1,198 @@
+"""What the monitor compares a model version with, and how log columns become kernel columns.
+
+Each model version carries its reference profile (``reference_profile.npz``: the raw
+input features of its training split, built with ``kernels``) and optionally an
+output reference (``reference_outputs.npz``: the model's predictions on held-out
+data). Output "features" are named like this, from the schema's outputs:
+
+* a classifier's ``probabilities`` [C]: ``probabilities[<label>]`` per class (for two
+  classes only the second, positive class), numeric;
+* a string output such as ``label``: categorical; a scalar numeric output: numeric.
+
+Personal-data features (``pii`` in the schema) and features in ``drift.exclude`` are
+never tested: they are fed to the kernels as missing and left out of every verdict.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from kernels import ReferenceProfile
+from registry import predlog
+from registry.schema import ModelSchema
+from registry.store import ModelVersion
+
+PROFILE_FILE = "reference_profile.npz"  # written by training (training/profile.py)
+OUTPUT_PROFILE_FILE = "reference_outputs.npz"
+
+
+def _profile_bytes(profile: ReferenceProfile) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **profile.to_arrays())
+    return buf.getvalue()
+
+
+def load_profile(data: bytes) -> ReferenceProfile:
+    with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+        return ReferenceProfile.from_arrays({k: arrays[k] for k in arrays.files})
+
+
+def output_columns(schema: ModelSchema, outputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Drift columns of model outputs (``name -> array``, as the model returns them)."""
+    cols: dict[str, np.ndarray] = {}
+    for spec in schema.outputs:
+        values = outputs.get(spec.name)
+        if values is None:
+            continue
+        values = np.asarray(values)
+        if values.ndim == 2 and schema.class_labels and values.shape[1] == len(schema.class_labels):
+            classes = range(1, 2) if values.shape[1] == 2 else range(values.shape[1])
+            for k in classes:
+                cols[f"{spec.name}[{schema.class_labels[k]}]"] = values[:, k].astype(np.float64)
+        elif values.ndim == 1:
+            cols[spec.name] = values if _is_text(values) else values.astype(np.float64)
+    return cols
+
+
+def _is_text(values: np.ndarray) -> bool:
+    return values.dtype.kind in "OUS"
+
+
+def fit_output_profile(schema: ModelSchema, outputs: Mapping[str, np.ndarray], bins: int = 10) -> bytes:
+    """The output reference of a version as ``.npz`` bytes (store it as OUTPUT_PROFILE_FILE)."""
+    cols = output_columns(schema, outputs)
+    categorical = [k for k, v in cols.items() if _is_text(v)]
+    return _profile_bytes(ReferenceProfile.fit(cols, categorical=categorical, bins=bins))
+
+
+def numeric(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """float64 with NaN for nulls (zero copy when there are none)."""
+    if not pa.types.is_floating(col.type) or col.type != pa.float64():
+        col = pc.cast(col, pa.float64())
+    if col.null_count:
+        col = pc.fill_null(col, np.nan)
+    return col.to_numpy() if isinstance(col, pa.Array) else np.asarray(col.to_numpy())
+
+
+def categorical(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Strings for the kernels: a numpy unicode array without nulls, else objects with None.
+
+    Built from Arrow's dictionary encoding: one Python string per distinct value, then a
+    C-level take, instead of one Python object per row.
+    """
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        return np.asarray(col.to_numpy(zero_copy_only=False), dtype=object)
+    encoded = pc.dictionary_encode(col)
+    values = encoded.dictionary.to_numpy(zero_copy_only=False)
+    if col.null_count == 0:
+        return values.astype(str)[encoded.indices.to_numpy()] if len(values) else np.array([], dtype=str)
+    values = np.append(values.astype(object), None)
+    return values[pc.fill_null(encoded.indices, len(values) - 1).to_numpy()]
+
+
+def matrix(col: pa.ChunkedArray, width: int) -> np.ndarray:
+    """A fixed_size_list<float>[width] column as a [rows, width] float64 array (NaN rows for nulls)."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if col.null_count:
+        col = pc.if_else(pc.is_null(col), pa.scalar([np.nan] * width, col.type), col)
+    flat = col.flatten().to_numpy(zero_copy_only=False)
+    return flat.astype(np.float64, copy=False).reshape(-1, width)
+
+
+@dataclass
+class VersionContext:
+    """One model version as the monitor sees it."""
+
+    model: str
+    version: str
+    schema: ModelSchema
+    profile: ReferenceProfile
+    outputs_profile: ReferenceProfile | None
+    excluded: dict[str, str] = field(default_factory=dict)  # feature -> why it is not tested
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return tuple(f for f in self.profile.features if f not in self.excluded)
+
+    @property
+    def log_columns(self) -> list[str]:
+        cols = [predlog.INPUT_PREFIX + f for f in self.features]
+        if self.outputs_profile is not None:
+            cols += [predlog.OUTPUT_PREFIX + o.name for o in self.schema.outputs]
+        return cols
+
+    def input_columns(self, table: pa.Table) -> dict[str, np.ndarray]:
+        """Every profile feature; excluded or absent ones as all-missing (no evidence)."""
+        n = table.num_rows
+        cats = set(self.profile.categorical.names)
+        cols = {}
+        for name in self.profile.features:
+            log_name = predlog.INPUT_PREFIX + name
+            present = name not in self.excluded and log_name in table.column_names
+            if name in cats:
+                cols[name] = categorical(table[log_name]) if present else np.full(n, None, dtype=object)
+            else:
+                cols[name] = numeric(table[log_name]) if present else np.full(n, np.nan)
+        return cols
+
+    def model_outputs(self, table: pa.Table) -> dict[str, np.ndarray]:
+        """Outputs as the model returned them (probability matrices, labels, predictions)."""
+        out = {}
+        for spec in self.schema.outputs:
+            name = predlog.OUTPUT_PREFIX + spec.name
+            if name not in table.column_names:
+                continue
+            col = table[name]
+            if len(spec.shape) == 1:
+                out[spec.name] = matrix(col, spec.shape[0])
+            elif pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+                out[spec.name] = categorical(col)
+            else:
+                out[spec.name] = numeric(col)
+        return out
+
+    def prediction(self, outputs: Mapping[str, np.ndarray]) -> np.ndarray | None:
+        """What live metrics score: class probabilities [n, C], or a regressor's output [n]."""
+        for spec in self.schema.outputs:
+            values = outputs.get(spec.name)
+            if values is None or _is_text(values):
+                continue
+            if self.schema.task == "classification" and values.ndim == 2:
+                return values
+            if self.schema.task == "regression" and values.ndim == 1:
+                return values
+        return None
+
+    def output_columns(self, outputs: Mapping[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+        """Columns for the output profile; absent ones as all-missing."""
+        cols = output_columns(self.schema, outputs)
+        ref = self.outputs_profile
+        cats = set(ref.categorical.names)
+        out = {}
+        for name in ref.features:
+            if name in cols:
+                out[name] = cols[name]
+            else:
+                out[name] = np.full(n, None, dtype=object) if name in cats else np.full(n, np.nan)
+        return out
+
+
+def load_context(mv: ModelVersion, exclude: tuple[str, ...] = (), use_outputs: bool = True) -> VersionContext | None:
+    """The context of a registered version, or None when it has no reference profile."""
+    if not mv.has(PROFILE_FILE):
+        return None
+    schema = mv.schema
+    profile = load_profile(mv.read(PROFILE_FILE))
+    outputs = load_profile(mv.read(OUTPUT_PROFILE_FILE)) if use_outputs and mv.has(OUTPUT_PROFILE_FILE) else None
+    excluded = {f.name: "personal data" for f in schema.inputs if f.pii and f.name in profile.features}
+    excluded.update({f: "excluded by configuration" for f in exclude if f in profile.features})
+    return VersionContext(mv.name, str(mv.version), schema, profile, outputs, excluded)

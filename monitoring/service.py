@@ -1,0 +1,156 @@
+"""The monitor as a long-lived service: a detached, named Ray actor of its own.
+
+:class:`MonitorService` runs every monitored model's :class:`ModelMonitor` once per
+``interval_s`` on a thread, pushes the gauges to the metrics hub and keeps a short
+log of what each evaluation found. It also works without Ray (``tick()`` directly).
+:func:`start_actor` places it on the cluster as ``mlgate-monitor[-MODEL]`` in the
+``mlgate`` namespace, apart from the serving replicas; a restarted actor resumes from
+its state directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+
+from monitoring import metrics
+from monitoring.config import MonitoringConfig
+from monitoring.monitor import ModelMonitor, TickResult
+from monitoring.retrain import Roots, job_client
+from registry.metrics import HUB_NAMESPACE
+from registry.store import Registry
+
+log = logging.getLogger("mlgate.monitoring")
+ACTOR_PREFIX = "mlgate-monitor"
+
+
+def actor_name(model: str | None) -> str:
+    return f"{ACTOR_PREFIX}-{model}" if model else ACTOR_PREFIX
+
+
+def summarise(model: str, out: TickResult) -> list[str]:
+    """Human lines for one tick of one model."""
+    lines = []
+    for r in out.windows:
+        verdict = "DRIFT" if r.dataset_drift else ("no drift" if r.judged else "too few rows")
+        live = {k: round(v, 4) for k, v in (r.live or {}).items() if k != "labelled_rows"}
+        lines.append(f"{model} v{r.version} window {r.start}..{r.end} ({r.rows} rows): {verdict}"
+                     + (f" [{', '.join(r.drifted_features)}]" if r.drifted_features else "")
+                     + (" prediction drift" if r.prediction_drift else "") + (f" live {live}" if live else ""))
+    lines += [f"{model} alert {t['status']}: {t['labels'].get('alertname')} "
+              f"{t['labels'].get('feature') or t['labels'].get('metric') or ''}".rstrip() for t in out.transitions]
+    lines += [f"{model} retraining {t['event']}: {t.get('reason') or t.get('job_id') or t.get('error') or ''} "
+              f"{t.get('status') or ''}".rstrip() for t in out.triggers]
+    return lines
+
+
+class MonitorService:
+    def __init__(self, cfg: dict, roots: dict, models: list[str] | None = None, training: dict | None = None,
+                 job_token: str | None = None, autostart: bool = False) -> None:
+        """``autostart``: begin the evaluation loop now (an actor restarted by Ray resumes by itself)."""
+        self.cfg = MonitoringConfig.model_validate(cfg)
+        self.roots = Roots(**roots)
+        self.models = list(models) if models else (list(self.cfg.models) if self.cfg.models else None)
+        self.training = training
+        self.job_token = job_token
+        self.rec = metrics.recorder()
+        # a stable source: a restarted monitor replaces its gauges in the hub instead of adding to them
+        self.pusher = metrics.HubPusher(self.rec, "monitor:" + (",".join(self.models) if self.models else "*"))
+        self.monitors: dict[str, ModelMonitor] = {}
+        self.lines: deque[tuple[int, str]] = deque(maxlen=1000)
+        self.ticks = 0
+        self._line_seq = 0
+        self.errors: dict[str, str] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        if autostart:
+            self.start()
+
+    def _job_client(self):
+        if not self.cfg.retrain.job_address:
+            raise RuntimeError("monitoring.retrain.job_address is not set")
+        return job_client(self.cfg.retrain.job_address, self.job_token)
+
+    def monitor(self, model: str) -> ModelMonitor:
+        if model not in self.monitors:
+            self.monitors[model] = ModelMonitor(model, self.cfg, self.roots, recorder=self.rec,
+                                                job_client=self._job_client, training=self.training)
+        return self.monitors[model]
+
+    def tick(self, now_s: float | None = None) -> dict:
+        """Evaluate every model once; returns a plain summary (also kept for ``status``)."""
+        with self._lock:
+            summary = {}
+            for model in self.models or Registry(self.roots.registry_root).list_models():
+                try:
+                    out = self.monitor(model).tick(now_s)
+                except Exception as exc:  # noqa: BLE001 - one model's failure must not stop the others
+                    log.exception("monitor tick of %s failed", model)
+                    self.errors[model] = f"{type(exc).__name__}: {exc}"
+                    continue
+                self.errors.pop(model, None)
+                summary[model] = {"windows": [r.to_dict() for r in out.windows], "segments": out.segments,
+                                  "rows": out.rows, "labels": out.labels, "alerts": out.transitions,
+                                  "triggers": out.triggers}
+                self.ticks += 1
+                for line in summarise(model, out):
+                    self._line_seq += 1
+                    self.lines.append((self._line_seq, line))
+            self.pusher.push()
+            return summary
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            self.tick()
+            self._stop.wait(max(0.0, self.cfg.interval_s - (time.monotonic() - started)))
+
+    def start(self) -> bool:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="mlgate-monitor", daemon=True)
+            self._thread.start()
+        return True
+
+    def stop(self) -> bool:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=max(60.0, self.cfg.interval_s))
+        return True
+
+    def status(self, after: int = 0) -> dict:
+        """Lines logged after sequence number ``after``, and errors per model."""
+        return {"ticks": self.ticks, "lines": [(n, s) for n, s in self.lines if n > after], "errors": dict(self.errors),
+                "models": sorted(self.monitors)}
+
+
+def start_actor(cfg: MonitoringConfig, roots: Roots, model: str | None = None, training: dict | None = None,
+                job_token: str | None = None):
+    """(Re)start the detached monitor actor on the connected cluster; returns its handle."""
+    import ray
+
+    stop_actor(model)
+    actor_cls = ray.remote(MonitorService)
+    handle = actor_cls.options(name=actor_name(model), namespace=HUB_NAMESPACE, lifetime="detached",
+                               num_cpus=cfg.actor_num_cpus, max_concurrency=4, max_restarts=-1).remote(
+        cfg.model_dump(mode="json"), roots.__dict__, [model] if model else None, training, job_token, True)
+    ray.get(handle.status.remote())  # constructed and looping
+    return handle
+
+
+def stop_actor(model: str | None = None) -> bool:
+    """Stop and remove the monitor actor; False when there was none."""
+    import ray
+
+    try:
+        handle = ray.get_actor(actor_name(model), namespace=HUB_NAMESPACE)
+    except ValueError:
+        return False
+    try:
+        ray.get(handle.stop.remote(), timeout=120)
+    except Exception:  # noqa: BLE001 - kill it anyway
+        log.warning("monitor actor did not stop cleanly; killing it")
+    ray.kill(handle)
+    return True

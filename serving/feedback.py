@@ -1,0 +1,169 @@
+"""``POST /v2/models/{m}/feedback``: ground-truth labels for logged predictions.
+
+Bodies (JSON)::
+
+    {"request_id": "r1", "label": "churn"}                   row 0 of request r1
+    {"request_id": "r1", "row_index": 2, "label": "churn"}
+    {"request_id": "r1", "labels": ["stay", "churn"]}        rows 0..n-1
+    {"feedback": [{...}, {...}]}                             the batch form: items as above
+
+Classifiers take the class label (or its index); regressors a number (``label`` or
+``value``). A label names a *published* prediction: the request id must be in the
+prediction log with at least ``row_index + 1`` rows. This replica's writer is flushed
+first; a prediction answered by another replica is published within its
+``serving.prediction_log.flush_interval_s``, so send labels after that. Unknown ids
+reject the whole body (404, the ids named). Accepted labels are published as one
+feedback segment (``registry.feedback``) before the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import math
+import threading
+from collections import Counter
+from typing import Callable
+
+import orjson
+import pyarrow.compute as pc
+
+from registry import feedback as contract
+from registry import predlog
+from registry.errors import InvalidInput, NotFound
+from registry.schema import ModelSchema
+from serving.http.errors import JSON
+
+MAX_NAMED_IDS = 20
+
+
+class KnownIds:
+    """Request ids of published prediction-log segments (``request_id`` column only).
+
+    Each segment is read once. Partitions older than yesterday no longer change, so after
+    the first look only today's and yesterday's are listed again; partitions older than
+    ``max_age_days`` are forgotten. Memory: one entry per logged request in the horizon.
+    """
+
+    def __init__(self, log_root: str, max_age_days: int = 7) -> None:
+        self.log_root = log_root
+        self.max_age_days = max_age_days
+        self._lock = threading.Lock()
+        self._seen: dict[str, set[str]] = {}  # model -> segment paths read
+        self._rows: dict[str, dict[dt.date, Counter]] = {}  # model -> day -> request id -> rows
+
+    def rows(self, model: str, request_ids: set[str]) -> dict[str, int]:
+        """Rows logged per request id (0 for unknown ids), after reading new segments."""
+        with self._lock:
+            self._refresh(model)
+            days = self._rows.get(model, {}).values()
+            return {rid: sum(c.get(rid, 0) for c in days) for rid in request_ids}
+
+    def _refresh(self, model: str) -> None:
+        today = dt.datetime.now(dt.timezone.utc).date()
+        oldest = today - dt.timedelta(days=self.max_age_days)
+        first_look = model not in self._seen
+        seen = self._seen.setdefault(model, set())
+        by_day = self._rows.setdefault(model, {})
+        for day in [d for d in by_day if d < oldest]:
+            del by_day[day]
+        seen.difference_update({p for p in seen if _day_of(p) < oldest})
+        start = oldest if first_look else max(oldest, today - dt.timedelta(days=1))
+        for seg in predlog.list_segments(self.log_root, model, dt.datetime.combine(start, dt.time(), dt.timezone.utc)):
+            if seg.path in seen:
+                continue
+            ids = predlog.read_segments(self.log_root, [seg], [predlog.REQUEST_ID])[predlog.REQUEST_ID]
+            counts = pc.value_counts(ids)
+            day_counts = by_day.setdefault(seg.day, Counter())
+            for rid, n in zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist()):
+                day_counts[rid] += n
+            seen.add(seg.path)
+
+
+def _day_of(path: str) -> dt.date:
+    part = next(p for p in path.split("/") if p.startswith("date="))
+    return dt.date.fromisoformat(part.removeprefix("date="))
+
+
+class FeedbackHandler:
+    """The ``feedback`` POST route of :class:`serving.http.app.GatewayApp`."""
+
+    def __init__(self, log_root: str, schema_of: Callable[[str, str | None], ModelSchema],
+                 flush: Callable[[], None] | None = None, max_age_days: int = 7) -> None:
+        """``schema_of(model, version)`` raises NotFound for a model this gateway does not serve."""
+        self.schema_of = schema_of
+        self.flush = flush
+        self.known = KnownIds(log_root, max_age_days)
+        self.writer = contract.FeedbackWriter(log_root)
+
+    async def __call__(self, route, headers: dict, body: bytes):
+        schema = self.schema_of(route.model, route.version)
+        items = parse_items(body, schema)
+        accepted = await asyncio.to_thread(self.accept, route.model, items)
+        return 200, [JSON], orjson.dumps({"model": route.model, "accepted": accepted})
+
+    def accept(self, model: str, items: list[tuple[str, int, str | None, float | None]]) -> int:
+        """Check every (request id, row) is published, then publish the labels (blocking)."""
+        if self.flush is not None:
+            self.flush()
+        rows = self.known.rows(model, {rid for rid, *_ in items})
+        unknown = sorted({f"{rid}[{row}]" if rows[rid] else rid for rid, row, *_ in items if row >= rows[rid]})
+        if unknown:
+            named = ", ".join(unknown[:MAX_NAMED_IDS]) + (f" and {len(unknown) - MAX_NAMED_IDS} more"
+                                                          if len(unknown) > MAX_NAMED_IDS else "")
+            raise NotFound(f"feedback: unknown prediction ids (not in the published prediction log of "
+                           f"{model}; a label can be sent once its prediction is published): {named}")
+        ids, idx, labels, values = (list(col) for col in zip(*items))
+        self.writer.write(model, contract.table(ids, idx, labels, values))
+        return len(items)
+
+
+def parse_items(body: bytes, schema: ModelSchema) -> list[tuple[str, int, str | None, float | None]]:
+    """(request id, row index, label, value) per labelled row; InvalidInput names the field."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"body: not JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise InvalidInput("body: expected a JSON object")
+    if "feedback" in doc:
+        if not isinstance(doc["feedback"], list) or not doc["feedback"]:
+            raise InvalidInput("feedback: expected a non-empty list of items")
+        out = []
+        for i, item in enumerate(doc["feedback"]):
+            out.extend(_item(item, schema, f"feedback[{i}]"))
+        return out
+    return _item(doc, schema, "body")
+
+
+def _item(item, schema: ModelSchema, where: str) -> list[tuple[str, int, str | None, float | None]]:
+    if not isinstance(item, dict):
+        raise InvalidInput(f"{where}: expected an object")
+    rid = item.get("request_id")
+    if not isinstance(rid, str) or not rid:
+        raise InvalidInput(f"{where}.request_id: expected a non-empty string")
+    if "labels" in item:
+        labels = item["labels"]
+        if not isinstance(labels, list) or not labels:
+            raise InvalidInput(f"{where}.labels: expected a non-empty list")
+        return [(rid, i, *_target(v, schema, f"{where}.labels[{i}]")) for i, v in enumerate(labels)]
+    row = item.get("row_index", 0)
+    if not isinstance(row, int) or isinstance(row, bool) or row < 0:
+        raise InvalidInput(f"{where}.row_index: expected an integer >= 0")
+    key = "label" if "label" in item else "value"
+    if key not in item:
+        raise InvalidInput(f"{where}: expected 'label', 'labels' or 'value'")
+    return [(rid, row, *_target(item[key], schema, f"{where}.{key}"))]
+
+
+def _target(value, schema: ModelSchema, where: str) -> tuple[str | None, float | None]:
+    if schema.task == "classification":
+        labels = schema.class_labels
+        if isinstance(value, str) and value in labels:
+            return value, None
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(labels):
+            return labels[value], None
+        raise InvalidInput(f"{where}: expected one of {list(labels)} or a class index, got {value!r}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return None, float(value)
+    raise InvalidInput(f"{where}: expected a finite number, got {value!r}")

@@ -1,0 +1,304 @@
+"""Drift monitoring as a user runs it: `demo` served on Ray, demo traffic without and then with a
+shift, the monitor as its own Ray actor, an Alertmanager-style webhook on 127.0.0.1, feedback
+labels through the gateway, and a real training job submitted to a local Ray cluster.
+
+The module runs one scenario in order (each test is one step of it); the last steps, which
+wait for the training job to finish and run `mlgate monitor run` as a subprocess, are slow.
+"""
+
+from __future__ import annotations
+
+import http.client
+import http.server
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from registry import predlog
+from tests.conftest import free_port
+from training import demo_data
+
+pytestmark = pytest.mark.e2e
+ROWS = 2000  # per phase: one row window each
+BATCH = 50
+SHIFTED = set(demo_data.SHIFTED_FEATURES)
+
+
+class Webhook:
+    """An HTTP receiver on 127.0.0.1 that keeps every JSON body POSTed to it."""
+
+    def __init__(self) -> None:
+        bodies = self.bodies = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def until(condition, timeout_s: float, what: str, interval_s: float = 0.2):
+    """Poll ``condition`` (bounded); returns its first truthy value."""
+    give_up = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > give_up:
+            raise TimeoutError(f"{what}: not within {timeout_s:.0f}s")
+        time.sleep(interval_s)
+
+
+def http_json(port: int, method: str, path: str, body=None) -> tuple[int, dict, dict]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn.request(method, path, json.dumps(body) if body is not None else None)
+    resp = conn.getresponse()
+    data = resp.read()
+    conn.close()
+    return resp.status, dict(resp.getheaders()), json.loads(data) if data.startswith(b"{") else {"text": data}
+
+
+def send(port: int, cols: dict[str, np.ndarray]) -> list[tuple[str, list[str]]]:
+    """All rows through the plain route, BATCH per request: [(request id, predicted labels)]."""
+    names = [*demo_data.NUMERIC, *demo_data.CATEGORICAL]
+    out = []
+    for start in range(0, len(cols["age"]), BATCH):
+        rows = [{n: _plain(cols[n][i]) for n in names} for i in range(start, start + BATCH)]
+        status, headers, doc = http_json(port, "POST", "/v1/models/demo:predict", {"instances": rows})
+        assert status == 200, doc
+        out.append((headers["x-request-id"], [p["label"] for p in doc["predictions"]]))
+    return out
+
+
+def _plain(v):
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return None
+    return v if isinstance(v, str) else float(v)
+
+
+def scrape(port: int, needle: str) -> str | None:
+    """The gateway's /metrics text when it contains ``needle`` (the monitor pushes asynchronously)."""
+    text = http_json(port, "GET", "/metrics")[2]["text"].decode()
+    return text if needle in text else None
+
+
+def logged_rows(log_root: str) -> int:
+    segments = predlog.list_segments(log_root, "demo")
+    return predlog.read_segments(log_root, segments, [predlog.REQUEST_ID]).num_rows if segments else 0
+
+
+@pytest.fixture(scope="module")
+def world(ray_session, demo_registry, tmp_path_factory):
+    """Serving, a job cluster, the webhook and the monitor actor; torn down in reverse."""
+    from ray import serve
+
+    from mlgate.raycluster import auth_token
+    from monitoring.config import MonitoringConfig
+    from monitoring.retrain import Roots
+    from monitoring.service import start_actor, stop_actor
+    from serving.config import ServingConfig
+    from serving.deployment import APP_NAME, deploy, shutdown_hub
+    from training.datastore import DataStore
+    from training.ingest import ingest
+    from training.localcluster import LocalCluster
+
+    d = tmp_path_factory.mktemp("monitoring-e2e")
+    registry_root = str(d / "registry")
+    shutil.copytree(demo_registry, registry_root)  # the retraining job registers a new version here
+    roots = Roots(registry_root, str(d / "logs"), str(d / "data"), str(d / "runs"))
+    ingest(DataStore(roots.data_root), "demo:2000", "demo")
+    cluster = LocalCluster(num_cpus=2)
+    starting = threading.Thread(target=cluster.start, daemon=True)  # boots while serving deploys
+    starting.start()
+    port = free_port()
+    deploy(registry_root, ServingConfig(port=port, replica_num_cpus=0.5, prediction_log={"flush_interval_s": 0.3},
+                                        metrics={"push_interval_s": 0.2}), log_root=roots.log_root)
+    webhook = Webhook()
+    starting.join(300)
+    assert cluster.process is not None and cluster.process.poll() is None, cluster.log_tail()
+    cfg = MonitoringConfig(
+        state_root=str(d / "state"), interval_s=3600, backfill_s=3600, actor_num_cpus=0.5,
+        window={"by": "rows", "size_rows": ROWS}, live={"min_labelled_rows": 100},
+        alerts={"webhook_url": webhook.url, "external_url": "http://127.0.0.1/monitor"},
+        retrain={"enabled": True, "drift_windows": 1, "cooldown_s": 3600, "data": "demo",
+                 "job_address": cluster.dashboard_url, "training_overrides": {"epochs": 1}})
+    until(lambda: http_json(port, "GET", "/v2/health/ready")[0] == 200, 120, "gateway ready")
+    state = {"port": port, "roots": roots, "cfg": cfg, "webhook": webhook, "cluster": cluster, "dir": d}
+    try:
+        state["monitor"] = start_actor(cfg, roots, "demo", {"workers": 1}, auth_token())
+        yield state
+    finally:
+        stop_actor("demo")
+        serve.delete(APP_NAME)
+        shutdown_hub()
+        cluster.stop()
+        webhook.close()
+
+
+def tick(world) -> dict:
+    import ray
+
+    return ray.get(world["monitor"].tick.remote(), timeout=300)["demo"]
+
+
+def test_1_traffic_without_shift_raises_no_alert(world):
+    import ray
+
+    cols = demo_data.generate(ROWS, seed=11)
+    world["phase1"] = (cols, send(world["port"], cols))
+    until(lambda: logged_rows(world["roots"].log_root) == ROWS, 60, "phase 1 rows published")
+    out = tick(world)
+    assert [(w["window_id"], w["rows"], w["dataset_drift"], w["prediction_drift"]) for w in out["windows"]] == [
+        ("1:rows:0", ROWS, False, False)]
+    assert out["alerts"] == [] and world["webhook"].bodies == []
+    monitor_pid = ray.get(world["monitor"].__ray_call__.remote(lambda self: os.getpid()))
+    assert monitor_pid != os.getpid()  # its own actor process, apart from this driver and the replicas
+
+
+def test_2_feedback_gives_live_accuracy(world):
+    cols, sent = world["phase1"]
+    port = world["port"]
+    status, _, doc = http_json(port, "POST", "/v2/models/demo/feedback", {"request_id": "no-such-id", "label": "stay"})
+    assert status == 404 and "no-such-id" in doc["error"]
+    truth = [list(cols["churn"][i:i + BATCH]) for i in range(0, ROWS, BATCH)]
+    body = {"feedback": [{"request_id": rid, "labels": labels} for (rid, _), labels in zip(sent, truth)]}
+    status, _, doc = http_json(port, "POST", "/v2/models/demo/feedback", body)
+    assert (status, doc["accepted"]) == (200, ROWS)
+    predicted = np.concatenate([p for _, p in sent])
+    expected = float(np.mean(predicted == np.concatenate(truth)))
+    world["accuracy"] = expected
+    tick(world)
+    live = json.loads((world["dir"] / "state" / "model=demo" / "live.jsonl").read_text().splitlines()[-1])
+    assert (live["window_id"], live["labelled_rows"]) == ("1:rows:0", ROWS)
+    assert live["accuracy"] == pytest.approx(expected, abs=1e-12) and 0.6 < expected < 0.95
+    metrics = until(lambda: scrape(port, "mlgate_live_metric{"), 30, "live gauge scraped")
+    assert f'mlgate_live_metric{{model="demo",version="1",metric="accuracy"}} {expected!r}' in metrics
+
+
+def test_3_shifted_traffic_alerts_naming_the_shifted_features_and_triggers_training(world):
+    from mlgate.raycluster import auth_token
+    from training.submit import job_client
+
+    cols = demo_data.generate(ROWS, seed=12, shift=1.5)
+    send(world["port"], cols)
+    until(lambda: logged_rows(world["roots"].log_root) == 2 * ROWS, 60, "phase 2 rows published")
+    out = tick(world)
+    (window,) = out["windows"]
+    assert window["dataset_drift"] and window["prediction_drift"]
+    assert set(window["drifted_features"]) == SHIFTED
+    (body,) = world["webhook"].bodies
+    assert body["version"] == "4" and body["status"] == "firing"
+    names = {(a["labels"]["alertname"], a["labels"].get("feature")) for a in body["alerts"]}
+    assert ("MlgateDatasetDrift", None) in names and ("MlgatePredictionDrift", None) in names
+    assert {f for a, f in names if a == "MlgateFeatureDrift"} == SHIFTED
+    dataset = next(a for a in body["alerts"] if a["labels"]["alertname"] == "MlgateDatasetDrift")
+    assert set(dataset["annotations"]["drifted_features"].split(", ")) == SHIFTED
+    triggered, submitted = out["triggers"]
+    assert triggered["event"] == "triggered" and "dataset drift" in triggered["reason"]
+    assert submitted["event"] == "submitted" and submitted["live_rows"] == ROWS and submitted["data_version"] == 2
+    client = job_client(world["cluster"].dashboard_url, auth_token())
+    assert str(client.get_job_status(submitted["job_id"]).value) in ("PENDING", "RUNNING", "SUCCEEDED")
+    world["job"] = submitted
+    drifted = 'mlgate_drift_feature_drifted{model="demo",version="1",feature="income",role="input"} 1'
+    until(lambda: scrape(world["port"], drifted), 30, "drift gauge scraped")
+
+
+def test_4_late_labels_move_the_accuracy_of_their_own_window(world):
+    cols, sent = world["phase1"]
+    flipped = [["stay" if v == "churn" else "churn" for v in cols["churn"][i:i + BATCH]] for i in range(0, ROWS, BATCH)]
+    body = {"feedback": [{"request_id": rid, "labels": labels} for (rid, _), labels in zip(sent, flipped)]}
+    assert http_json(world["port"], "POST", "/v2/models/demo/feedback", body)[0] == 200
+    tick(world)
+    path = world["dir"] / "state" / "model=demo" / "live.jsonl"
+    live = [json.loads(line) for line in path.read_text().splitlines()]
+    assert live[-1]["window_id"] == "1:rows:0"  # the window of the predictions, not the newest one
+    assert live[-1]["accuracy"] == pytest.approx(1.0 - world["accuracy"], abs=1e-12)
+
+
+def mlgate(world, *args: str, timeout_s: float = 300) -> subprocess.CompletedProcess:
+    roots, env = world["roots"], {k: v for k, v in os.environ.items() if not k.startswith("MLGATE_")}
+    env.update(MLGATE_REGISTRY_ROOT=roots.registry_root, MLGATE_LOG_ROOT=roots.log_root,
+               MLGATE_DATA_ROOT=roots.data_root, MLGATE_RUNS_ROOT=roots.runs_root,
+               MLGATE_MONITORING__STATE_ROOT=world["cfg"].state_root, MLGATE_MONITORING__WINDOW__SIZE_ROWS=str(ROWS),
+               MLGATE_MONITORING__WINDOW__BY="rows")
+    env.pop("RAY_ADDRESS", None)
+    return subprocess.run([sys.executable, "-m", "mlgate", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout_s)
+
+
+def test_5_cli_check_report_and_history(world, tmp_path):
+    done = mlgate(world, "monitor", "check", "demo", "--since", "1h", "--json")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["rows"] == 2 * ROWS and doc["versions"]["1"]["dataset_drift"]  # half the rows shifted
+    out = tmp_path / "report.html"
+    done = mlgate(world, "monitor", "report", "demo", "--since", "1h", "--output", str(out))
+    assert done.returncode == 0, done.stderr
+    html = out.read_text()
+    assert html.count('data-kind="series"') >= 10 and "MlgateDatasetDrift" in html  # alert log included
+    done = mlgate(world, "monitor", "history", "demo", "--alerts")
+    assert done.returncode == 0, done.stderr
+    assert world["job"]["job_id"] in done.stdout and "MlgateFeatureDrift" in done.stdout
+
+
+@pytest.mark.slow
+def test_6_the_training_job_finishes_and_its_outcome_is_recorded(world):
+    from mlgate.raycluster import auth_token
+    from training.submit import job_client
+
+    client = job_client(world["cluster"].dashboard_url, auth_token())
+
+    def finished() -> str | None:
+        status = str(client.get_job_status(world["job"]["job_id"]).value)
+        return status if status in ("SUCCEEDED", "FAILED", "STOPPED") else None
+
+    status = until(finished, 900, "training job", interval_s=2)
+    assert status == "SUCCEEDED", client.get_job_logs(world["job"]["job_id"])[-4000:]
+    (finished,) = tick(world)["triggers"]
+    assert finished["event"] == "finished" and finished["result"]["version"] == 2
+    from registry import Registry
+
+    assert Registry(world["roots"].registry_root).stage_of("demo", 2) == "candidate"  # gated, never promoted
+    done = mlgate(world, "monitor", "history", "demo")
+    assert "SUCCEEDED" in done.stdout and "registered v2 as candidate" in done.stdout
+
+
+@pytest.mark.slow
+def test_7_monitor_run_as_a_user_starts_it(world, tmp_path):
+    roots = world["roots"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLGATE_") and k != "RAY_ADDRESS"}
+    env.update(MLGATE_REGISTRY_ROOT=roots.registry_root, MLGATE_LOG_ROOT=roots.log_root,
+               MLGATE_MONITORING__STATE_ROOT=str(tmp_path / "state"), MLGATE_MONITORING__BACKFILL_S="3600",
+               MLGATE_MONITORING__WINDOW__BY="rows", MLGATE_MONITORING__WINDOW__SIZE_ROWS=str(ROWS),
+               MLGATE_RAY__NUM_CPUS="2")
+    proc = subprocess.Popen([sys.executable, "-m", "mlgate", "monitor", "run", "--model", "demo", "--every", "2s"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)
+    reader.start()
+    try:
+        until(lambda: any("DRIFT [" in line for line in lines), 240, "a drifted window printed")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        rc = proc.wait(120)
+    assert rc == 0, "".join(lines)[-3000:]
+    assert any("no drift" in line for line in lines)

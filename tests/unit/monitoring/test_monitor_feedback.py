@@ -1,0 +1,128 @@
+"""Feedback labels: the endpoint's checks, the layout, and the join into windows (late labels too)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import orjson
+import pytest
+
+from monitoring.config import MonitoringConfig
+from monitoring.monitor import ModelMonitor
+from monitoring.retrain import Roots
+from monitoring.state import StateStore
+from registry import feedback as fb
+from registry.errors import InvalidInput, NotFound
+from serving.feedback import FeedbackHandler, parse_items
+from serving.http.routes import Route
+from tests.unit.monitoring import logdata as ld
+from training import demo_data
+
+SCHEMA = demo_data.demo_schema()
+T0 = ld.T0.timestamp()
+
+
+def test_bodies_single_rows_and_batch():
+    assert parse_items(b'{"request_id": "a", "label": "churn"}', SCHEMA) == [("a", 0, "churn", None)]
+    assert parse_items(b'{"request_id": "a", "row_index": 2, "label": 0}', SCHEMA) == [("a", 2, "stay", None)]
+    assert parse_items(b'{"request_id": "a", "labels": ["stay", 1]}', SCHEMA) == [("a", 0, "stay", None),
+                                                                                   ("a", 1, "churn", None)]
+    batch = orjson.dumps({"feedback": [{"request_id": "a", "label": "stay"}, {"request_id": "b", "labels": [1]}]})
+    assert parse_items(batch, SCHEMA) == [("a", 0, "stay", None), ("b", 0, "churn", None)]
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    (b"[1]", "body"), (b"{", "body"), (b'{"label": "stay"}', "body.request_id"),
+    (b'{"request_id": "a", "label": "maybe"}', "body.label"),
+    (b'{"request_id": "a", "row_index": -1, "label": "stay"}', "body.row_index"),
+    (b'{"feedback": [{"request_id": "a", "label": "stay"}, {"request_id": "b", "labels": ["x"]}]}',
+     "feedback[1].labels[0]"),
+    (b'{"feedback": []}', "feedback"),
+])
+def test_bad_bodies_name_the_field(body, field):
+    with pytest.raises(InvalidInput, match=rf"^{field.replace('[', '.').replace(']', '.')}"):
+        parse_items(body, SCHEMA)
+
+
+def handler(log_root: str, flushed: list) -> FeedbackHandler:
+    return FeedbackHandler(log_root, lambda m, v: SCHEMA, flush=lambda: flushed.append(1))
+
+
+def test_labels_for_unknown_ids_are_refused_with_the_ids(tmp_path):
+    log_root = str(tmp_path)
+    ld.write_log(log_root, ld.log_table(demo_data.generate(4, seed=1), "1", ld.T0_US + np.arange(4), 0,
+                                        rows_per_request=2))  # requests r0 and r1, two rows each
+    flushed: list = []
+    h = handler(log_root, flushed)
+    with pytest.raises(NotFound) as err:
+        h.accept("demo", [("r0", 1, "stay", None), ("r1", 2, "stay", None), ("nope", 0, "churn", None)])
+    assert "nope" in err.value.message and "r1[2]" in err.value.message and "r0" not in err.value.message
+    assert fb.list_feedback(log_root, "demo") == []  # nothing of a refused body is stored
+    assert h.accept("demo", [("r0", 1, "stay", None), ("r1", 0, "churn", None)]) == 2
+    assert flushed == [1, 1]
+    table = fb.read_feedback(log_root, fb.list_feedback(log_root, "demo"))
+    assert table.select(["request_id", "row_index", "label"]).to_pylist() == [
+        {"request_id": "r0", "row_index": 1, "label": "stay"}, {"request_id": "r1", "row_index": 0, "label": "churn"}]
+
+
+def test_route_answers_with_the_count(tmp_path):
+    log_root = str(tmp_path)
+    ld.write_log(log_root, ld.log_table(demo_data.generate(1, seed=1), "1", ld.T0_US + np.arange(1), 7))
+    status, _, body = asyncio.run(handler(log_root, [])(Route("feedback", "demo"), {},
+                                                        b'{"request_id": "r7", "label": "churn"}'))
+    assert (status, orjson.loads(body)) == (200, {"model": "demo", "accepted": 1})
+
+
+def label(log_root: str, pairs: list[tuple[str, str]]) -> None:
+    fb.FeedbackWriter(log_root).write("demo", fb.table([p[0] for p in pairs], [0] * len(pairs),
+                                                       [p[1] for p in pairs], [None] * len(pairs)))
+
+
+def test_late_labels_count_in_the_window_of_their_prediction(tmp_path, registry_root):
+    logs = str(tmp_path / "logs")
+    cols = demo_data.generate(600, seed=5)
+    predicted = np.array(demo_data.CLASS_LABELS, dtype=object)[ld.toy_model(cols).argmax(1)]
+    ld.write_log(logs, ld.log_table({k: v[:300] for k, v in cols.items()}, "1", ld.T0_US + np.arange(300)))
+    cfg = MonitoringConfig(state_root=str(tmp_path / "state"), backfill_s=86400,
+                           window={"by": "rows", "size_rows": 300}, live={"min_labelled_rows": 50})
+    m = ModelMonitor("demo", cfg, Roots(registry_root, logs, "", ""), now_s=T0)
+    first = m.tick(T0 + 10)
+    assert [w.live for w in first.windows] == [{"labelled_rows": 0}]
+    # 100 labels for window 0: 80 agree with the prediction; then window 1's rows arrive
+    truth = [(f"r{i}", predicted[i] if i < 80 else _other(predicted[i])) for i in range(100)]
+    label(logs, truth)
+    ld.write_log(logs, ld.log_table({k: v[300:] for k, v in cols.items()}, "1", ld.T0_US + 300 + np.arange(300),
+                                    first_id=300))
+    second = m.tick(T0 + 20)
+    assert [w.window_id for w in second.windows] == ["1:rows:1"]
+    assert second.windows[0].live == {"labelled_rows": 0}  # labels of window 0 did not leak into window 1
+    live = StateStore(cfg.state_root, "demo").read("live")
+    assert [(r["window_id"], r["labelled_rows"], r["accuracy"]) for r in live] == [("1:rows:0", 100, 0.8)]
+    # a second label for a row replaces the first; an orphan joins once its prediction is read
+    label(logs, [("r0", _other(predicted[0])), ("r950", "stay")])
+    m.tick(T0 + 30)
+    assert StateStore(cfg.state_root, "demo").read("live")[-1]["accuracy"] == pytest.approx(0.79)
+    assert m.live.orphans.num_rows == 1
+    ld.write_log(logs, ld.log_table(demo_data.generate(1, seed=9), "1", ld.T0_US + np.array([700]), first_id=950))
+    m.tick(T0 + 40)
+    assert m.live.orphans.num_rows == 0
+    restarted = ModelMonitor("demo", cfg, Roots(registry_root, logs, "", ""), now_s=T0 + 50)
+    rows = restarted.live.window_rows("1", 0, 1)
+    assert rows.num_rows == 100  # labels survive a restart
+
+
+def _other(label: str) -> str:
+    return "stay" if label == "churn" else "churn"
+
+
+def test_without_live_quality_no_ids_are_read_or_kept(tmp_path, registry_root):
+    logs = str(tmp_path / "logs")
+    ld.traffic(logs, "1", 300, ld.T0_US, 1000, seed=3)
+    label(logs, [("r1", "stay")])
+    cfg = MonitoringConfig(state_root=str(tmp_path / "state"), backfill_s=86400, live={"enabled": False},
+                           window={"by": "rows", "size_rows": 300})
+    m = ModelMonitor("demo", cfg, Roots(registry_root, logs, "", ""), now_s=T0)
+    out = m.tick(T0 + 10)
+    assert [w.rows for w in out.windows] == [300] and out.labels == 0
+    assert "request_id" not in m.contexts.columns() and not (tmp_path / "state" / "model=demo" / "keys").exists()
