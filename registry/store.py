@@ -36,12 +36,20 @@ _PUBLISH_RETRIES = 20
 
 
 class VersionPolicy(BaseModel):
-    """Which versions of a model are served (Triton's model repository semantics)."""
+    """Which versions of a model are served (Triton's model repository semantics).
+
+    ``latest`` takes the newest ``latest_n`` versions; once a model has versions in
+    ``prefer_stage`` (``production`` by default) it takes the newest of those instead,
+    so a freshly trained candidate is never served before it is promoted.
+    """
 
     model_config = ConfigDict(extra="forbid")
     policy: Literal["latest", "all", "specific"] = Field(default="latest", description="Selection rule")
     latest_n: int = Field(default=1, ge=1, description="How many newest versions, for 'latest'")
     versions: tuple[int, ...] = Field(default=(), description="Exact versions, for 'specific'")
+    prefer_stage: str | None = Field(
+        default="production", description="For 'latest': choose among this stage's versions when it has any"
+    )
 
     def select(self, available: list[int]) -> list[int]:
         if self.policy == "all":
@@ -142,7 +150,11 @@ class Registry:
         return ModelVersion(self, name, version, manifest)
 
     def served(self, name: str, policy: VersionPolicy) -> list[ModelVersion]:
-        return [self.get(name, v) for v in policy.select(self.list_versions(name))]
+        available = self.list_versions(name)
+        if policy.policy == "latest" and policy.prefer_stage:
+            staged = [v for v in self.versions_in_stage(name, policy.prefer_stage) if v in available]
+            available = staged or available
+        return [self.get(name, v) for v in policy.select(available)]
 
     # -- stages (registry.stages): candidate, production, archived; kept as history ----
     @property

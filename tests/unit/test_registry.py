@@ -329,3 +329,18 @@ def test_tabular_model_stores_its_preprocessor(tmp_path):
     loaded = mv.preprocessor()
     assert loaded is not None and loaded.to_json() == pre.to_json()
     np.testing.assert_array_equal(loaded.transform(cols), pre.transform(cols))
+
+
+def test_latest_policy_prefers_production_so_candidates_are_not_served(tmp_path):
+    """A freshly trained candidate must not be served before it is promoted (issue 4)."""
+    from registry import Registry, VersionPolicy
+
+    reg = Registry(str(tmp_path))
+    for tag in ("a", "b", "c"):
+        reg.publish("m", files(tag))
+    assert [v.version for v in reg.served("m", VersionPolicy())] == [3]  # no stages yet: the latest
+    reg.promote("m", 2, actor="test", reason="good", force=True)
+    reg.set_candidate("m", 3, actor="test")
+    assert [v.version for v in reg.served("m", VersionPolicy())] == [2]
+    assert [v.version for v in reg.served("m", VersionPolicy(prefer_stage=None))] == [3]
+    assert [v.version for v in reg.served("m", VersionPolicy(policy="all"))] == [1, 2, 3]
