@@ -51,6 +51,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="py-spy the process serving HTTP during these cells (default mlgate:mlp:64)")
     p.add_argument("--profile-mode", choices=profile.MODES, default="active",
                    help="py-spy samples: active threads, only the GIL holder, or with C frames (pauses the process)")
+    p.add_argument("--venvs", default=str(REPO / "benchmarks" / "out" / "venvs"),
+                   help="where the peers' virtual environments live (reused across runs)")
     p.add_argument("--install-timeout-s", type=float, default=900.0, help="per peer venv install")
     p.add_argument("--repeat", type=int, default=1, help="run the servers this many times (order reversed each "
                    "round) and keep, per cell, the round least disturbed by other work (lowest other CPU)")
@@ -210,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(f"building the bench models in {work} ...", flush=True)
         bench = bm.prepare(work / "models", args.models)
-        ctx = Context(REPO, work, out / "venvs", bench, args.models, args.install_timeout_s)
+        ctx = Context(REPO, work, Path(args.venvs), bench, args.models, args.install_timeout_s)
         for round_ in range(args.repeat):
             for name in args.servers if round_ % 2 == 0 else args.servers[::-1]:
                 server = SERVERS[name]()
