@@ -35,13 +35,13 @@ $(STAMP): pyproject.toml
 run: setup
 	exec $(BIN)/mlgate up
 
-test: setup
+test: setup deps-browser
 	$(BIN)/python -m pytest -m "not slow and not gpu" $(PYTEST_ARGS)
 
-test-slow: setup
+test-slow: setup deps-browser
 	$(BIN)/python -m pytest -m "slow and not gpu" $(PYTEST_ARGS)
 
-test-all: setup
+test-all: setup deps-browser
 	$(BIN)/python -m pytest -m "not gpu" $(PYTEST_ARGS)
 
 # Serving benchmark: mlgate vs plain Ray Serve, TorchServe, PyTriton and a bare uvicorn
