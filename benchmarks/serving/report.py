@@ -32,6 +32,9 @@ class Row:
     requests: int | None = None
     duration_s: float | None = None
     status: str = "ok"  # or "failed: <reason>"
+    ok_rps: float | None = None  # overload cells: 2xx per second (goodput)
+    shed_rps: float | None = None  # 503 per second
+    deadline_rps: float | None = None  # 504 per second
 
     @property
     def ok(self) -> bool:
@@ -54,6 +57,7 @@ def cells(r: Row) -> tuple[str, ...]:
 
 
 def table(rows: list[Row]) -> str:
+    rows = [r for r in rows if r.ok_rps is None]
     body = [cells(r) for r in rows]
     ok_body = [b for b, r in zip(body, rows) if r.ok]
     widths = [max([len(h)] + [len(b[i]) for b in ok_body]) for i, h in enumerate(HEADER)]
@@ -91,6 +95,20 @@ def disturbance(rows: list[Row]) -> str:
     verdict = "a quiet machine" if not bad else "figures disturbed by other work on the machine; repeat when quiet"
     return (f"other CPU during the cells: median {other[len(other) // 2]:.2f} cores, max {other[-1]:.2f}; "
             f"{bad} of {len(other)} cells above {DISTURBED_CORES} cores ({verdict})")
+
+
+def overload_table(rows: list[Row], markdown: bool = False) -> str:
+    """The overload cells: goodput and what was shed, per second."""
+    head = ("server", "model", "c", "2xx/s", "503/s", "504/s", "p99 ms (all)", "server CPU", "other CPU")
+    body = [(r.server, r.model, str(r.concurrency), f"{r.ok_rps:,.0f}", f"{r.shed_rps:,.0f}",
+             f"{r.deadline_rps:,.0f}", f"{r.p99_ms:.1f}", f"{r.server_cpu:.2f}", f"{r.other_cpu:.2f}")
+            for r in rows if r.ok and r.ok_rps is not None]
+    if markdown:
+        return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+                         + ["| " + " | ".join(b) + " |" for b in body])
+    widths = [max([len(h)] + [len(b[i]) for b in body]) for i, h in enumerate(head)]
+    return "\n".join("  ".join(c.rjust(w) if i >= 2 else c.ljust(w) for i, (c, w) in enumerate(zip(cols, widths)))
+                     for cols in [head, *body])
 
 
 def markdown_table(rows: list[Row]) -> str:
@@ -198,8 +216,10 @@ def results_section(rows: list[Row], meta: dict) -> str:
         f"2 ms. mlgate observability switched on: {', '.join(meta['observability']) or 'none found in config'}. "
         f"Versions: {', '.join(f'{k} {v}' for k, v in meta['versions'].items())}.",
         "",
-        markdown_table(rows),
+        markdown_table([r for r in rows if r.ok_rps is None]),
         "",
+        *(["Overload cells (wrk at high concurrency, X-Mlgate-Timeout-Ms set; peers ignore the header):", "",
+           overload_table(rows, markdown=True), ""] if any(r.ok_rps is not None for r in rows) else []),
         f"CPU in cores over the measured run; '!' marks other CPU > {DISTURBED_CORES} cores (disturbed). "
         f"{disturbance(rows)[0].upper()}{disturbance(rows)[1:]}.",
         "",

@@ -45,6 +45,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help=f"comma-separated, from: {', '.join(SERVERS)}")
     p.add_argument("--models", default="mlp,heavy,demo", help="comma-separated, from: mlp, heavy, demo")
     p.add_argument("--out", default=str(REPO / "benchmarks" / "out"), help="output directory")
+    p.add_argument("--overload", type=int, default=0, metavar="C",
+                   help="also drive each model at C connections with a deadline header, counting 2xx/503/504")
+    p.add_argument("--overload-deadline-ms", type=float, default=1000.0, help="X-Mlgate-Timeout-Ms of those")
     p.add_argument("--record", action="store_true", help="append the results to benchmarks/RESULTS.md")
     p.add_argument("--results-file", default=str(REPO / "benchmarks" / "RESULTS.md"), help=argparse.SUPPRESS)
     p.add_argument("--profile", nargs="?", const="mlgate:mlp:64", default="", metavar="SERVER:MODEL:C[,...]",
@@ -119,8 +122,10 @@ def _read(path: Path) -> str:
 
 
 def measure(server: Server, target: Target, c: int, tree: procs.ProcessTree, args, scratch: Path,
-            prof_dir: Path) -> report.Row:
-    script = wrk.write_script(scratch / "wrk", f"{server.name}-{target.model}", target.body, target.content_type)
+            prof_dir: Path, overload: bool = False) -> report.Row:
+    headers = {"X-Mlgate-Timeout-Ms": f"{args.overload_deadline_ms:g}"} if overload else None
+    script = wrk.write_script(scratch / "wrk", f"{server.name}-{target.model}", target.body, target.content_type,
+                              headers=headers, count_statuses=overload)
     if args.warmup_s > 0:
         wrk.run(target.url, script, connections=c, duration_s=args.warmup_s, out_path=scratch / "wrk" / "warmup.txt")
     spy = None
@@ -139,8 +144,13 @@ def measure(server: Server, target: Target, c: int, tree: procs.ProcessTree, arg
         if spy[1].exists():
             print(profile.summarise(spy[1]), flush=True)
             Path(str(spy[1]) + ".summary").write_text(profile.summarise(spy[1]) + "\n")
-    return report.Row(server.name, target.model, c, result.rps, result.p50_ms, result.p99_ms, result.errors,
-                      server_s / wall, result.cpu_s / wall, other_s / wall, result.requests, result.duration_s)
+    row = report.Row(server.name, target.model, c, result.rps, result.p50_ms, result.p99_ms, result.errors,
+                     server_s / wall, result.cpu_s / wall, other_s / wall, result.requests, result.duration_s)
+    if result.statuses is not None:
+        row.model = f"{target.model} (overload)"
+        row.ok_rps, row.shed_rps, row.deadline_rps = (result.statuses[k] / result.duration_s
+                                                      for k in ("2xx", "503", "504"))
+    return row
 
 
 def _http_pid(server: Server, tree: procs.ProcessTree) -> int | None:
@@ -170,10 +180,11 @@ def run_server(server: Server, ctx: Context, args, log_dir: Path, prof_dir: Path
         except Unavailable as exc:
             return [report.failed(server.name, t.model, str(exc)) for t in targets]
         print(f"   ready in {time.monotonic() - started:.0f}s (pid {proc.pid}, log {log_path})", flush=True)
+        cells = [(c, False) for c in args.concurrency] + ([(args.overload, True)] if args.overload else [])
         for target in targets:
-            for c in args.concurrency:
+            for c, overload in cells:
                 try:
-                    row = measure(server, target, c, tree, args, ctx.work, prof_dir)
+                    row = measure(server, target, c, tree, args, ctx.work, prof_dir, overload)
                 except RuntimeError as exc:
                     row = report.failed(server.name, target.model, f"c={c}: {exc}")
                 rows.append(row)
@@ -232,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
             "repeat": args.repeat, "body_bytes": len(bm.v2_tensor_body()), "observability": observability,
             "versions": versions(), "interrupted": interrupted}
     print("\n" + report.table(rows) + "\n" + report.disturbance(rows))
+    if any(r.ok_rps is not None for r in rows):
+        print(f"\noverload cells (deadline {args.overload_deadline_ms:g} ms):\n" + report.overload_table(rows))
     print("\nratios (the issue's goals):\n" + (report.ratio_text(report.ratios(rows))
                                                or "  none: they need mlgate and peers at c=1 and c=64"))
     json_path, csv_path = report.write_files(rows, meta, out, stamp)
