@@ -67,8 +67,10 @@ class Batcher(Generic[P, R]):
         max_queue_size: int = 1024,
         retry_after_s: float = 1.0,
         on_batch: Callable[[BatchStats], None] | None = None,
+        service_time: "ServiceTime | None" = None,
     ) -> None:
         self._fn = fn
+        self.service_time = service_time or ServiceTime()
         self._executor = executor
         self.max_batch_size = max_batch_size
         self.batch_wait_timeout_s = batch_wait_timeout_s
@@ -91,8 +93,14 @@ class Batcher(Generic[P, R]):
             raise Overloaded("model is shutting down", self.retry_after_s)
         if len(self._queue) >= self.max_queue_size:
             raise Overloaded(f"queue full ({self.max_queue_size} requests waiting)", self.retry_after_s)
-        if deadline is not None and time.monotonic() >= deadline:
-            raise DeadlineExceeded("deadline passed before the request was queued")
+        if deadline is not None:
+            now = time.monotonic()
+            if now >= deadline:
+                raise DeadlineExceeded("deadline passed before the request was queued")
+            wait_s = self.service_time.wait_s(self._queued_rows + rows, self.max_batch_size)
+            if now + wait_s > deadline:  # shed now rather than answer 504 later
+                raise Overloaded(f"cannot meet the deadline: about {wait_s * 1e3:.0f} ms of work queued ahead",
+                                 self.retry_after_s)
         self._ensure_running()
         item = _Item(payload, rows, deadline, asyncio.get_running_loop().create_future())
         self._queue.append(item)
@@ -188,6 +196,7 @@ class Batcher(Generic[P, R]):
             _fail(batch, exc)
             return
         self._last_batch_items = len(batch)
+        self.service_time.observe(time.monotonic() - started)
         if self._on_batch is not None:
             waits = tuple(started - i.enqueued_at for i in batch)
             try:
@@ -207,6 +216,25 @@ def _fail(batch: list[_Item[Any]], exc: BaseException) -> None:
     for item in batch:
         if not item.future.done():
             item.future.set_exception(exc)
+
+
+class ServiceTime:
+    """Moving average of the time one batch takes, to estimate a new request's wait.
+
+    A request whose deadline cannot be met given the rows queued ahead of it is refused
+    at admission (503 with Retry-After) instead of waiting only to time out (504).
+    """
+
+    def __init__(self, batch_s: float = 0.0, weight: float = 0.2) -> None:
+        self.batch_s = batch_s
+        self.weight = weight
+
+    def observe(self, batch_s: float) -> None:
+        self.batch_s = batch_s if self.batch_s == 0.0 else (1 - self.weight) * self.batch_s + self.weight * batch_s
+
+    def wait_s(self, rows_ahead: int, max_batch_size: int) -> float:
+        """Batches before and including the new request's, plus the one running now."""
+        return (-(-rows_ahead // max_batch_size) + 1) * self.batch_s
 
 
 def _run_isolated(fn: BatchFn, payloads: list[Any]) -> list[tuple[bool, Any]]:

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from registry.errors import InvalidInput, MlgateError, NotFound, NotReady
+from registry.errors import InvalidInput, MlgateError, NotFound, NotReady, Overloaded
 from registry.store import Registry
 from serving.config import ServingConfig
 from serving.model import ServedModel
@@ -78,6 +78,16 @@ class DataPlane:
         if version not in versions:
             raise NotFound(f"model {name!r} version {version!r} is not served (served: {sorted(versions, key=int)})")
         return versions[version]
+
+    def check_capacity(self, name: str | None, version: str | None) -> None:
+        """Raise :class:`Overloaded` at once when the model's queue is full (unknown names pass)."""
+        versions = self.models.get(name or "")
+        if not versions:
+            return
+        model = versions.get(version) if version is not None else versions[max(versions, key=int)]
+        if model is not None and model.batcher.queued >= model.batcher.max_queue_size:
+            raise Overloaded(f"queue full ({model.batcher.max_queue_size} requests waiting)",
+                             model.batcher.retry_after_s)
 
     async def infer(self, request: InferenceRequest, started_s: float, wall_start_s: float) -> InferenceResponse:
         """``started_s``: ``time.perf_counter()`` at arrival; ``wall_start_s``: ``time.time()``."""

@@ -127,6 +127,7 @@ class GatewayApp:
         try:
             if body_error is not None:
                 raise body_error
+            self.dp.check_capacity(route.model, route.version)  # a full queue costs no decoding
             if route.kind == "infer":
                 request = self._decode_v2(route, headers, body)
             else:

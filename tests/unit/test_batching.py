@@ -354,3 +354,39 @@ def test_on_batch_reports_each_batch_and_its_failure_never_fails_requests(execut
     assert len(a) == 3 and len(b) == 2
     assert [(s.rows, s.items, len(s.queue_wait_s)) for s in stats] == [(3, 1, 1), (2, 1, 1)]
     assert all(w >= 0 for s in stats for w in s.queue_wait_s) and all(s.compute_s >= 0 for s in stats)
+
+
+def test_service_time_estimate():
+    from serving.batching import ServiceTime
+
+    est = ServiceTime(weight=0.5)
+    assert est.wait_s(100, 64) == 0.0  # nothing measured yet: admit
+    est.observe(0.010)
+    assert est.batch_s == 0.010
+    est.observe(0.030)
+    assert est.batch_s == pytest.approx(0.020)
+    # 65 rows ahead at 64 per batch: two batches, plus the one running now
+    assert est.wait_s(65, 64) == pytest.approx(0.060)
+
+
+def test_a_deadline_that_cannot_be_met_is_shed_at_admission(executor):
+    from serving.batching import ServiceTime
+
+    fn = Recorder(gate_first=1)
+    batcher = Batcher(fn, executor, max_batch_size=4, retry_after_s=1.5, service_time=ServiceTime(batch_s=10.0))
+
+    async def main():
+        running = asyncio.ensure_future(batcher.submit(payload(0, 1), 1))
+        await entered(fn)
+        with pytest.raises(Overloaded) as info:  # ~20 s of work ahead, 1 s allowed
+            await batcher.submit(payload(1, 1), 1, deadline=time.monotonic() + 1.0)
+        assert info.value.retry_after_s == 1.5 and "deadline" in info.value.message
+        assert batcher.queued == 0
+        patient = asyncio.ensure_future(batcher.submit(payload(2, 1), 1))  # no deadline: admitted
+        await until(lambda: batcher.queued == 1)
+        fn.release.set()
+        await asyncio.gather(running, patient)
+        await batcher.close()
+
+    run(main())
+    assert 1 not in fn.seen
