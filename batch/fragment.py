@@ -43,11 +43,13 @@ class FragmentScorer:
             text_columns=tuple(features) if job.source.format == "csv" else (),
             batch_size=job.batch_size, csv_block_bytes=job.csv_block_bytes,
         )
-        self.ready_at = time.time()
+        self.ready_at, self.ready_cpu_seconds = time.time(), time.process_time()
 
     def score(self, fragment: Fragment) -> FragmentResult:
         """Never raises for a bad fragment: the error is in the result and its part is not written."""
-        result = FragmentResult(fragment.part, ready_at=self.ready_at, started_at=time.time(), pid=os.getpid())
+        result = FragmentResult(fragment.part, ready_at=self.ready_at, started_at=time.time(), pid=os.getpid(),
+                                ready_cpu_seconds=self.ready_cpu_seconds)
+        cpu = time.process_time()
         try:
             self._score(fragment, result)
         except Exception as exc:  # noqa: BLE001 - reported per fragment; the run goes on
@@ -55,6 +57,7 @@ class FragmentScorer:
             result.error = f"{type(exc).__name__}: {exc}"
         result.finished_at = time.time()
         result.max_rss_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        result.cpu_seconds = time.process_time() - cpu
         return result
 
     def _score(self, fragment: Fragment, result: FragmentResult) -> None:

@@ -36,3 +36,5 @@ class FragmentResult:
     error: str = ""  # empty: the part was written
     pid: int = 0
     max_rss_bytes: int = 0  # peak resident memory of the scoring process so far
+    cpu_seconds: float = 0.0  # CPU time of the scoring process on this fragment (all its threads)
+    ready_cpu_seconds: float = 0.0  # CPU time the scoring process spent before it was ready (imports, model)

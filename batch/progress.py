@@ -24,8 +24,11 @@ class ScoreSummary:
     startup_seconds: float = 0.0  # run started -> the first scorer had its model loaded
     scoring_seconds: float = 0.0  # first fragment started -> last one finished (actors up)
     peak_actor_rss_bytes: int = 0
+    cpu_seconds: float = 0.0  # scorers' CPU time on the fragments
+    startup_cpu_seconds: float = 0.0  # scorers' CPU time before they were ready, summed over scorers
     parts_written: int = 0
     failed: dict[str, str] = field(default_factory=dict)  # part -> error
+    _scorers: set[int] = field(default_factory=set, repr=False)
 
     @property
     def rows_per_s(self) -> float:
@@ -40,6 +43,10 @@ class ScoreSummary:
         self.rows_scored += result.rows_scored
         self.rows_rejected += result.rows_rejected
         self.peak_actor_rss_bytes = max(self.peak_actor_rss_bytes, result.max_rss_bytes)
+        self.cpu_seconds += result.cpu_seconds
+        if result.pid not in self._scorers:
+            self._scorers.add(result.pid)
+            self.startup_cpu_seconds += result.ready_cpu_seconds
         if result.error:
             self.failed[result.part] = result.error
         else:

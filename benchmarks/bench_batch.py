@@ -5,7 +5,10 @@ against a bare single-process loop over the same Parquet, in the same run (issue
 
 The bare loop: pyarrow reads the file in batches, the model version's ``Preprocessor.transform``,
 the TorchScript forward, pyarrow writes the same output columns. It does no validation and
-no Ray. Both run after the file is in the page cache. Figures go to stdout (Markdown) and
+no Ray. It is timed twice: inside this process (torch already imported: the strict baseline)
+and as a fresh process (interpreter, imports and model load included, as ``score`` pays
+them once in its fresh actors). ``score`` runs on a local Ray started beforehand. Everything
+runs after the file is in the page cache. Figures go to stdout (Markdown) and
 ``benchmarks/out/batch/results.json``. Not a test: numbers depend on the machine and its load.
 """
 
@@ -16,6 +19,8 @@ import json
 import os
 import platform
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -64,11 +69,12 @@ def columns(batch: pa.RecordBatch, version: ModelVersion) -> dict[str, np.ndarra
     return out
 
 
-def bare_loop(data: Path, version: ModelVersion, batch_size: int, threads: int, dest: Path) -> float:
-    """Rows per second of read -> preprocess -> forward -> write in one process."""
+def bare_loop(data: Path, version: ModelVersion, batch_size: int, threads: int,
+              dest: Path) -> tuple[float, float]:
+    """(rows per second, CPU seconds) of read -> preprocess -> forward -> write in one process."""
     torch.set_num_threads(threads)
     pre, module, labels = version.preprocessor(), version.load_torch(), np.array(version.schema.class_labels)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     pf = pq.ParquetFile(data)
     writer, pending, rows = None, [], 0
     for batch in pf.iter_batches(batch_size=batch_size):
@@ -88,22 +94,34 @@ def bare_loop(data: Path, version: ModelVersion, batch_size: int, threads: int, 
     if pending:
         writer.write_table(pa.concat_tables(pending), row_group_size=131_072 * 2)
     writer.close()
+    return rows / (time.perf_counter() - started), time.process_time() - cpu
+
+
+def bare_process(data: Path, registry_root: str, batch_size: int, rows: int) -> float:
+    """Rows per second of the bare loop as a program of its own (start to exit)."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, __file__, "--bare-once", str(data), registry_root, str(batch_size)], check=True)
     return rows / (time.perf_counter() - started)
 
 
 class PeakRss:
-    """Peak resident memory of this process (the Ray driver) while a block runs."""
+    """Peak resident memory of a process (default: this one, the Ray driver) while a block runs."""
+
+    def __init__(self, pid: int | None = None) -> None:
+        self.proc = psutil.Process(pid)
 
     def __enter__(self):
-        self.peak, self._stop = psutil.Process().memory_info().rss, threading.Event()
+        self.peak, self._stop = self.proc.memory_info().rss, threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
         self._thread.start()
         return self
 
     def _watch(self) -> None:
-        proc = psutil.Process()
         while not self._stop.wait(0.02):
-            self.peak = max(self.peak, proc.memory_info().rss)
+            try:
+                self.peak = max(self.peak, self.proc.memory_info().rss)
+            except psutil.NoSuchProcess:
+                return
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
@@ -119,8 +137,25 @@ def ray_run(data: Path, registry_root: str, batch_size: int, concurrency: int) -
     assert s.ok and s.rows_scored == s.rows_in, s.describe()
     return {"batch_size": batch_size, "concurrency": concurrency, "rows": s.rows_in, "seconds": s.seconds,
             "rows_per_s": s.rows_per_s, "steady_rows_per_s": s.rows_in / s.scoring_seconds,
+            "actors_ready_s": s.startup_seconds, "cpu_s": s.cpu_seconds, "startup_cpu_s": s.startup_cpu_seconds,
             "overhead_s": s.seconds - s.scoring_seconds, "peak_actor_rss_mib": s.peak_actor_rss_bytes / 2**20,
             "peak_driver_rss_mib": rss.peak / 2**20}
+
+
+def cli_run(data: Path, registry_root: str, batch_size: int, concurrency: int, address: str) -> dict:
+    """``mlgate score`` itself against the running Ray: wall time and the CLI driver's peak RSS."""
+    dest = OUT / "scored-cli"
+    shutil.rmtree(dest, ignore_errors=True)
+    cmd = [sys.executable, "-m", "mlgate", "score", "--model", "demo", "--input", str(data), "--output", str(dest),
+           "--registry", registry_root, "--batch-size", str(batch_size), "--concurrency", str(concurrency),
+           "--address", address, "--no-progress"]
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    with PeakRss(proc.pid) as rss:
+        out, _ = proc.communicate()
+    assert proc.returncode == 0, out
+    return {"wall_s": time.perf_counter() - started, "summary": out.strip().splitlines()[1],
+            "peak_cli_rss_mib": rss.peak / 2**20}
 
 
 def main() -> None:
@@ -130,11 +165,21 @@ def main() -> None:
     p.add_argument("--batch-sizes", default="1024,4096,16384")
     p.add_argument("--concurrency", default="1,2")
     p.add_argument("--num-cpus", type=int, default=os.cpu_count(), help="CPUs of the local Ray")
+    p.add_argument("--bare-once", nargs=3, metavar=("DATA", "REGISTRY", "BATCH"), help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.bare_once:
+        data, root, batch = args.bare_once
+        torch.set_num_threads(1)
+        bare_loop(Path(data), Registry(root).get("demo"), int(batch), 1, OUT / "bare-process.parquet")
+        return
     sizes = [int(x) for x in args.batch_sizes.split(",")]
     data, version = prepare(args.rows, args.row_group_rows)
     table_mib = pq.read_table(data).nbytes / 2**20
-    bare = {b: max(bare_loop(data, version, b, t, OUT / "bare.parquet") for t in (1, 2)) for b in sizes}
+    bare: dict[int, float] = {}
+    bare_cpu: dict[int, float] = {}
+    for b in sizes:
+        measure(bare, bare_cpu, b, data, version)
+    fresh = {b: bare_process(data, version.registry.root, b, args.rows) for b in sizes}
 
     import ray
 
@@ -142,30 +187,48 @@ def main() -> None:
     try:
         runs = [ray_run(data, version.registry.root, b, c)
                 for c in map(int, args.concurrency.split(",")) for b in sizes]
+        cli = cli_run(data, version.registry.root, max(sizes), 2, ray.get_runtime_context().gcs_address)
     finally:
         ray.shutdown()
     for b in sizes:  # the baseline again after the Ray runs; keep its best
-        bare[b] = max(bare[b], *(bare_loop(data, version, b, t, OUT / "bare.parquet") for t in (1, 2)))
-    report(args, data, table_mib, bare, runs)
+        measure(bare, bare_cpu, b, data, version)
+    report(args, table_mib, bare, bare_cpu, fresh, runs, cli)
 
 
-def report(args, data: Path, table_mib: float, bare: dict[int, float], runs: list[dict]) -> None:
+def measure(bare: dict, bare_cpu: dict, batch_size: int, data: Path, version: ModelVersion) -> None:
+    """Best rows/s over 1 and 2 torch threads; the least CPU time (one thread: no spinning)."""
+    for threads in (1, 2):
+        rate, cpu = bare_loop(data, version, batch_size, threads, OUT / "bare.parquet")
+        bare[batch_size] = max(bare.get(batch_size, 0.0), rate)
+        if threads == 1:
+            bare_cpu[batch_size] = min(bare_cpu.get(batch_size, float("inf")), cpu)
+
+
+def report(args, table_mib: float, bare: dict[int, float], bare_cpu: dict[int, float], fresh: dict[int, float],
+           runs: list[dict], cli: dict) -> None:
     meta = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
             f"{psutil.virtual_memory().total / 2**30:.0f} GiB", "load_avg": os.getloadavg(),
             "rows": args.rows, "row_group_rows": args.row_group_rows, "input_arrow_mib": table_mib,
-            "torch": torch.__version__, "bare_rows_per_s": bare, "runs": runs}
+            "torch": torch.__version__, "bare_rows_per_s": bare, "bare_process_rows_per_s": fresh,
+            "bare_cpu_s": bare_cpu, "runs": runs,
+            "cli": cli}
     (OUT / "results.json").write_text(json.dumps(meta, indent=1))
     print(f"{meta['date']}  {meta['machine']}  load {meta['load_avg']}  {args.rows:,} rows "
           f"(row groups of {args.row_group_rows:,}; {table_mib:.0f} MiB as Arrow)")
-    print("| batch | actors | bare rows/s | score rows/s (end to end) | % of bare | steady rows/s | % of bare "
-          "| start + plan s | peak actor RSS MiB | peak driver RSS MiB |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| batch | actors | bare loop rows/s (in process / own process) | score rows/s end to end "
+          "(% of in-process / own-process bare) | steady rows/s (% of in-process bare) | actors ready s "
+          "| peak RSS MiB actor / driver | CPU s: bare / score work / actors' start |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in runs:
-        b = bare[r["batch_size"]]
-        print(f"| {r['batch_size']} | {r['concurrency']} | {b:,.0f} | {r['rows_per_s']:,.0f} | "
-              f"{100 * r['rows_per_s'] / b:.0f}% | {r['steady_rows_per_s']:,.0f} | "
-              f"{100 * r['steady_rows_per_s'] / b:.0f}% | {r['overhead_s']:.1f} | "
-              f"{r['peak_actor_rss_mib']:.0f} | {r['peak_driver_rss_mib']:.0f} |")
+        b, f = bare[r["batch_size"]], fresh[r["batch_size"]]
+        print(f"| {r['batch_size']} | {r['concurrency']} | {b:,.0f} / {f:,.0f} | {r['rows_per_s']:,.0f} "
+              f"({100 * r['rows_per_s'] / b:.0f}% / {100 * r['rows_per_s'] / f:.0f}%) | "
+              f"{r['steady_rows_per_s']:,.0f} ({100 * r['steady_rows_per_s'] / b:.0f}%) | "
+              f"{r['actors_ready_s']:.1f} | {r['peak_actor_rss_mib']:.0f} / {r['peak_driver_rss_mib']:.0f} | "
+              f"{bare_cpu[r['batch_size']]:.1f} / {r['cpu_s']:.1f} / {r['startup_cpu_s']:.1f} |")
+    print(f"mlgate score CLI (batch {max(bare)}, 2 actors, --address of that Ray): {cli['wall_s']:.1f} s wall "
+          f"({args.rows / cli['wall_s']:,.0f} rows/s with its own start); {cli['summary']}; "
+          f"peak CLI RSS {cli['peak_cli_rss_mib']:.0f} MiB")
 
 
 if __name__ == "__main__":
