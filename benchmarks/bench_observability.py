@@ -25,7 +25,7 @@ sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != 
 from benchmarks.serving import models as bm  # noqa: E402
 from benchmarks.serving import report  # noqa: E402
 from benchmarks.serving.base import Context, Launch  # noqa: E402
-from benchmarks.serving.run import run_server  # noqa: E402
+from benchmarks.serving.run import parse_args, run_server  # noqa: E402
 from benchmarks.serving.servers import Mlgate  # noqa: E402
 
 
@@ -50,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, default=64)
     p.add_argument("--record", action="store_true", help="append to benchmarks/RESULTS.md")
     args = p.parse_args(argv)
-    harness = argparse.Namespace(duration_s=args.duration_s, warmup_s=args.warmup_s,
-                                 concurrency=[args.concurrency], profile=[], profile_mode="active")
+    harness = parse_args(["--duration-s", str(args.duration_s), "--warmup-s", str(args.warmup_s),
+                          "--concurrency", str(args.concurrency), "--servers", "mlgate", "--models", bm.MLP])
     work = Path(tempfile.mkdtemp(prefix="mlgobs-"))
     out = REPO / "benchmarks" / "out"
     rows: list[report.Row] = []
