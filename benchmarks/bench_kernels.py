@@ -34,7 +34,8 @@ import scipy
 import scipy.stats as ss
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import kernels
+import kernels  # noqa: E402
+from benchmarks import results_md  # noqa: E402
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 SECTION = "## Drift kernels (issue 3)"
@@ -239,15 +240,7 @@ def sweep(quick: bool, repeat: int) -> list[str]:
 
 def write_section(lines: list[str]) -> None:
     """Replace (or append) this benchmark's section of RESULTS.md, keeping the others."""
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    body = SECTION + "\n\n" + "\n".join(lines).rstrip() + "\n"
-    start = text.find(SECTION)
-    if start < 0:
-        text = text.rstrip() + "\n\n" + body
-    else:
-        nxt = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + body + (text[nxt:] if nxt >= 0 else "")
-    RESULTS.write_text(text)
+    results_md.write_section(SECTION, lines, RESULTS)
 
 
 def main() -> None:

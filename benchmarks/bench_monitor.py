@@ -45,6 +45,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import results_md  # noqa: E402
 from monitoring.config import MonitoringConfig  # noqa: E402
 from monitoring.ingest import Contexts  # noqa: E402
 from monitoring.monitor import ModelMonitor  # noqa: E402
@@ -179,15 +180,7 @@ def load_average() -> str:
 
 def write_section(lines: list[str]) -> None:
     """Replace (or append) this benchmark's section of RESULTS.md, keeping the others."""
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    body = SECTION + "\n\n" + "\n".join(lines).rstrip() + "\n"
-    start = text.find(SECTION)
-    if start < 0:
-        text = text.rstrip() + "\n\n" + body
-    else:
-        nxt = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + body + (text[nxt:] if nxt >= 0 else "")
-    RESULTS.write_text(text)
+    results_md.write_section(SECTION, lines, RESULTS)
 
 
 def main() -> None:
