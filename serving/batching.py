@@ -98,9 +98,8 @@ class Batcher(Generic[P, R]):
             if now >= deadline:
                 raise DeadlineExceeded("deadline passed before the request was queued")
             wait_s = self.service_time.wait_s(self._queued_rows + rows, self.max_batch_size)
-            if now + wait_s > deadline:  # shed now rather than answer 504 later
-                raise Overloaded(f"cannot meet the deadline: about {wait_s * 1e3:.0f} ms of work queued ahead",
-                                 self.retry_after_s)
+            if now + wait_s > deadline:  # answer the 504 now, without queueing or computing
+                raise DeadlineExceeded(f"deadline cannot be met: about {wait_s * 1e3:.0f} ms of work queued ahead")
         self._ensure_running()
         item = _Item(payload, rows, deadline, asyncio.get_running_loop().create_future())
         self._queue.append(item)
@@ -221,8 +220,8 @@ def _fail(batch: list[_Item[Any]], exc: BaseException) -> None:
 class ServiceTime:
     """Moving average of the time one batch takes, to estimate a new request's wait.
 
-    A request whose deadline cannot be met given the rows queued ahead of it is refused
-    at admission (503 with Retry-After) instead of waiting only to time out (504).
+    A request whose deadline cannot be met given the rows queued ahead of it gets its
+    504 at admission, instead of holding a queue slot only to time out.
     """
 
     def __init__(self, batch_s: float = 0.0, weight: float = 0.2) -> None:
