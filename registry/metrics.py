@@ -128,6 +128,11 @@ class MetricsHub:
                 self._hists[key] = list(h) if cur is None else [a + b for a, b in zip(cur, h)]
             self._gauges[source] = {(n, tuple(lab)): v for (n, lab), v in snap["gauges"]}
 
+    def push_and_render(self, source: str, snap: dict) -> str:
+        """One call for a scrape: the scraping process's own latest deltas are always counted."""
+        self.push(source, snap)
+        return self.render()
+
     def forget(self, source: str) -> None:
         with self._lock:
             self._gauges.pop(source, None)
@@ -185,8 +190,8 @@ class LocalHub:
     def push(self, source: str, snap: dict) -> None:
         self.hub.push(source, snap)
 
-    async def render(self) -> str:
-        return self.hub.render()
+    async def render(self, source: str | None = None, snap: dict | None = None) -> str:
+        return self.hub.render() if snap is None else self.hub.push_and_render(source, snap)
 
 
 class MetricsPusher:

@@ -73,8 +73,8 @@ class Gateway:
     async def _metrics(self, route, headers) -> tuple:
         if self.pusher is None:
             return 404, [JSON], b'{"error":"metrics are disabled (serving.metrics.enabled)"}'
-        self.pusher.push_now()
-        return 200, [PROMETHEUS], (await self.hub.render()).encode()
+        text = await self.hub.render(self.source, self.recorder.drain())
+        return 200, [PROMETHEUS], text.encode()
 
     async def _on_stop(self) -> None:
         if self.dataplane is not None:

@@ -32,8 +32,10 @@ class RayHub:
     def push(self, source: str, snap: dict) -> None:
         self.actor.push.remote(source, snap)
 
-    async def render(self) -> str:
-        text = await asyncio.wrap_future(self.actor.render.remote().future())
+    async def render(self, source: str | None = None, snap: dict | None = None) -> str:
+        """The cluster-wide text; with ``snap``, this process's deltas are pushed in the same call."""
+        ref = self.actor.render.remote() if snap is None else self.actor.push_and_render.remote(source, snap)
+        text = await asyncio.wrap_future(ref.future())
         if self._ray_metrics_url:
             text += await asyncio.to_thread(_ray_serve_lines, self._ray_metrics_url)
         return text

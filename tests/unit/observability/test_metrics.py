@@ -107,3 +107,11 @@ def test_dynamic_metric_definitions_travel_with_the_push():
     hub = MetricsHub()
     hub.push("monitor", rec.drain())
     assert _sample(hub.render(), "mlgate_drift_psi", feature="income") == 0.31
+
+
+def test_a_scrape_counts_the_scraping_process_own_latest_requests():
+    hub = MetricsHub()
+    rec = MetricsRecorder()
+    rec.inc("mlgate_requests_total", LABELS)
+    text = hub.push_and_render("replica-0", rec.drain())
+    assert _sample(text, "mlgate_requests_total") == 1
