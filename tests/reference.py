@@ -55,6 +55,18 @@ def v2_inputs(schema: ModelSchema, rows: list[dict[str, Any]], column_shape: str
     return inputs
 
 
+def demo_doc(**change: dict) -> dict:
+    """A valid two-row v2 request for ``demo`` with some inputs' fields replaced."""
+    from training.demo_data import demo_schema
+
+    inputs = v2_inputs(demo_schema(), [ROW, ROW])
+    for name, patch in change.items():
+        for item in inputs:
+            if item["name"] == name:
+                item.update(patch)
+    return {"inputs": inputs}
+
+
 def load_module(version: ModelVersion) -> torch.jit.ScriptModule:
     return torch.jit.load(io.BytesIO(version.read("model.pt")), map_location="cpu")
 

@@ -25,7 +25,7 @@ from torch import nn
 from registry import FeatureSpec, ModelSchema, OutputSpec, Registry
 from registry.torch_io import register_torch_model
 from tests.conftest import free_port
-from tests.reference import ROW, demo_rows, labels_of, reference_probabilities, reference_tensor, v2_inputs
+from tests.reference import ROW, demo_doc, demo_rows, labels_of, reference_probabilities, reference_tensor, v2_inputs
 
 pytestmark = pytest.mark.integration
 httpclient = pytest.importorskip("tritonclient.http")
@@ -313,17 +313,6 @@ def test_unknown_model_and_version_are_404(served):
     assert_error(post_json(served.port, "/v1/models/nope:predict", {"instances": [ROW]}), 404)
     assert_error(request(served.port, "GET", "/v2/models/nope"), 404)
     assert_error(request(served.port, "GET", "/v2/models/demo/versions/7/ready"), 404)
-
-
-def demo_doc(**change) -> dict:
-    from training.demo_data import demo_schema
-
-    inputs = v2_inputs(demo_schema(), [ROW, ROW])
-    for name, patch in change.items():
-        for item in inputs:
-            if item["name"] == name:
-                item.update(patch)
-    return {"inputs": inputs}
 
 
 @pytest.mark.parametrize("doc, fragment", [

@@ -21,8 +21,7 @@ from registry.torch_io import register_torch_model
 from serving.config import ServingConfig
 from serving.dataplane import DataPlane
 from serving.http.app import GatewayApp
-from training.demo_data import demo_schema
-from tests.reference import ROW, demo_rows, labels_of, reference_probabilities, reference_tensor, v2_inputs
+from tests.reference import ROW, demo_doc, demo_rows, labels_of, reference_probabilities, reference_tensor, v2_inputs
 
 httpclient = pytest.importorskip("tritonclient.http")
 Client = httpclient.InferenceServerClient
@@ -282,16 +281,6 @@ def test_plain_route_for_a_tensor_model(env):
 
 
 # -- client errors --------------------------------------------------------------------
-
-
-def demo_doc(**change) -> dict:
-    """A valid two-row demo request with some inputs' fields replaced."""
-    inputs = v2_inputs(demo_schema(), [ROW, ROW])
-    for name, patch in change.items():
-        for item in inputs:
-            if item["name"] == name:
-                item.update(patch)
-    return {"inputs": inputs}
 
 
 @pytest.mark.parametrize("path", ["/v2/models/nope/infer", "/v2/models/demo/versions/5/infer",
