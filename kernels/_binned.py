@@ -20,16 +20,23 @@ PSI_EPS = 1e-4
 
 
 @njit(cache=True, nogil=True)
-def psi_from_counts(ref_counts, cur_counts, eps):
-    """Population Stability Index from two count vectors (see the epsilon rule above).
-
-    0.0 if either side has no observations.
-    """
+def _totals(ref_counts, cur_counts):
+    """Observations on each side (float sums of the two count vectors)."""
     n_ref = 0.0
     n_cur = 0.0
     for i in range(ref_counts.size):
         n_ref += ref_counts[i]
         n_cur += cur_counts[i]
+    return n_ref, n_cur
+
+
+@njit(cache=True, nogil=True)
+def psi_from_counts(ref_counts, cur_counts, eps):
+    """Population Stability Index from two count vectors (see the epsilon rule above).
+
+    0.0 if either side has no observations.
+    """
+    n_ref, n_cur = _totals(ref_counts, cur_counts)
     if n_ref == 0.0 or n_cur == 0.0:
         return 0.0
     total = 0.0
@@ -55,11 +62,7 @@ def js_from_counts(ref_counts, cur_counts, base):
     Same formula as ``scipy.spatial.distance.jensenshannon`` on the two share
     vectors; in [0, 1] for base 2.  0.0 if either side has no observations.
     """
-    n_ref = 0.0
-    n_cur = 0.0
-    for i in range(ref_counts.size):
-        n_ref += ref_counts[i]
-        n_cur += cur_counts[i]
+    n_ref, n_cur = _totals(ref_counts, cur_counts)
     if n_ref == 0.0 or n_cur == 0.0:
         return 0.0
     left = 0.0
