@@ -81,11 +81,11 @@ class DataPlane:
 
     def check_capacity(self, name: str | None, version: str | None) -> None:
         """Raise :class:`Overloaded` at once when the model's queue is full (unknown names pass)."""
-        versions = self.models.get(name or "")
-        if not versions:
-            return
-        model = versions.get(version) if version is not None else versions[max(versions, key=int)]
-        if model is not None and model.batcher.queued >= model.batcher.max_queue_size:
+        try:
+            model = self.model(name or "", version)
+        except NotFound:
+            return  # answered later, with the reason, by the normal path
+        if model.batcher.queued >= model.batcher.max_queue_size:
             raise Overloaded(f"queue full ({model.batcher.max_queue_size} requests waiting)",
                              model.batcher.retry_after_s)
 
