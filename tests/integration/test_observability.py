@@ -155,7 +155,9 @@ def test_sigkill_during_load_leaves_only_readable_segments(gateway):
         os.kill(min(pids), signal.SIGKILL)
         answered = sum(f.result() for f in futures)
     assert answered > 0
-    segments = predlog.list_segments(log_root, "demo")
+    deadline = time.monotonic() + 30  # the surviving replica publishes within its flush interval
+    while not (segments := predlog.list_segments(log_root, "demo")) and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert segments
     for seg in segments:
         pq.read_table(seg.path)  # every published segment is complete
