@@ -142,7 +142,7 @@ def read_columns(d: str) -> list[tuple[dict, dict, int]]:
     ctx = contexts.get("1")
     out = []
     for seg in predlog.list_segments(f"{d}/logs", "demo"):
-        table = predlog.read_segments(f"{d}/logs", [seg], contexts.columns())
+        table = predlog.read_segments(f"{d}/logs", [seg], contexts.columns(), dictionary=contexts.dictionary_columns())
         model_out = ctx.model_outputs(table)
         out.append((ctx.input_columns(table), ctx.output_columns(model_out, table.num_rows), table.num_rows))
     return out

@@ -62,6 +62,13 @@ class Contexts:
             cols += [c for c in ctx.log_columns if c not in cols] if ctx is not None else []
         return cols
 
+    def dictionary_columns(self) -> list[str]:
+        """String columns to read dictionary-encoded (versions, categoricals, outputs)."""
+        cols = [predlog.VERSION]
+        for ctx in self.loaded.values():
+            cols += [c for c in ctx.dictionary_columns if c not in cols] if ctx is not None else []
+        return cols
+
 
 @dataclass
 class SegmentRead:
@@ -82,7 +89,8 @@ def _utc(us: int | None):
 def read_segment(log_root: str, seg: Segment, contexts: Contexts, windows: dict[str, VersionWindows],
                  spec: WindowSpec, start_us: int | None, until_us: int | None = None) -> SegmentRead:
     """Read one segment (rows with start <= ts < until) into the version windows."""
-    table = predlog.read_segments(log_root, [seg], contexts.columns(), _utc(start_us), _utc(until_us))
+    table = predlog.read_segments(log_root, [seg], contexts.columns(), _utc(start_us), _utc(until_us),
+                                  contexts.dictionary_columns())
     out = SegmentRead(Mark(seg.path, seg.day.isoformat(), seg.size_bytes))
     if table.num_rows == 0:
         return out

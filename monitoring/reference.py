@@ -83,16 +83,29 @@ def numeric(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
 def categorical(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """Strings for the kernels: a numpy unicode array without nulls, else objects with None.
 
-    Built from Arrow's dictionary encoding: one Python string per distinct value, then a
-    C-level take, instead of one Python object per row.
+    Built from Arrow's dictionary encoding (as read from Parquet, or computed here): one
+    Python string per distinct value, then a C-level take, instead of one object per row.
     """
-    if isinstance(col, pa.ChunkedArray):
-        col = col.combine_chunks()
-    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+    chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
+    if not all(_is_string(c.type) for c in chunks):
+        col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
         return np.asarray(col.to_numpy(zero_copy_only=False), dtype=object)
-    encoded = pc.dictionary_encode(col)
+    parts = [_decoded(c if pa.types.is_dictionary(c.type) else pc.dictionary_encode(c)) for c in chunks]
+    if len(parts) == 1:
+        return parts[0]
+    if any(p.dtype == object for p in parts):
+        parts = [p.astype(object) for p in parts]
+    return np.concatenate(parts) if parts else np.array([], dtype=str)
+
+
+def _is_string(kind: pa.DataType) -> bool:
+    kind = kind.value_type if pa.types.is_dictionary(kind) else kind
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def _decoded(encoded: pa.DictionaryArray) -> np.ndarray:
     values = encoded.dictionary.to_numpy(zero_copy_only=False)
-    if col.null_count == 0:
+    if encoded.null_count == 0:
         return values.astype(str)[encoded.indices.to_numpy()] if len(values) else np.array([], dtype=str)
     values = np.append(values.astype(object), None)
     return values[pc.fill_null(encoded.indices, len(values) - 1).to_numpy()]
@@ -130,6 +143,13 @@ class VersionContext:
             cols += [predlog.OUTPUT_PREFIX + o.name for o in self.schema.outputs]
         return cols
 
+    @property
+    def dictionary_columns(self) -> list[str]:
+        """Log columns that may hold strings (categorical inputs, outputs): read dictionary-encoded."""
+        cats = [predlog.INPUT_PREFIX + f for f in self.profile.categorical.names if f not in self.excluded]
+        outs = [predlog.OUTPUT_PREFIX + o.name for o in self.schema.outputs] if self.outputs_profile is not None else []
+        return cats + outs
+
     def input_columns(self, table: pa.Table) -> dict[str, np.ndarray]:
         """Every profile feature; excluded or absent ones as all-missing (no evidence)."""
         n = table.num_rows
@@ -154,7 +174,7 @@ class VersionContext:
             col = table[name]
             if len(spec.shape) == 1:
                 out[spec.name] = matrix(col, spec.shape[0])
-            elif pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            elif _is_string(col.type):
                 out[spec.name] = categorical(col)
             else:
                 out[spec.name] = numeric(col)

@@ -15,11 +15,13 @@ start with ``.`` are in progress and ignored.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
-import pyarrow.dataset as pads
+import pyarrow.compute as pc
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 
 from registry import fs as rfs
 
@@ -82,25 +84,50 @@ def list_segments(root: str, model: str, since: dt.datetime | None = None,
 
 
 def read_segments(root: str, segments: list[Segment], columns: list[str] | None = None,
-                  since: dt.datetime | None = None, until: dt.datetime | None = None) -> pa.Table:
-    """Read only ``columns`` of ``segments`` (schemas of different versions are unified)."""
+                  since: dt.datetime | None = None, until: dt.datetime | None = None,
+                  dictionary: Sequence[str] = ()) -> pa.Table:
+    """Read only ``columns`` of ``segments`` with ``since <= ts < until`` (schemas of different
+    versions are unified; a column no segment has is left out). ``dictionary``: string columns
+    to return dictionary-encoded, as Parquet stores them (one string per distinct value, not
+    one per row)."""
     if not segments:
         return pa.table({})
     fs, _ = rfs.resolve(root)
-    paths = [s.path for s in segments]
-    first = pads.dataset(paths, format="parquet", filesystem=fs)
-    schema = pa.unify_schemas([f.physical_schema for f in first.get_fragments()], promote_options="permissive")
-    dataset = pads.dataset(paths, schema=schema, format="parquet", filesystem=fs)
-    filt = None
-    ts = pads.field(TIMESTAMP)
-    if since is not None:
-        filt = ts >= pa.scalar(_utc(since), pa.timestamp("us", tz="UTC"))
-    if until is not None:
-        cond = ts < pa.scalar(_utc(until), pa.timestamp("us", tz="UTC"))
-        filt = cond if filt is None else filt & cond
-    if columns is not None:
-        columns = [c for c in columns if c in dataset.schema.names]
-    return dataset.to_table(columns=columns, filter=filt)
+    tables = [_read_file(fs, s.path, columns, since, until, dictionary) for s in segments]
+    if len(tables) == 1:
+        return tables[0]
+    table = pa.concat_tables(tables, promote_options="permissive")
+    return table if columns is None else table.select([c for c in columns if c in table.column_names])
+
+
+def _read_file(fs: pafs.FileSystem, path: str, columns: list[str] | None, since: dt.datetime | None,
+               until: dt.datetime | None, dictionary: Sequence[str]) -> pa.Table:
+    with fs.open_input_file(path) as f:
+        meta = pq.read_metadata(f)
+        schema = meta.schema.to_arrow_schema()
+        wanted = schema.names if columns is None else [c for c in columns if c in schema.names]
+        bounded = since is not None or until is not None
+        read = wanted + [TIMESTAMP] if bounded and TIMESTAMP not in wanted else wanted
+        strings = [c for c in dictionary if c in read and pa.types.is_string(schema.field(c).type)]
+        pf = pq.ParquetFile(f, metadata=meta, read_dictionary=strings)
+        table = pf.read(columns=read)
+    if bounded:
+        table = _between(table, since, until).select(wanted)
+    return table
+
+
+def _between(table: pa.Table, since: dt.datetime | None, until: dt.datetime | None) -> pa.Table:
+    """Rows with ``since <= ts < until``; the table itself when all are (no filter pass)."""
+    ts = table[TIMESTAMP]
+    low = None if since is None else pa.scalar(_utc(since), ts.type)
+    high = None if until is None else pa.scalar(_utc(until), ts.type)
+    bounds = pc.min_max(ts)
+    if table.num_rows == 0 or ((low is None or bounds["min"].as_py() >= low.as_py())
+                               and (high is None or bounds["max"].as_py() < high.as_py())):
+        return table
+    keep = [pc.greater_equal(ts, low)] if low is not None else []
+    keep += [pc.less(ts, high)] if high is not None else []
+    return table.filter(keep[0] if len(keep) == 1 else pc.and_(*keep))
 
 
 def read_logs(root: str, model: str, since: dt.datetime | None = None, until: dt.datetime | None = None,
