@@ -13,7 +13,7 @@ from numba import njit, prange
 
 from ._binned import js_from_counts, psi_from_counts
 from ._histogram import bin_counts
-from ._merge import ks_wasserstein_padded
+from ._merge import SENTINELS, ks_wasserstein_padded
 from ._numeric import bin_counts_sorted, mean_std_sorted, quantile_edges_sorted
 from ._pvalues import ks_pvalue
 
@@ -57,8 +57,8 @@ def score_numeric(
     """KS (statistic, p-value), Wasserstein (raw, normalised), PSI and JS per feature."""
     for f in prange(ref_counts.size):
         n_a, n_b = ref_counts[f], cur_counts[f]
-        a = ref_values[ref_starts[f] : ref_starts[f] + n_a + 1]  # with sentinel
-        b = cur_values[cur_starts[f] : cur_starts[f] + n_b + 1]
+        a = ref_values[ref_starts[f] : ref_starts[f] + n_a + SENTINELS]
+        b = cur_values[cur_starts[f] : cur_starts[f] + n_b + SENTINELS]
         e = edges[edge_starts[f] : edge_starts[f + 1]]
         lo, hi = edge_starts[f] + f, edge_starts[f + 1] + f + 1
         cb = cur_bins_out[lo:hi]

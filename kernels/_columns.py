@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from ._merge import SENTINELS
 from ._numeric import copy_finite
 
 
@@ -50,8 +51,8 @@ class SortedColumns:
     """Finite values of several columns, each sorted, packed in one float64 buffer.
 
     Column ``f`` is ``values[starts[f] : starts[f] + counts[f]]`` and is followed
-    by a ``+inf`` sentinel at ``values[starts[f] + counts[f]]`` (the merge kernel
-    reads one past the end instead of checking bounds).  ``n_missing[f]`` counts
+    by ``SENTINELS`` (8) ``+inf`` values (the merge kernel reads whole chunks past
+    the end instead of checking bounds).  ``n_missing[f]`` counts
     its NaN and +-inf values, which are kept out of ``values``.
     """
 
@@ -70,15 +71,15 @@ class SortedColumns:
         return self.values[start : start + int(self.counts[f])]
 
     def padded(self, f: int) -> np.ndarray:
-        """Column ``f`` with its trailing ``+inf`` sentinel (a view)."""
+        """Column ``f`` with its trailing ``+inf`` sentinels (a view)."""
         start = int(self.starts[f])
-        return self.values[start : start + int(self.counts[f]) + 1]
+        return self.values[start : start + int(self.counts[f]) + SENTINELS]
 
 
 def _slots(lengths: Sequence[int]) -> np.ndarray:
-    """Offsets of slots holding each column plus its sentinel."""
+    """Offsets of slots holding each column plus its sentinels."""
     starts = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(np.asarray(lengths, dtype=np.int64) + 1, out=starts[1:])
+    np.cumsum(np.asarray(lengths, dtype=np.int64) + SENTINELS, out=starts[1:])
     return starts
 
 
@@ -93,7 +94,7 @@ def sort_columns(columns: Sequence[np.ndarray], n_threads: int | None = None) ->
         start = starts[f]
         n = copy_finite(cols[f], values[start : start + cols[f].size])
         values[start : start + n].sort()
-        values[start + n] = np.inf
+        values[start + n : starts[f + 1]] = np.inf
         counts[f] = n
 
     map_threads(work, len(cols), n_threads or default_threads())
@@ -117,14 +118,14 @@ def merge_sorted(blocks: Sequence[SortedColumns], n_threads: int | None = None) 
             values[pos : pos + piece.size] = piece
             pos += piece.size
         values[starts[f] : pos].sort()
-        values[pos] = np.inf
+        values[pos : starts[f + 1]] = np.inf
 
     map_threads(work, counts.size, n_threads or default_threads())
     return SortedColumns(values, starts[:-1], counts, n_missing)
 
 
 def finite_padded(values, name: str = "values") -> tuple[np.ndarray, int]:
-    """Sorted float64 finite values of one column plus a ``+inf`` sentinel, and #missing."""
+    """Sorted float64 finite values of one column plus ``SENTINELS`` ``+inf``, and #missing."""
     block = sort_columns([as_numeric(values, name)], n_threads=1)
     return block.padded(0), int(block.n_missing[0])
 
@@ -132,7 +133,7 @@ def finite_padded(values, name: str = "values") -> tuple[np.ndarray, int]:
 def finite_sorted(values, name: str = "values") -> tuple[np.ndarray, int]:
     """Sorted float64 finite values of one column and its count of NaN/+-inf."""
     padded, n_missing = finite_padded(values, name)
-    return padded[:-1], n_missing
+    return padded[:-SENTINELS], n_missing
 
 
 def pack_sorted(columns: Sequence[np.ndarray], n_missing: np.ndarray) -> SortedColumns:

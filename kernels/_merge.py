@@ -1,18 +1,24 @@
-"""KS statistic and Wasserstein-1 in one branch-free merge of two sorted samples.
+"""KS statistic and Wasserstein-1 of two sorted samples, one run of the longer per value.
 
 This is the hot kernel of the profile path.  Both samples are sorted, finite
-and followed in memory by a ``+inf`` sentinel (``a[n_a] == inf``), so a step
-never checks bounds (and prefetch hints run ahead of each chain).  The merged order is cut into four chains at quantiles of
-``b``; the chains are walked in lock-step, which gives the CPU four independent
-dependency chains instead of one data-dependent branch per value.
+and followed in memory by a ``+inf`` sentinel (``a[n_a] == inf``).  The shorter
+sample ``s`` drives the walk; between two of its values ``v = s[k-1] < w = s[k]``
+the ECDF of ``s`` is flat at ``k / n_s`` and only the *run* of longer-sample
+values ``big[p:q]`` inside ``(v, w)`` moves the other ECDF.  With the counts
+scaled by ``n_l * n_s`` the difference with ``C`` values of ``big`` passed is the exact
+integer ``n_s * C - n_l * k``, monotone along the run, so
 
-Per step the state ``(i, j)`` counts the values taken from ``a`` and ``b``;
-``dd = i * n_b - j * n_a`` is the ECDF difference scaled by ``n_a * n_b``
-(exact integers).  A state is a real ECDF point only at the end of a run of
-ties (next value strictly larger), and only those enter the KS maximum;
-the Wasserstein sum ``|dd| * (next value - value)`` needs no such care since
-ties have zero width.  The result is exactly scipy's KS statistic (the same
-integer pair, one rounding) and scipy's Wasserstein terms summed with a
+* KS needs only its two ends: ``p = #big <= v`` and ``q = #big < w``;
+* Wasserstein over ``[v, w)`` is, when the difference keeps one sign (every run
+  but the few where the ECDFs cross), one integer times ``w - v`` plus ``n_s``
+  times a sum of non-negative gaps (``w - big[t]`` or ``big[t] - v``): no
+  cancellation, and the run is read 8 values at a time with vector compares.
+
+Runs are found by counting, not by a branch per value, and the walk is cut
+into four chains at quantiles of ``s`` that advance in lock-step (four
+independent dependency chains).  A tie group of ``s`` contributes only at its
+last member (where its ECDF is real).  The KS statistic is scipy's (the same
+integer pair, one rounding); the Wasserstein terms are summed with a
 compensated sum.
 """
 
@@ -21,25 +27,23 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._prefetch import prefetch
+from ._simd import run_chunk
 
+#: Values of the longer sample compared per step; every sample must be followed in
+#: memory by this many ``+inf`` sentinels, so a chunk never reads past them.
+SENTINELS = 8
 _FOLD_STEPS = 256
-#: How far ahead (in values, 12 cache lines) each chain asks for its data.
-_PREFETCH_AHEAD = 96
 
 
-@njit(inline="always")
-def _step(a, b, i, j, dd, x_prev, best, block, n_a, n_b):
-    prefetch(a, i + _PREFETCH_AHEAD)
-    prefetch(b, j + _PREFETCH_AHEAD)
-    va = a[i]
-    vb = b[j]
-    x = min(va, vb)
-    ad = abs(dd)
-    best = max(best, ad if x > x_prev else 0)
-    block += ad * (x - x_prev)
-    take = np.int64(va <= vb)
-    return i + take, j + 1 - take, dd + take * (n_a + n_b) - n_a, x, best, block
+@njit(cache=True, nogil=True)
+def _crossing_area(big, p, q, v, w, n_s, n_l, k):
+    """Area of ``|n_s * C - n_l * k|`` over ``[v, w)`` piece by piece (the ECDFs cross)."""
+    area = 0.0
+    x = v
+    for t in range(p, q):
+        area += abs(n_s * t - n_l * k) * (big[t] - x)
+        x = big[t]
+    return area + abs(n_s * q - n_l * k) * (w - x)
 
 
 @njit(inline="always")
@@ -50,30 +54,96 @@ def _fold(total, comp, block):
     return t, (t - total) - y
 
 
-@njit(cache=True, nogil=True)
-def _chain_bounds(a, b, n_a, n_b):
-    """Start states of the four chains and of the end, cut at quantiles of ``b``."""
-    ia = np.zeros(5, dtype=np.int64)
-    jb = np.zeros(5, dtype=np.int64)
-    for c in range(1, 4):
-        v = b[c * n_b // 4]
-        ia[c] = np.searchsorted(a[:n_a], v, side="left")
-        jb[c] = np.searchsorted(b[:n_b], v, side="left")
-    ia[4] = n_a
-    jb[4] = n_b
-    return ia, jb
+@njit(cache=True, nogil=True, fastmath={"reassoc", "nsz"})
+def _block_gaps(big, start, stop, x0):
+    """``sum |big[t] - x0|`` for ``start <= t < stop`` (one side of ``x0``), vectorised."""
+    total = 0.0
+    for t in range(start, stop):
+        total += abs(big[t] - x0)
+    return total
 
 
 @njit(cache=True, nogil=True)
-def _close_chains(a, b, ia, jb, ends, best, total, comp):
-    """Account for each chain's end state, a real ECDF point, and the gap after it."""
+def _gaps(big, start, stop, x0):
+    """:func:`_block_gaps` over blocks of 1024 values, blocks added with a compensated sum."""
+    total = 0.0
+    comp = 0.0
+    for b in range(start, stop, 1024):
+        total, comp = _fold(total, comp, _block_gaps(big, b, min(b + 1024, stop), x0))
+    return total - comp
+
+
+@njit(cache=True, nogil=True)
+def _ends(s, big, n_s, n_l):
+    """KS candidates and areas below ``s[0]`` and above ``s[-1]``."""
+    q = np.searchsorted(big[:n_l], s[0], side="left")
+    p_last = np.searchsorted(big[:n_l], s[n_s - 1], side="right")
+    best = max(n_s * q, abs(n_s * p_last - n_l * n_s))
+    return best, n_s * (_gaps(big, 0, q, s[0]) + _gaps(big, p_last, n_l, s[n_s - 1]))
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc", "nsz"})
+def _walk_block(s, big, n_s, n_l, ks, ps, bests, t_start, t_stop):
+    """Steps ``t_start .. t_stop`` of the four chains (state in ``ps``, ``bests``); area.
+
+    Step ``t`` of chain ``c`` is the interval ``[v, w) = [s[k-1], s[k])``,
+    ``k = ks[c] + t``, whose run of ``big`` starts at ``p = ps[c]`` (``#big <= v``).
+    Re-association only regroups sums of non-negative terms inside one block;
+    :func:`_walk` adds the blocks with a compensated sum.
+    """
+    area = 0.0
+    for t in range(t_start, t_stop):
+        for c in range(4):
+            k = ks[c] + t
+            if k >= ks[c + 1]:
+                continue
+            v = s[k - 1]
+            w = s[k]
+            p = ps[c]
+            # The run: q = #big < w, #big <= w, gap sums over big[p:q], 8 values a step.
+            q = p
+            pos = p
+            hi = 0.0
+            lo = 0.0
+            while True:
+                n_lt, n_le, h, g = run_chunk(big, pos, v, w)
+                q += n_lt
+                hi += h
+                lo += g
+                if n_le < SENTINELS:  # w is finite: the sentinels end every run
+                    break
+                pos += SENTINELS
+            ps[c] = pos + n_le
+            d_p = n_s * p - n_l * k
+            d_q = n_s * q - n_l * k
+            if w > v:  # v ends its tie group: both ends are real ECDF points
+                bests[c] = max(bests[c], abs(d_p), abs(d_q))
+            if d_p >= 0:
+                area += d_p * (w - v) + n_s * hi
+            elif d_q <= 0:
+                area += -d_q * (w - v) + n_s * lo
+            else:
+                area += _crossing_area(big, p, q, v, w, n_s, n_l, k)
+    return area
+
+
+@njit(cache=True, nogil=True)
+def _walk(s, big, n_s, n_l):
+    """``(max |d|, area)`` over the intervals between values of ``s``, in four chains."""
+    best, area = _ends(s, big, n_s, n_l)
+    ks = np.zeros(5, dtype=np.int64)
+    ps = np.zeros(4, dtype=np.int64)
+    bests = np.zeros(4, dtype=np.int64)
     for c in range(4):
-        dd, x, n_steps = ends[c]
-        if n_steps > 0 and dd != 0:
-            best = max(best, abs(dd))
-            gap = min(a[ia[c + 1]], b[jb[c + 1]]) - x
-            total, comp = _fold(total, comp, abs(dd) * gap)
-    return best, total - comp
+        ks[c] = 1 + c * (n_s - 1) // 4
+        ps[c] = np.searchsorted(big[:n_l], s[ks[c] - 1], side="right")
+    ks[4] = n_s
+    total, comp = _fold(0.0, 0.0, area)
+    n_steps = (ks[1:] - ks[:-1]).max()
+    for t in range(0, n_steps, _FOLD_STEPS):
+        block = _walk_block(s, big, n_s, n_l, ks, ps, bests, t, min(t + _FOLD_STEPS, n_steps))
+        total, comp = _fold(total, comp, block)
+    return max(best, bests.max()), total - comp
 
 
 @njit(cache=True, nogil=True)
@@ -81,42 +151,9 @@ def ks_wasserstein_padded(a, b, n_a, n_b):
     """``(ks_statistic, wasserstein)`` of ``a[:n_a]`` and ``b[:n_b]`` (sentinel-padded)."""
     if n_a == 0 or n_b == 0:
         return 0.0, 0.0
-    ia, jb = _chain_bounds(a, b, n_a, n_b)
-    steps = (ia[1:] - ia[:-1]) + (jb[1:] - jb[:-1])
-    i0, i1, i2, i3 = ia[0], ia[1], ia[2], ia[3]
-    j0, j1, j2, j3 = jb[0], jb[1], jb[2], jb[3]
-    d0, d1, d2, d3 = (
-        i0 * n_b - j0 * n_a,
-        i1 * n_b - j1 * n_a,
-        i2 * n_b - j2 * n_a,
-        i3 * n_b - j3 * n_a,
-    )
-    x0, x1, x2, x3 = min(a[i0], b[j0]), min(a[i1], b[j1]), min(a[i2], b[j2]), min(a[i3], b[j3])
-    b0 = b1 = b2 = b3 = 0
-    w0 = w1 = w2 = w3 = 0.0
-    t0 = t1 = t2 = t3 = 0.0
-    c0 = c1 = c2 = c3 = 0.0
-    s0, s1, s2, s3 = steps[0], steps[1], steps[2], steps[3]
-    for t in range(max(s0, s1, s2, s3)):
-        if t < s0:
-            i0, j0, d0, x0, b0, w0 = _step(a, b, i0, j0, d0, x0, b0, w0, n_a, n_b)
-        if t < s1:
-            i1, j1, d1, x1, b1, w1 = _step(a, b, i1, j1, d1, x1, b1, w1, n_a, n_b)
-        if t < s2:
-            i2, j2, d2, x2, b2, w2 = _step(a, b, i2, j2, d2, x2, b2, w2, n_a, n_b)
-        if t < s3:
-            i3, j3, d3, x3, b3, w3 = _step(a, b, i3, j3, d3, x3, b3, w3, n_a, n_b)
-        if t % _FOLD_STEPS == _FOLD_STEPS - 1:
-            t0, c0 = _fold(t0, c0, w0)
-            t1, c1 = _fold(t1, c1, w1)
-            t2, c2 = _fold(t2, c2, w2)
-            t3, c3 = _fold(t3, c3, w3)
-            w0 = w1 = w2 = w3 = 0.0
-    total, comp = _fold(t0, c0, w0)
-    total, comp = _fold(total, comp + c1, t1 + w1)
-    total, comp = _fold(total, comp + c2, t2 + w2)
-    total, comp = _fold(total, comp + c3, t3 + w3)
-    ends = ((d0, x0, s0), (d1, x1, s1), (d2, x2, s2), (d3, x3, s3))
-    best, total = _close_chains(a, b, ia, jb, ends, max(b0, b1, b2, b3), total, comp)
+    if n_a >= n_b:
+        best, area = _walk(b, a, n_b, n_a)
+    else:
+        best, area = _walk(a, b, n_a, n_b)
     scale = float(n_a) * float(n_b)
-    return best / scale, total / scale
+    return best / scale, area / scale

@@ -16,9 +16,9 @@ import numpy as np
 
 from ._binned import PSI_EPS, js_from_counts, psi_from_counts
 from ._categorical import chi2_from_counts, code_counts, encode, fit_vocabulary
-from ._columns import as_numeric, finite_padded
+from ._columns import as_numeric, finite_padded, finite_sorted
 from ._histogram import bin_counts
-from ._merge import ks_wasserstein_padded
+from ._merge import SENTINELS, ks_wasserstein_padded
 from ._numeric import bin_counts_sorted, mean_std_sorted, quantile_edges_sorted
 from ._pvalues import KS_EXACT_MAX_N, ks_pvalue
 
@@ -65,7 +65,7 @@ def ks_2samp(ref, cur, method: str = "auto") -> TestResult:
     """
     a, miss_a = finite_padded(ref, "ref")
     b, miss_b = finite_padded(cur, "cur")
-    n_a, n_b = a.size - 1, b.size - 1
+    n_a, n_b = a.size - SENTINELS, b.size - SENTINELS
     d = _ks_w(a, b)[0]
     p = ks_pvalue(d, n_a, n_b, _exact_max_n(method, n_a, n_b))
     return TestResult(d, p, n_a, n_b, miss_a, miss_b)
@@ -73,7 +73,7 @@ def ks_2samp(ref, cur, method: str = "auto") -> TestResult:
 
 def _ks_w(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     """KS and Wasserstein of two ``finite_padded`` arrays."""
-    return ks_wasserstein_padded(a, b, a.size - 1, b.size - 1)
+    return ks_wasserstein_padded(a, b, a.size - SENTINELS, b.size - SENTINELS)
 
 
 def wasserstein(ref, cur) -> float:
@@ -94,15 +94,15 @@ def wasserstein_norm(ref, cur) -> float:
     """Wasserstein-1 divided by the reference standard deviation (ddof=0)."""
     a, _ = finite_padded(ref, "ref")
     b, _ = finite_padded(cur, "cur")
-    return normalise_by_std(float(_ks_w(a, b)[1]), mean_std_sorted(a[:-1])[1])
+    return normalise_by_std(float(_ks_w(a, b)[1]), mean_std_sorted(a[:-SENTINELS])[1])
 
 
 def quantile_edges(ref, bins: int = 10) -> np.ndarray:
     """Interior edges of the reference-quantile bins (rule: ``quantile_edges_sorted``)."""
     if bins < 2:
         raise ValueError(f"bins must be at least 2, got {bins}")
-    a, _ = finite_padded(ref, "ref")
-    return quantile_edges_sorted(a[:-1], bins)
+    a, _ = finite_sorted(ref, "ref")
+    return quantile_edges_sorted(a, bins)
 
 
 def histogram(values, edges) -> tuple[np.ndarray, int]:
@@ -116,13 +116,13 @@ def histogram(values, edges) -> tuple[np.ndarray, int]:
 def _binned_counts(ref, cur, bins: int) -> tuple[np.ndarray, np.ndarray]:
     if bins < 2:
         raise ValueError(f"bins must be at least 2, got {bins}")
-    a, _ = finite_padded(ref, "ref")
-    b, _ = finite_padded(cur, "cur")
-    edges = quantile_edges_sorted(a[:-1], bins)
+    a, _ = finite_sorted(ref, "ref")
+    b, _ = finite_sorted(cur, "cur")
+    edges = quantile_edges_sorted(a, bins)
     ref_counts = np.zeros(edges.size + 1, dtype=np.int64)
     cur_counts = np.zeros(edges.size + 1, dtype=np.int64)
-    bin_counts_sorted(a[:-1], edges, ref_counts)
-    bin_counts_sorted(b[:-1], edges, cur_counts)
+    bin_counts_sorted(a, edges, ref_counts)
+    bin_counts_sorted(b, edges, cur_counts)
     return ref_counts, cur_counts
 
 
