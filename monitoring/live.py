@@ -3,6 +3,12 @@
 Keys and joined labels are kept in memory for ``live.horizon_s`` and on disk in the
 state directory (``keys/``, ``labels/``, ``orphans.arrow``), so a restart neither
 re-reads prediction segments nor loses labels. See ``monitoring.labels`` for the join.
+
+Keys are kept once the model has feedback (``keyed``). Until then a segment leaves
+only a stub (``monitoring.ingest.KeyStub``, in the monitor's state), and when the
+first labels arrive the keys of the stubbed segments in the horizon are read then:
+a label joins the same prediction either way, for the price of reading request ids
+only of models that get labels.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import pyarrow.compute as pc
 
 from monitoring import labels
 from monitoring.cursor import Cursor
+from monitoring.ingest import KeyStub
 from monitoring.state import StateStore
 from registry import feedback as fb
 from registry import predlog
@@ -36,9 +43,16 @@ class LiveQuality:
         self.orphans = labels.join(fb.SCHEMA.empty_table(), labels.KEYS_SCHEMA.empty_table())[1]
         self.labels_joined = 0
         self.last_joined = 0
+        self.keyed = False  # keys are kept (the model has feedback)
+        self.stubs: list[KeyStub] = []  # segments read before that
 
-    def restore(self, now_s: float) -> None:
+    def to_dict(self) -> dict:
+        return {"keyed": self.keyed, "stubs": [s.__dict__ for s in self.stubs]}
+
+    def restore(self, now_s: float, state: dict | None = None) -> None:
         """Reload keys, labels and orphans of the horizon from the state directory."""
+        self.keyed = bool((state or {}).get("keyed", False))
+        self.stubs = [KeyStub(**s) for s in (state or {}).get("stubs", [])]
         if self.store is None:
             return
         oldest = _day(now_s - self.horizon_s)
@@ -57,6 +71,10 @@ class LiveQuality:
         self._keys_joined = None
         if self.store is not None:
             self.store.write_table("keys", day, segment_id, table)
+
+    def has_feedback(self, since_s: float) -> bool:
+        """Whether feedback segments were received since ``since_s`` (their partition's day)."""
+        return bool(fb.list_feedback(self.log_root, self.model, dt.datetime.fromtimestamp(since_s, dt.timezone.utc)))
 
     def _all_keys(self) -> pa.Table:
         if self._keys_joined is None:
@@ -113,7 +131,8 @@ class LiveQuality:
         if keys.num_rows and pc.min(keys[predlog.TIMESTAMP]).as_py() < oldest_us:
             self._keys_joined = keys.filter(pc.greater_equal(keys[predlog.TIMESTAMP], oldest_us))
             self._keys = [self._keys_joined]
+        oldest = _day(now_s - self.horizon_s)
+        self.stubs = [s for s in self.stubs if dt.date.fromisoformat(s.day) >= oldest]
         if self.store is not None:
-            oldest = _day(now_s - self.horizon_s)
             self.store.drop_before("keys", oldest)
             self.store.drop_before("labels", oldest)

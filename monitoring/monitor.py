@@ -1,7 +1,8 @@
 """One model's drift monitor. Each :meth:`ModelMonitor.tick`:
 
 1. reads the prediction-log segments it has not counted (``monitoring.ingest``),
-   only the columns the versions need, into per-version windows;
+   only the columns the versions need, into per-version windows (with the join keys
+   of their rows once the model has feedback, see ``monitoring.live``);
 2. joins new feedback labels to their predictions (``monitoring.live``);
 3. scores every window that is ready (``monitoring.drift``), records it, updates the
    gauges, steps the alerts (``monitoring.alerts``) and the retraining policy;
@@ -23,7 +24,7 @@ from monitoring import policy as pol
 from monitoring.config import MonitoringConfig
 from monitoring.cursor import Cursor
 from monitoring.drift import WindowResult, evaluate
-from monitoring.ingest import Contexts, read_segment
+from monitoring.ingest import Contexts, KeyStub, read_keys, read_segment
 from monitoring.labels import live_metrics
 from monitoring.live import LiveQuality
 from monitoring.retrain import Roots
@@ -33,6 +34,10 @@ from monitoring.windows import VersionWindows, WindowSpec
 from registry import predlog
 
 log = logging.getLogger("mlgate.monitoring")
+
+
+def _segment_id(path: str) -> str:
+    return path.rsplit("/", 1)[-1].removesuffix(".parquet")
 
 
 def iso(ts_s: float) -> str:
@@ -56,7 +61,7 @@ class ModelMonitor:
         the ``training`` config section retraining jobs run with."""
         self.model, self.cfg, self.roots = model, cfg, roots
         self.spec = WindowSpec.from_config(cfg.window)
-        self.contexts = Contexts(roots.registry_root, model, cfg.drift.exclude, cfg.drift.outputs, cfg.live.enabled)
+        self.contexts = Contexts(roots.registry_root, model, cfg.drift.exclude, cfg.drift.outputs)
         self.store = StateStore(cfg.state_root, model)
         self.live = LiveQuality(model, roots.log_root, self.store, cfg.live.horizon_s)
         self.rec = recorder if recorder is not None else metrics.recorder()
@@ -83,7 +88,7 @@ class ModelMonitor:
                 self.windows[version] = VersionWindows(ctx, self.spec, pos["emitted_through"],
                                                        pos["next_row"] if restart is None else restart)
         self._replay = [m.segment for m in self.cursor.pending]
-        self.live.restore(now_s)
+        self.live.restore(now_s, state.get("live"))
 
     def save(self, now_s: float) -> None:
         self.store.save({
@@ -91,16 +96,17 @@ class ModelMonitor:
             "spec": list(self.spec.__dict__.values()), "cursor": self.cursor.to_dict(),
             "versions": {v: {"emitted_through": w.emitted_through, "next_row": w.next_row}
                          for v, w in self.windows.items()},
-            "alerts": self.alerts.to_dict(), "policy": self.policy.to_dict(), "recent": self.recent})
+            "alerts": self.alerts.to_dict(), "policy": self.policy.to_dict(), "recent": self.recent,
+            "live": self.live.to_dict()})
 
     # -- one evaluation ----------------------------------------------------------------
     def tick(self, now_s: float | None = None) -> TickResult:
         now_s = time.time() if now_s is None else now_s
         out = TickResult()
         self.contexts.refresh()
-        self._read(now_s, out)
         # feedback lands in the partition of the day it is received: recent partitions suffice
         recent_s = now_s - self.cfg.cursor_retention_days * 86400
+        self._read(now_s, out, self._keys(recent_s))
         changed = self.live.ingest(self.cursor, now_s, recent_s) if self.cfg.live.enabled else set()
         out.labels = self.live.last_joined
         if out.labels:
@@ -118,21 +124,43 @@ class ModelMonitor:
         self.save(now_s)
         return out
 
-    def _read(self, now_s: float, out: TickResult) -> None:
+    def _keys(self, recent_s: float) -> bool:
+        """Whether to read join keys: once the model has feedback (then the segments read
+        before get theirs now)."""
+        live = self.live
+        if not self.cfg.live.enabled:
+            return False
+        live.keyed = live.keyed or live.has_feedback(recent_s)
+        while live.keyed and live.stubs:
+            stub = live.stubs[0]
+            try:
+                keys = read_keys(self.roots.log_root, stub, self.contexts, self.start_us)
+            except OSError as e:  # the segment is gone: its labels stay orphans
+                log.warning("%s: join keys of %s not read: %s", self.model, stub.path, e)
+                keys = []
+            live.add_keys(dt.date.fromisoformat(stub.day), _segment_id(stub.path), keys)
+            live.stubs.pop(0)
+        return live.keyed
+
+    def _read(self, now_s: float, out: TickResult, keys: bool) -> None:
         since = max(self.start_us / 1e6, now_s - self.cfg.cursor_retention_days * 86400)
         listed = predlog.list_segments(self.roots.log_root, self.model, dt.datetime.fromtimestamp(
             since, dt.timezone.utc))
         replay, self._replay = self._replay, []
         fresh = self.cursor.new(listed)[: self.cfg.max_segments_per_tick]
         for seg, replayed in [(s, True) for s in replay] + [(s, False) for s in fresh]:
-            r = read_segment(self.roots.log_root, seg, self.contexts, self.windows, self.spec, self.start_us)
+            r = read_segment(self.roots.log_root, seg, self.contexts, self.windows, self.spec, self.start_us,
+                             keys=keys and not replayed)
             if r.mark.max_bucket:
                 self.cursor.hold(r.mark)
             else:
                 self.cursor.commit(seg)
             if replayed:
-                continue  # counted and keyed before the restart
-            self.live.add_keys(seg.day, seg.path.rsplit("/", 1)[-1].removesuffix(".parquet"), r.keys)
+                continue  # counted and keyed (or stubbed) before the restart
+            if keys:
+                self.live.add_keys(seg.day, _segment_id(seg.path), r.keys)
+            elif self.cfg.live.enabled and r.mark.first_row:
+                self.live.stubs.append(KeyStub.of(r.mark, self.spec))
             out.segments += 1
             out.rows += r.rows
             self.rec.inc("mlgate_drift_segments_total", (self.model,))

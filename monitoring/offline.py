@@ -44,12 +44,13 @@ def evaluate_range(model: str, cfg: MonitoringConfig, roots: Roots, since: dt.da
                    per_window: bool = False) -> RangeResult:
     spec = WindowSpec.from_config(cfg.window) if per_window else WindowSpec.whole()
     out = RangeResult(model, since, until, spec)
-    contexts = Contexts(roots.registry_root, model, cfg.drift.exclude, cfg.drift.outputs, cfg.live.enabled)
+    contexts = Contexts(roots.registry_root, model, cfg.drift.exclude, cfg.drift.outputs)
     contexts.refresh()
     live = LiveQuality(model, roots.log_root, None, cfg.live.horizon_s)
+    keys = cfg.live.enabled and live.has_feedback(since.timestamp())
     windows: dict[str, VersionWindows] = {}
     for seg in predlog.list_segments(roots.log_root, model, since, until):
-        r = read_segment(roots.log_root, seg, contexts, windows, spec, _us(since), _us(until))
+        r = read_segment(roots.log_root, seg, contexts, windows, spec, _us(since), _us(until), keys)
         live.add_keys(seg.day, seg.path, r.keys)
         out.rows += r.rows
         out.segments += 1

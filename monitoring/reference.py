@@ -138,17 +138,18 @@ class VersionContext:
 
     @property
     def log_columns(self) -> list[str]:
-        cols = [predlog.INPUT_PREFIX + f for f in self.features]
-        if self.outputs_profile is not None:
-            cols += [predlog.OUTPUT_PREFIX + o.name for o in self.schema.outputs]
-        return cols
+        return [predlog.INPUT_PREFIX + f for f in self.features] + self.output_log_columns
+
+    @property
+    def output_log_columns(self) -> list[str]:
+        """The outputs' log columns when outputs are compared (else none is read)."""
+        return [predlog.OUTPUT_PREFIX + o.name for o in self.schema.outputs] if self.outputs_profile is not None else []
 
     @property
     def dictionary_columns(self) -> list[str]:
         """Log columns that may hold strings (categorical inputs, outputs): read dictionary-encoded."""
         cats = [predlog.INPUT_PREFIX + f for f in self.profile.categorical.names if f not in self.excluded]
-        outs = [predlog.OUTPUT_PREFIX + o.name for o in self.schema.outputs] if self.outputs_profile is not None else []
-        return cats + outs
+        return cats + self.output_log_columns
 
     def input_columns(self, table: pa.Table) -> dict[str, np.ndarray]:
         """Every profile feature; excluded or absent ones as all-missing (no evidence)."""

@@ -50,6 +50,14 @@ class WindowSpec:
     def whole(cls) -> WindowSpec:
         return cls("all", 1, 1)
 
+    def buckets(self, ts_us: np.ndarray, first_row: int = 0) -> np.ndarray:
+        """Bucket index of each row (by rows: numbered from ``first_row`` in log order)."""
+        if self.by == "time":
+            return ts_us // self.slide
+        if self.by == "rows":
+            return (first_row + np.arange(ts_us.size, dtype=np.int64)) // self.slide
+        return np.zeros(ts_us.size, dtype=np.int64)
+
     def describe(self) -> str:
         if self.by == "all":
             return "one window"
@@ -111,16 +119,9 @@ class VersionWindows:
     def released_through(self) -> int | None:
         return None if self.emitted_through is None else self.emitted_through - self.spec.k + 1
 
-    def bucket_of(self, ts_us: np.ndarray) -> np.ndarray:
-        if self.spec.by == "time":
-            return ts_us // self.spec.slide
-        if self.spec.by == "rows":
-            return (self.next_row + np.arange(ts_us.size, dtype=np.int64)) // self.spec.slide
-        return np.zeros(ts_us.size, dtype=np.int64)
-
     def add(self, ts_us: np.ndarray, inputs: dict, outputs: dict | None) -> AddResult:
         """Add rows (kernel columns of the profile and of the output profile) to their buckets."""
-        idx = self.bucket_of(ts_us)
+        idx = self.spec.buckets(ts_us, self.next_row)
         if self.spec.by == "rows":
             self.next_row += ts_us.size
         released = self.released_through

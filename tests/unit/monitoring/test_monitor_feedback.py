@@ -125,4 +125,26 @@ def test_without_live_quality_no_ids_are_read_or_kept(tmp_path, registry_root):
     m = ModelMonitor("demo", cfg, Roots(registry_root, logs, "", ""), now_s=T0)
     out = m.tick(T0 + 10)
     assert [w.rows for w in out.windows] == [300] and out.labels == 0
-    assert "request_id" not in m.contexts.columns() and not (tmp_path / "state" / "model=demo" / "keys").exists()
+    assert not m.live.stubs and not (tmp_path / "state" / "model=demo" / "keys").exists()
+
+
+@pytest.mark.parametrize("window", [{"by": "rows", "size_rows": 300}, {"by": "time", "size_s": 60, "grace_s": 0}])
+def test_labels_join_predictions_read_before_the_model_had_feedback(tmp_path, registry_root, window):
+    """Without feedback no ids are kept; when the first labels come (after a restart here),
+    the predictions read before get their keys and the labels count in their window."""
+    logs = str(tmp_path / "logs")
+    cols = demo_data.generate(300, seed=5)
+    predicted = np.array(demo_data.CLASS_LABELS, dtype=object)[ld.toy_model(cols).argmax(1)]
+    ld.write_log(logs, ld.log_table(cols, "1", ld.T0_US + np.arange(300) * 1000))
+    cfg = MonitoringConfig(state_root=str(tmp_path / "state"), backfill_s=86400, window=window,
+                           live={"min_labelled_rows": 50})
+    first = ModelMonitor("demo", cfg, Roots(registry_root, logs, "", ""), now_s=T0).tick(T0 + 100)
+    assert [(w.window_id, w.live) for w in first.windows] == [("1:rows:0" if window["by"] == "rows" else
+                                                              f"1:time:{int(T0) // 60}", {"labelled_rows": 0})]
+    assert not (tmp_path / "state" / "model=demo" / "keys").exists()
+    label(logs, [(f"r{i}", predicted[i] if i < 80 else _other(predicted[i])) for i in range(100)])
+    restarted = ModelMonitor("demo", cfg, Roots(registry_root, logs, "", ""), now_s=T0 + 200)
+    assert restarted.tick(T0 + 200).labels == 100
+    live = StateStore(cfg.state_root, "demo").read("live")
+    assert [(r["window_id"], r["labelled_rows"], r["accuracy"]) for r in live] == [(first.windows[0].window_id, 100, 0.8)]
+    assert not restarted.live.stubs and (tmp_path / "state" / "model=demo" / "keys").exists()
