@@ -65,12 +65,16 @@ def join(feedback: pa.Table, keys: pa.Table) -> tuple[pa.Table, pa.Table]:
 
 def join_rows(rows: pa.Table, keys: pa.Table) -> tuple[pa.Table, pa.Table]:
     """(joined, unmatched) of label rows; the list column ``pred`` rides along by row number
-    (Arrow's join does not carry list columns)."""
+    (Arrow's join does not carry list columns). One hash join, built on the label rows (a
+    few) and probed with the keys (every prediction of the horizon)."""
     plain = keys.drop_columns([PRED]).append_column("_row", pa.array(np.arange(keys.num_rows, dtype=np.int64)))
-    joined = rows.join(plain, JOIN_KEYS, join_type="inner")
+    numbered = rows.append_column("_label", pa.array(np.arange(rows.num_rows, dtype=np.int64)))
+    found = plain.join(numbered, JOIN_KEYS, join_type="inner")
+    joined = found.select(rows.column_names + [c for c in plain.column_names if c not in rows.column_names])
+    unmatched = np.ones(rows.num_rows, dtype=bool)
+    unmatched[found["_label"].to_numpy()] = False
     pred = keys[PRED].take(joined["_row"])
-    unmatched = rows.join(keys.select(JOIN_KEYS), JOIN_KEYS, join_type="left anti")
-    return joined.drop_columns(["_row"]).append_column(PRED, pred), unmatched
+    return joined.drop_columns(["_row"]).append_column(PRED, pred), rows.filter(pa.array(unmatched))
 
 
 class LabelBook:
