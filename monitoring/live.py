@@ -70,7 +70,9 @@ class LiveQuality:
         self._keys.append(table)
         self._keys_joined = None
         if self.store is not None:
-            self.store.write_table("keys", day, segment_id, table)
+            # uncompressed: a third of the CPU of lz4 for twice the bytes (random probabilities
+            # and unique ids hardly compress), written once per segment, kept for the horizon
+            self.store.write_table("keys", day, segment_id, table, compression="uncompressed")
 
     def has_feedback(self, since_s: float) -> bool:
         """Whether feedback segments were received since ``since_s`` (their partition's day)."""

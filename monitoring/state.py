@@ -91,12 +91,13 @@ class StateStore:
                 continue
         return out
 
-    def write_table(self, area: str, day: dt.date | None, name: str, table: pa.Table) -> None:
+    def write_table(self, area: str, day: dt.date | None, name: str, table: pa.Table,
+                    compression: str = "lz4") -> None:
         """Write ``{area}/date={day}/{name}.arrow`` (or ``{name}.arrow`` without a day) atomically."""
         directory = self.path / area / f"date={day.isoformat()}" if day is not None else self.path
         directory.mkdir(parents=True, exist_ok=True)
         tmp = directory / f".{name}.{uuid.uuid4().hex}"
-        feather.write_feather(table, tmp, compression="lz4")
+        feather.write_feather(table, tmp, compression=compression)
         os.replace(tmp, directory / f"{name}.arrow")
 
     def read_table(self, name: str) -> pa.Table | None:
