@@ -82,68 +82,141 @@ def _ends(s, big, n_s, n_l):
     return best, n_s * (_gaps(big, 0, q, s[0]) + _gaps(big, p_last, n_l, s[n_s - 1]))
 
 
-@njit(cache=True, nogil=True, fastmath={"reassoc", "nsz"})
-def _walk_block(s, big, n_s, n_l, ks, ps, bests, t_start, t_stop):
-    """Steps ``t_start .. t_stop`` of the four chains (state in ``ps``, ``bests``); area.
+@njit(inline="always")
+def _step(s, big, n_s, n_l, k, p, gaps, at, d_lt, d_le):
+    """The interval ``[v, w) = [s[k-1], s[k])``, whose run of ``big`` starts at ``p``.
 
-    Step ``t`` of chain ``c`` is the interval ``[v, w) = [s[k-1], s[k])``,
-    ``k = ks[c] + t``, whose run of ``big`` starts at ``p = ps[c]`` (``#big <= v``).
-    Re-association only regroups sums of non-negative terms inside one block;
-    :func:`_walk` adds the blocks with a compensated sum.
+    ``p = #big <= v``.  Stores the scaled ECDF differences at the run's end,
+    ``d_lt[k]`` (with ``#big < w``) and ``d_le[k]`` (with ``#big <= w``), returns
+    ``#big <= w`` (the next ``p``) and adds the run's gaps (``w - x`` if the
+    difference is >= 0 from the start, else ``x - v``) lane by lane to
+    ``gaps[at : at + 8]``; :func:`_block_area` does the rest.
     """
+    w = s[np.uint64(k)]
+    n_lk = n_l * k
+    if n_s * p >= n_lk:
+        sign, shift = -1.0, w
+    else:
+        sign, shift = 1.0, -s[np.uint64(k - 1)]
+    q = p
+    pos = p
+    while True:  # 8 values a step; w is finite, so the sentinels stop it
+        n_lt, n_le = run_chunk(big, pos, w, sign, shift, gaps, at)
+        q += n_lt
+        if n_le < SENTINELS:
+            break
+        pos += SENTINELS
+    d_lt[np.uint64(k)] = n_s * q - n_lk
+    d_le[np.uint64(k)] = n_s * (pos + n_le) - n_lk
+    return pos + n_le
+
+
+@njit(cache=True, nogil=True)
+def _runs(s, big, n_s, n_l, ks, ps, gaps, d_lt, d_le, n_steps):
+    """``n_steps`` steps of the four chains in lock-step (state ``ks``, ``ps``, advanced)."""
+    k0, k1, k2, k3 = ks[0], ks[1], ks[2], ks[3]
+    p0, p1, p2, p3 = ps[0], ps[1], ps[2], ps[3]
+    for t in range(n_steps):
+        p0 = _step(s, big, n_s, n_l, k0 + t, p0, gaps, 0, d_lt, d_le)
+        p1 = _step(s, big, n_s, n_l, k1 + t, p1, gaps, 8, d_lt, d_le)
+        p2 = _step(s, big, n_s, n_l, k2 + t, p2, gaps, 16, d_lt, d_le)
+        p3 = _step(s, big, n_s, n_l, k3 + t, p3, gaps, 24, d_lt, d_le)
+    ks[:4] += n_steps
+    ps[0], ps[1], ps[2], ps[3] = p0, p1, p2, p3
+
+
+@njit(cache=True, nogil=True)
+def _run_one(s, big, n_s, n_l, k, p, gaps, d_lt, d_le):
+    """One step outside the lock-step (the chains' lengths differ by at most one)."""
+    _step(s, big, n_s, n_l, k, p, gaps, 0, d_lt, d_le)
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc", "nsz"})
+def _interval_terms(s, d_lt, d_le, n_l, k0, k1):
+    """KS maximum, integer-times-width area and #crossings of the intervals ``k0 .. k1``.
+
+    Interval ``k`` starts at ``d_p = d_le[k-1] - n_l`` and ends at ``d_q = d_lt[k]``.
+    Vectorised over ``k``; re-association only regroups non-negative terms.
+    """
+    v, w = s[k0 - 1 : k1 - 1], s[k0:k1]
+    d_start, d_end = d_le[k0 - 1 : k1 - 1], d_lt[k0:k1]
+    best = 0
     area = 0.0
-    for t in range(t_start, t_stop):
-        for c in range(4):
-            k = ks[c] + t
-            if k >= ks[c + 1]:
-                continue
-            v = s[k - 1]
-            w = s[k]
-            p = ps[c]
-            # The run: q = #big < w, #big <= w, gap sums over big[p:q], 8 values a step.
-            q = p
-            pos = p
-            hi = 0.0
-            lo = 0.0
-            while True:
-                n_lt, n_le, h, g = run_chunk(big, pos, v, w)
-                q += n_lt
-                hi += h
-                lo += g
-                if n_le < SENTINELS:  # w is finite: the sentinels end every run
-                    break
-                pos += SENTINELS
-            ps[c] = pos + n_le
-            d_p = n_s * p - n_l * k
-            d_q = n_s * q - n_l * k
-            if w > v:  # v ends its tie group: both ends are real ECDF points
-                bests[c] = max(bests[c], abs(d_p), abs(d_q))
-            if d_p >= 0:
-                area += d_p * (w - v) + n_s * hi
-            elif d_q <= 0:
-                area += -d_q * (w - v) + n_s * lo
-            else:
-                area += _crossing_area(big, p, q, v, w, n_s, n_l, k)
+    n_cross = 0
+    for i in range(k1 - k0):
+        d_p = d_start[i] - n_l
+        d_q = d_end[i]
+        best = max(best, max(abs(d_p), abs(d_q)) if w[i] > v[i] else 0)
+        up = d_p >= 0
+        down = d_q <= 0
+        area += (w[i] - v[i]) * (d_p if up else (-d_q if down else 0))
+        n_cross += not (up or down)
+    return best, area, n_cross
+
+
+@njit(cache=True, nogil=True)
+def _crossings(s, big, d_lt, d_le, n_s, n_l, k0, k1, gaps):
+    """Area of the intervals ``k0 .. k1`` where the ECDFs cross, their gaps taken back."""
+    area = 0.0
+    for k in range(k0, k1):
+        if d_le[k - 1] - n_l < 0 < d_lt[k]:
+            v, w = s[k - 1], s[k]
+            p = (d_le[k - 1] + n_l * (k - 1)) // n_s
+            q = (d_lt[k] + n_l * k) // n_s
+            p_next = (d_le[k] + n_l * k) // n_s
+            for pos in range(p, p_next + 1, SENTINELS):  # the lanes _runs added as x - v
+                run_chunk(big, pos, w, -1.0, v, gaps, 0)
+            area += _crossing_area(big, p, q, v, w, n_s, n_l, k)
     return area
+
+
+@njit(cache=True, nogil=True)
+def _block_area(s, big, d_lt, d_le, n_s, n_l, k_starts, n_steps, gaps):
+    """KS maximum and area of ``n_steps`` intervals from each of ``k_starts``; clears ``gaps``."""
+    best = 0
+    area = 0.0
+    for k0 in k_starts:
+        b, a, n_cross = _interval_terms(s, d_lt, d_le, n_l, k0, k0 + n_steps)
+        best = max(best, b)
+        area += a
+        if n_cross:
+            area += _crossings(s, big, d_lt, d_le, n_s, n_l, k0, k0 + n_steps, gaps)
+    area += n_s * gaps.sum()
+    gaps[:] = 0.0
+    return best, area
 
 
 @njit(cache=True, nogil=True)
 def _walk(s, big, n_s, n_l):
     """``(max |d|, area)`` over the intervals between values of ``s``, in four chains."""
     best, area = _ends(s, big, n_s, n_l)
-    ks = np.zeros(5, dtype=np.int64)
-    ps = np.zeros(4, dtype=np.int64)
-    bests = np.zeros(4, dtype=np.int64)
+    d_lt = np.empty(n_s, dtype=np.int64)
+    d_le = np.empty(n_s, dtype=np.int64)
+    ks = np.empty(5, dtype=np.int64)
+    ps = np.empty(4, dtype=np.int64)
+    gaps = np.zeros(4 * SENTINELS)
     for c in range(4):
         ks[c] = 1 + c * (n_s - 1) // 4
         ps[c] = np.searchsorted(big[:n_l], s[ks[c] - 1], side="right")
+        d_le[ks[c] - 1] = n_s * ps[c] - n_l * (ks[c] - 1)
     ks[4] = n_s
+    lengths = ks[1:] - ks[:-1]
+    starts = ks[:4].copy()
+    common = lengths.min()
     total, comp = _fold(0.0, 0.0, area)
-    n_steps = (ks[1:] - ks[:-1]).max()
-    for t in range(0, n_steps, _FOLD_STEPS):
-        block = _walk_block(s, big, n_s, n_l, ks, ps, bests, t, min(t + _FOLD_STEPS, n_steps))
+    for done in range(0, common, _FOLD_STEPS):
+        steps = min(_FOLD_STEPS, common - done)
+        _runs(s, big, n_s, n_l, ks, ps, gaps, d_lt, d_le, steps)
+        b, block = _block_area(s, big, d_lt, d_le, n_s, n_l, starts + done, steps, gaps)
+        best = max(best, b)
         total, comp = _fold(total, comp, block)
-    return max(best, bests.max()), total - comp
+    for c in range(4):  # chains are cut evenly: at most one step each is left
+        if lengths[c] > common:
+            _run_one(s, big, n_s, n_l, ks[c], ps[c], gaps, d_lt, d_le)
+            b, block = _block_area(s, big, d_lt, d_le, n_s, n_l, starts[c : c + 1] + common, 1, gaps)
+            best = max(best, b)
+            total, comp = _fold(total, comp, block)
+    return best, total - comp
 
 
 @njit(cache=True, nogil=True)

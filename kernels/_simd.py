@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 from numba import types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 _LANES = 8
@@ -45,35 +46,53 @@ def _count(builder: ir.IRBuilder, mask: ir.Value) -> ir.Value:
     return builder.zext(builder.call(ctpop, [builder.bitcast(mask, i8)]), ir.IntType(64))
 
 
-@intrinsic
-def run_chunk(typingctx, arr, pos, v, w):
-    """``(#x < w, #x <= w, sum(w - x | x < w), sum(x - v | x < w))`` for ``x = arr[pos:pos+8]``."""
-    if not (
+def _args_ok(arr, pos) -> bool:
+    return (
         isinstance(arr, types.Array)
         and arr.ndim == 1
         and arr.layout == "C"
         and arr.dtype == types.float64
         and isinstance(pos, types.Integer)
-    ):
-        return None
-    sig = types.Tuple((types.int64, types.int64, types.float64, types.float64))(
-        arr, pos, types.float64, types.float64
     )
 
+
+def _load8(context, builder, arrty, arr, pos) -> ir.Value:
+    """``arr[pos : pos + 8]`` as one ``<8 x double>`` (unaligned load)."""
+    array = context.make_array(arrty)(context, builder, arr)
+    vec = ir.VectorType(ir.DoubleType(), _LANES)
+    index = builder.sext(pos, ir.IntType(64)) if pos.type.width < 64 else pos
+    return builder.load(builder.bitcast(builder.gep(array.data, [index]), vec.as_pointer()), align=8)
+
+
+@intrinsic
+def run_chunk(typingctx, arr, pos, w, sign, shift, acc, at):
+    """Count ``x = arr[pos:pos+8]`` against ``w``; add the gaps of ``x < w`` to ``acc``.
+
+    Returns ``(#(x < w), #(x <= w))``.  For the lanes with ``x < w`` it adds
+    ``fma(x, sign, shift)`` (one rounding: ``w - x`` for ``sign=-1, shift=w``,
+    ``x - v`` for ``sign=1, shift=-v``) to ``acc[at : at + 8]``, lane by lane.
+    """
+    if not (_args_ok(arr, pos) and _args_ok(acc, at)):
+        return None
+    f8 = types.float64
+    sig = types.UniTuple(types.int64, 2)(arr, pos, f8, f8, f8, acc, at)
+
     def codegen(context, builder, signature, args):
-        array = context.make_array(signature.args[0])(context, builder, args[0])
         vec = ir.VectorType(ir.DoubleType(), _LANES)
-        index = builder.sext(args[1], ir.IntType(64)) if args[1].type.width < 64 else args[1]
-        address = builder.bitcast(builder.gep(array.data, [index]), vec.as_pointer())
-        x = builder.load(address, align=8)
-        v_s, w_s = _splat(builder, args[2], vec), _splat(builder, args[3], vec)
+        x = _load8(context, builder, signature.args[0], args[0], args[1])
+        w_s = _splat(builder, args[2], vec)
         below = builder.fcmp_ordered("<", x, w_s)
         at_most = builder.fcmp_ordered("<=", x, w_s)
-        zero = ir.Constant(vec, [0.0] * _LANES)
-        hi = builder.select(below, builder.fsub(w_s, x), zero)
-        lo = builder.select(below, builder.fsub(x, v_s), zero)
-        values = (_count(builder, below), _count(builder, at_most))
-        values += (_tree_sum(builder, hi), _tree_sum(builder, lo))
-        return context.make_tuple(builder, signature.return_type, values)
+        fma = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(vec, [vec] * 3), f"llvm.fma.v{_LANES}f64"
+        )
+        gap = builder.call(fma, [x, _splat(builder, args[3], vec), _splat(builder, args[4], vec)])
+        total = _load8(context, builder, signature.args[5], args[5], args[6])
+        total = builder.fadd(total, builder.select(below, gap, ir.Constant(vec, [0.0] * _LANES)))
+        array = context.make_array(signature.args[5])(context, builder, args[5])
+        index = builder.sext(args[6], ir.IntType(64)) if args[6].type.width < 64 else args[6]
+        builder.store(total, builder.bitcast(builder.gep(array.data, [index]), vec.as_pointer()), align=8)
+        counts = (_count(builder, below), _count(builder, at_most))
+        return context.make_tuple(builder, signature.return_type, counts)
 
     return sig, codegen
