@@ -4,8 +4,10 @@ A contract between processes (serving replicas, the drift monitor): they push
 snapshots in the format of :meth:`MetricsRecorder.drain` to one hub, the named Ray
 actor ``HUB_NAME`` in namespace ``HUB_NAMESPACE`` (see ``serving/metrics_ray.py``).
 
-Each process records into a cheap local :class:`MetricsRecorder` (dict increments on
-the request path). A pusher sends its *deltas* to a hub every ``push_interval_s``; the
+Each process records into a cheap local :class:`MetricsRecorder` (dict increments).
+Hot request paths tally in their own structures and register a *collector* that folds
+the tallies into the recorder in bulk (:meth:`MetricsRecorder.observe_many`) when it is
+drained, so a request pays for a list append, not a histogram update. A pusher sends its *deltas* to a hub every ``push_interval_s``; the
 hub adds counters and histogram buckets, and sums gauges over live sources, so one
 scrape shows cluster-wide totals. Counters in the hub survive replica restarts.
 """
@@ -15,7 +17,9 @@ from __future__ import annotations
 import bisect
 import threading
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
 
 HUB_NAME = "mlgate-metrics-hub"
 HUB_NAMESPACE = "mlgate"  # fixed, so replicas (Serve's namespace) and the monitor find one hub
@@ -64,6 +68,11 @@ class MetricsRecorder:
         self._counters: dict[tuple[str, Labels], float] = {}
         self._hists: dict[tuple[str, Labels], list[float]] = {}  # bucket counts..., sum, count
         self._gauges: dict[tuple[str, Labels], float] = {}
+        self._collectors: list[Callable[[], None]] = []
+
+    def add_collector(self, collect: Callable[[], None]) -> None:
+        """``collect()`` is called at the start of every :meth:`drain` to fold its tallies in."""
+        self._collectors.append(collect)
 
     def inc(self, name: str, labels: Labels, value: float = 1.0) -> None:
         key = (name, labels)
@@ -90,8 +99,27 @@ class MetricsRecorder:
             hist[-2] += value
             hist[-1] += 1
 
+    def observe_many(self, name: str, labels: Labels, values: Sequence[float]) -> None:
+        """:meth:`observe` for each of ``values``, in one vectorised update."""
+        if not len(values):
+            return
+        buckets = self.defs[name].buckets
+        data = np.asarray(values, dtype=np.float64)
+        counts = np.bincount(np.searchsorted(buckets, data, side="left"), minlength=len(buckets) + 1)
+        key = (name, labels)
+        with self._lock:
+            hist = self._hists.get(key)
+            if hist is None:
+                hist = self._hists[key] = [0.0] * (len(buckets) + 3)
+            for i, count in enumerate(counts.tolist()):
+                hist[i] += count
+            hist[-2] += float(data.sum())
+            hist[-1] += len(data)
+
     def drain(self) -> dict:
         """Deltas of counters and histograms since the last drain, and current gauges."""
+        for collect in self._collectors:
+            collect()
         with self._lock:
             snap = {
                 "defs": {n: d.__dict__ for n, d in self.defs.items()},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 import orjson
 
@@ -11,7 +12,7 @@ from registry.errors import (DeadlineExceeded, InvalidInput, MlgateError, NotFou
 from serving.batching import BatchStats
 from serving.dataplane import Outcome
 from registry.metrics import MetricsRecorder
-from serving.predlog import Chunk, PredictionLogWriter
+from serving.predlog import PredictionLogWriter
 from serving.types import InferenceRequest
 
 UNKNOWN_MODEL = "_unknown"
@@ -28,44 +29,78 @@ def rejection_reason(error: BaseException) -> str:
     return "internal"
 
 
-def model_label(outcome: Outcome, known: set[str]) -> str:
-    """Label values never come from unknown names a client made up (bounded cardinality)."""
-    name = outcome.request.model
-    return name if name in known else UNKNOWN_MODEL
-
-
 class MetricsObserver:
+    """Request and batch metrics. The request path only appends to per-label lists under
+    one lock; :meth:`collect` (run by every drain of the recorder) turns them into counters
+    and histograms in bulk."""
+
     def __init__(self, recorder: MetricsRecorder, known_models: set[str]) -> None:
         self.m = recorder
         self.known = known_models
+        self._lock = threading.Lock()
+        self._requests: dict[tuple[str, str, str, int], tuple[list[float], list[int]]] = {}
+        self._rejections: dict[tuple[str, str, str, str], int] = {}
+        self._batches: dict[tuple[str, str], tuple[list[int], list[float], list[float]]] = {}
+        self._inflight: dict[tuple[str, str], int] = {}
+        recorder.add_collector(self.collect)
 
     def begin(self, request: InferenceRequest) -> None:
-        name = request.model if request.model in self.known else UNKNOWN_MODEL
-        self.m.add_gauge("mlgate_inflight_requests", (name, request.route), 1)
+        key = (request.model if request.model in self.known else UNKNOWN_MODEL, request.route)
+        with self._lock:
+            self._inflight[key] = self._inflight.get(key, 0) + 1
 
     def observe(self, o: Outcome) -> None:
-        name = model_label(o, self.known)
-        version = o.model.version if o.model is not None else (o.request.version or "")
-        route = o.request.route
-        status = str(o.status)
+        request = o.request
+        name = request.model if request.model in self.known else UNKNOWN_MODEL
+        version = o.model.version if o.model is not None else (request.version or "")
+        error = o.error
+        key = (name, version, request.route, o.status)
         rows = o.prepared.rows if o.prepared is not None else 0
-        self.m.add_gauge("mlgate_inflight_requests", (name, route), -1)
-        self.m.inc("mlgate_requests_total", (name, version, route, status))
-        self.m.inc("mlgate_rows_total", (name, version, route, status), rows)
-        self.m.observe("mlgate_request_duration_seconds", (name, version, route), o.latency_s)
-        if o.error is not None:
-            self.m.inc("mlgate_rejections_total", (name, version, route, rejection_reason(o.error)))
+        with self._lock:
+            self._inflight[(name, request.route)] -= 1
+            tally = self._requests.get(key)
+            if tally is None:
+                tally = self._requests[key] = ([], [])
+            tally[0].append(o.latency_s)
+            tally[1].append(rows)
+            if error is not None:
+                reason_key = (name, version, request.route, rejection_reason(error))
+                self._rejections[reason_key] = self._rejections.get(reason_key, 0) + 1
 
     def batch(self, model: str, version: str, stats: BatchStats) -> None:
-        labels = (model, version)
-        self.m.observe("mlgate_batch_size_rows", labels, stats.rows)
-        self.m.observe("mlgate_model_compute_seconds", labels, stats.compute_s)
-        for wait_s in stats.queue_wait_s:
-            self.m.observe("mlgate_queue_wait_seconds", labels, wait_s)
+        with self._lock:
+            tally = self._batches.get((model, version))
+            if tally is None:
+                tally = self._batches[(model, version)] = ([], [], [])
+            tally[0].append(stats.rows)
+            tally[1].append(stats.compute_s)
+            tally[2].extend(stats.queue_wait_s)
+
+    def collect(self) -> None:
+        """Fold the tallies since the last call into the recorder."""
+        with self._lock:
+            requests, self._requests = self._requests, {}
+            rejections, self._rejections = self._rejections, {}
+            batches, self._batches = self._batches, {}
+            inflight = dict(self._inflight)
+        m = self.m
+        for (name, version, route, status), (latencies_s, rows) in requests.items():
+            labels = (name, version, route, str(status))
+            m.inc("mlgate_requests_total", labels, len(latencies_s))
+            m.inc("mlgate_rows_total", labels, sum(rows))
+            m.observe_many("mlgate_request_duration_seconds", labels[:3], latencies_s)
+        for labels, count in rejections.items():
+            m.inc("mlgate_rejections_total", labels, count)
+        for labels, (rows, compute_s, waits_s) in batches.items():
+            m.observe_many("mlgate_batch_size_rows", labels, rows)
+            m.observe_many("mlgate_model_compute_seconds", labels, compute_s)
+            m.observe_many("mlgate_queue_wait_seconds", labels, waits_s)
+        for labels, count in inflight.items():
+            m.set_gauge("mlgate_inflight_requests", labels, count)
 
 
 class PredictionLogObserver:
-    """One :class:`Chunk` per answered request of a served model; rows are built later."""
+    """Every answered request of a served model goes to the writer's buffer as it is."""
 
     def __init__(self, writer: PredictionLogWriter, known_models: set[str]) -> None:
         self.writer = writer
@@ -75,24 +110,20 @@ class PredictionLogObserver:
         return None
 
     def observe(self, o: Outcome) -> None:
-        if o.request.model not in self.known:
+        request = o.request
+        if request.model not in self.known:
             return  # no log partition for names a client made up
-        prepared = o.prepared
-        self.writer.append(Chunk(
-            request_id=o.request.request_id,
-            ts_us=int(o.wall_start_s * 1e6),
-            model=o.request.model,
-            version=o.model.version if o.model is not None else o.request.version,
-            route=o.request.route,
-            status=o.status,
-            latency_ms=o.latency_s * 1e3,
-            error=_message(o.error),
-            rows=prepared.rows if prepared is not None else 1,
-            inputs=prepared.columns if prepared is not None and prepared.columns is not None else
-            ({o.model.schema.inputs[0].name: prepared.tensor} if prepared is not None else None),
-            outputs=o.outputs,
-            schema=o.model.schema if o.model is not None else None,
-        ))
+        prepared, model = o.prepared, o.model
+        if prepared is None:
+            inputs, rows = None, 1
+        else:
+            inputs = prepared.columns if prepared.columns is not None else \
+                {model.schema.inputs[0].name: prepared.tensor}
+            rows = prepared.rows
+        self.writer.record(request.request_id, int(o.wall_start_s * 1e6), request.model,
+                           model.version if model is not None else request.version, request.route, o.status,
+                           o.latency_s * 1e3, _message(o.error), rows, inputs, o.outputs,
+                           model.schema if model is not None else None)
 
 
 class ErrorLogObserver:

@@ -18,7 +18,6 @@ import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -34,22 +33,89 @@ from registry.metrics import MetricsRecorder
 log = logging.getLogger("mlgate.predlog")
 
 
-@dataclass
-class Chunk:
-    """One answered request: everything needed to build its rows later."""
+class _Pending:
+    """Buffered records of one model version. A request adds one tuple of plain values and
+    its arrays to per-column lists: nothing it leaves behind is a container the garbage
+    collector has to walk again and again (a dict per request would be, and full
+    collections of a replica's heap then stall requests). A flush builds Arrow columns."""
 
-    request_id: str
-    ts_us: int
-    model: str
-    version: str | None
-    route: str
-    status: int
-    latency_ms: float
-    error: str | None
-    rows: int
-    inputs: dict[str, np.ndarray] | None
-    outputs: dict[str, np.ndarray] | None
-    schema: ModelSchema | None
+    def __init__(self, model: str, version: str | None, schema: ModelSchema | None) -> None:
+        self.model, self.version, self.schema = model, version, schema
+        self.requests: list[tuple] = []  # (request_id, ts_us, route, status, latency_ms, error, rows)
+        self.row_count = 0
+        self.inputs: dict[str, list[np.ndarray | None]] = \
+            {spec.name: [] for spec in schema.inputs} if schema is not None else {}
+        self.outputs: dict[str, list[np.ndarray | None]] = \
+            {spec.name: [] for spec in schema.outputs} if schema is not None else {}
+
+    def add(self, fields: tuple, rows: int, inputs: dict[str, np.ndarray] | None,
+            outputs: dict[str, np.ndarray] | None) -> None:
+        self.requests.append(fields)
+        self.row_count += rows
+        _append(self.inputs, inputs)
+        _append(self.outputs, outputs)
+
+    def table(self, key: bytes | None, pii_mode: str) -> tuple[pa.Table, np.ndarray]:
+        """The records as one table, and the UTC day number of each row."""
+        request_id, ts_list, route, status, latency_ms, error, row_list = zip(*self.requests)
+        requests, total = len(self.requests), self.row_count
+        rows = np.array(row_list, dtype=np.int64)
+        spread = None if total == requests else pa.array(np.repeat(np.arange(requests), rows))
+
+        def per_request(values, kind: pa.DataType) -> pa.Array:
+            column = pa.array(values, kind)
+            return column if spread is None else column.take(spread)
+
+        ts_us = np.array(ts_list, dtype=np.int64)
+        if spread is None:
+            row_index = np.zeros(total, dtype=np.int32)
+        else:
+            row_index = (np.arange(total) - np.repeat(np.cumsum(rows) - rows, rows)).astype(np.int32)
+            ts_us = np.repeat(ts_us, rows)
+        cols: dict[str, pa.Array] = {
+            contract.REQUEST_ID: per_request(request_id, pa.string()),
+            contract.ROW_INDEX: pa.array(row_index, pa.int32()),
+            contract.TIMESTAMP: pa.array(ts_us, pa.timestamp("us", tz="UTC")),
+            contract.MODEL: pa.repeat(pa.scalar(self.model, pa.string()), total),
+            contract.VERSION: pa.repeat(pa.scalar(self.version, pa.string()), total),
+            contract.ROUTE: per_request(route, pa.string()),
+            contract.STATUS: per_request(np.array(status, dtype=np.int16), pa.int16()),
+            contract.LATENCY_MS: per_request(np.array(latency_ms, dtype=np.float32), pa.float32()),
+            contract.ERROR: per_request(error, pa.string()),
+        }
+        if self.schema is not None:
+            for spec in self.schema.inputs:
+                if spec.pii and (pii_mode == "drop" or key is None):
+                    continue
+                parts = self.inputs[spec.name]
+                cols[contract.INPUT_PREFIX + spec.name] = _hashed(parts, rows, key) if spec.pii else \
+                    _column(parts, rows)
+            for out in self.schema.outputs:
+                cols[contract.OUTPUT_PREFIX + out.name] = _column(self.outputs[out.name], rows)
+        return pa.table(cols), ts_us // _US_PER_DAY
+
+
+def _append(columns: dict[str, list[np.ndarray | None]], arrays: dict[str, np.ndarray] | None) -> None:
+    if arrays is None:
+        for column in columns.values():
+            column.append(None)
+    else:
+        for name, column in columns.items():
+            column.append(arrays.get(name))
+
+
+_LOW_CARDINALITY = (contract.MODEL, contract.VERSION, contract.ROUTE, contract.STATUS, contract.ERROR)
+
+
+def _dictionary_columns(table: pa.Table) -> list[str]:
+    """Dictionary-encode only the columns with few distinct values (and text inputs and
+    outputs, which are categories): trying it on ids, times and floats costs about twice
+    the rest of the write and makes the file bigger."""
+    return [f.name for f in table.schema
+            if f.name in _LOW_CARDINALITY or (pa.types.is_string(f.type) and f.name != contract.REQUEST_ID)]
+
+
+_US_PER_DAY = 86_400 * 10**6
 
 
 class PredictionLogWriter:
@@ -62,57 +128,74 @@ class PredictionLogWriter:
         self.metrics = metrics
         self.writer_id = f"{socket.gethostname()}-{os.getpid()}-{int(time.time())}-{uuid.uuid4().hex[:6]}"
         self._seq = 0
-        self._buf: list[Chunk] = []
+        self._buf: dict[tuple[str, str | None, int], _Pending] = {}
         self._rows = 0
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()  # the buffer
+        self._wake = threading.Event()  # max_rows reached, or closing
         self._closed = False
         self._key = cfg.pii_salt.encode() if cfg.pii_salt else None
         self._thread = threading.Thread(target=self._loop, name="mlgate-predlog", daemon=True)
         self._thread.start()
 
     # -- request path ------------------------------------------------------------------
-    def append(self, chunk: Chunk) -> None:
-        with self._cond:
-            if self._closed or self._rows + chunk.rows > self.cfg.max_buffer_rows:
+    def record(self, request_id: str, ts_us: int, model: str, version: str | None, route: str, status: int,
+               latency_ms: float, error: str | None, rows: int, inputs: dict[str, np.ndarray] | None,
+               outputs: dict[str, np.ndarray] | None, schema: ModelSchema | None) -> None:
+        """One answered request (``rows`` records). ``inputs``/``outputs``: arrays by name, or
+        None when the request never got that far (they are logged as nulls)."""
+        with self._lock:
+            if self._closed or self._rows + rows > self.cfg.max_buffer_rows:
                 reason = "closed" if self._closed else "buffer_full"
                 if self.metrics is not None:
-                    self.metrics.inc("mlgate_predlog_records_dropped_total", (chunk.model, reason), chunk.rows)
+                    self.metrics.inc("mlgate_predlog_records_dropped_total", (model, reason), rows)
                 return
-            self._buf.append(chunk)
-            self._rows += chunk.rows
+            key = (model, version, id(schema))
+            pending = self._buf.get(key)
+            if pending is None:
+                pending = self._buf[key] = _Pending(model, version, schema)
+            pending.add((request_id, ts_us, route, status, latency_ms, error, rows), rows, inputs, outputs)
+            self._rows += rows
             if self._rows >= self.cfg.max_rows:
-                self._cond.notify()
+                self._wake.set()
 
     # -- writer thread -----------------------------------------------------------------
     def _loop(self) -> None:
         while True:
-            with self._cond:
-                if not self._closed and self._rows < self.cfg.max_rows:
-                    self._cond.wait(self.cfg.flush_interval_s)
-                closing = self._closed
+            self._wake.wait(self.cfg.flush_interval_s)
+            self._wake.clear()
+            closing = self._closed
             self.flush()
             if closing:
                 return
 
     def flush(self) -> None:
         """Publish everything buffered now (safe from any thread)."""
-        with self._cond:
-            chunks, self._buf, self._rows = self._buf, [], 0
-        if not chunks:
-            return
-        groups: dict[tuple[str, dt.date], list[Chunk]] = {}
-        for c in chunks:
-            day = dt.datetime.fromtimestamp(c.ts_us / 1e6, dt.timezone.utc).date()
-            groups.setdefault((c.model, day), []).append(c)
-        for (model, day), group in groups.items():
-            rows = sum(c.rows for c in group)
+        with self._lock:
+            pending, self._buf, self._rows = self._buf, {}, 0
+        by_model: dict[str, list[_Pending]] = {}
+        for p in pending.values():
+            by_model.setdefault(p.model, []).append(p)
+        for model, group in by_model.items():
             try:
-                self._publish(model, day, self._table(group))
-            except Exception:  # noqa: BLE001 - the sink failed: count, never crash serving
-                log.exception("prediction log: could not publish %d records of %s", rows, model)
-                self._count("mlgate_predlog_records_dropped_total", (model, "sink_error"), rows)
+                built = [p.table(self._key, self.cfg.pii_mode) for p in group]
+                table = built[0][0] if len(built) == 1 else \
+                    pa.concat_tables([t for t, _ in built], promote_options="permissive")
+                days = built[0][1] if len(built) == 1 else np.concatenate([d for _, d in built])
+            except Exception:  # noqa: BLE001 - bad values must never crash serving
+                log.exception("prediction log: could not build the records of %s", model)
+                self._count("mlgate_predlog_records_dropped_total", (model, "sink_error"),
+                            sum(p.row_count for p in group))
                 continue
-            self._count("mlgate_predlog_records_written_total", (model,), rows)
+            unique_days = np.unique(days)
+            for day in unique_days.tolist():
+                part = table if len(unique_days) == 1 else table.filter(pa.array(days == day))
+                try:
+                    self._publish(model, dt.date(1970, 1, 1) + dt.timedelta(days=day), part)
+                except Exception:  # noqa: BLE001 - the sink failed: count, never crash serving
+                    log.exception("prediction log: could not publish %d records of %s", part.num_rows, model)
+                    self._count("mlgate_predlog_records_dropped_total", (model, "sink_error"), part.num_rows)
+                    continue
+                self._count("mlgate_predlog_records_written_total", (model,), part.num_rows)
 
     def _count(self, name: str, labels: tuple[str, ...], value: float) -> None:
         if self.metrics is not None:
@@ -121,57 +204,22 @@ class PredictionLogWriter:
     def _publish(self, model: str, day: dt.date, table: pa.Table) -> None:
         directory = contract.partition_dir(self.path, model, day)
         self.fs.create_dir(directory, recursive=True)
-        self._seq += 1
-        name = contract.segment_name(self.writer_id, self._seq)
+        with self._lock:
+            self._seq += 1
+            name = contract.segment_name(self.writer_id, self._seq)
         tmp = f"{directory}/.{name}.tmp"
         compression = None if self.cfg.compression == "none" else self.cfg.compression
         with self.fs.open_output_stream(tmp) as out:
-            pq.write_table(table, out, compression=compression)
+            pq.write_table(table, out, compression=compression, use_dictionary=_dictionary_columns(table))
         self.fs.move(tmp, f"{directory}/{name}")
         if self.on_publish is not None:
             self.on_publish(f"{directory}/{name}", table.num_rows)
 
-    def _table(self, chunks: list[Chunk]) -> pa.Table:
-        by_version: dict[tuple[str | None, int], list[Chunk]] = {}
-        for c in chunks:
-            by_version.setdefault((c.version, id(c.schema)), []).append(c)
-        tables = [build_table(group, self._key, self.cfg.pii_mode) for group in by_version.values()]
-        return tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
-
     def close(self, timeout_s: float = 60.0) -> None:
-        with self._cond:
+        with self._lock:
             self._closed = True
-            self._cond.notify()
+        self._wake.set()
         self._thread.join(timeout_s)
-
-
-def build_table(chunks: list[Chunk], key: bytes | None, pii_mode: str) -> pa.Table:
-    """Records of chunks that share one schema (same model version)."""
-    rows = np.array([c.rows for c in chunks])
-    cols: dict[str, pa.Array] = {
-        contract.REQUEST_ID: pa.array(np.repeat(np.array([c.request_id for c in chunks], dtype=object), rows),
-                                      pa.string()),
-        contract.ROW_INDEX: pa.array(np.concatenate([np.arange(n, dtype=np.int32) for n in rows]), pa.int32()),
-        contract.TIMESTAMP: pa.array(np.repeat(np.array([c.ts_us for c in chunks], dtype=np.int64), rows),
-                                     pa.timestamp("us", tz="UTC")),
-        contract.MODEL: pa.array(np.repeat(np.array([c.model for c in chunks], dtype=object), rows), pa.string()),
-        contract.VERSION: pa.array(np.repeat(np.array([c.version for c in chunks], dtype=object), rows), pa.string()),
-        contract.ROUTE: pa.array(np.repeat(np.array([c.route for c in chunks], dtype=object), rows), pa.string()),
-        contract.STATUS: pa.array(np.repeat(np.array([c.status for c in chunks], dtype=np.int16), rows), pa.int16()),
-        contract.LATENCY_MS: pa.array(np.repeat(np.array([c.latency_ms for c in chunks], dtype=np.float32), rows)),
-        contract.ERROR: pa.array(np.repeat(np.array([c.error for c in chunks], dtype=object), rows), pa.string()),
-    }
-    schema = next((c.schema for c in chunks if c.schema is not None), None)
-    if schema is not None:
-        for spec in schema.inputs:
-            if spec.pii and (pii_mode == "drop" or key is None):
-                continue
-            parts = [c.inputs.get(spec.name) if c.inputs else None for c in chunks]
-            cols[contract.INPUT_PREFIX + spec.name] = _hashed(parts, rows, key) if spec.pii else _column(parts, rows)
-        for out in schema.outputs:
-            parts = [c.outputs.get(out.name) if c.outputs else None for c in chunks]
-            cols[contract.OUTPUT_PREFIX + out.name] = _column(parts, rows)
-    return pa.table(cols)
 
 
 def _column(parts: list[np.ndarray | None], rows: np.ndarray) -> pa.Array:

@@ -115,3 +115,26 @@ def test_a_scrape_counts_the_scraping_process_own_latest_requests():
     rec.inc("mlgate_requests_total", LABELS)
     text = hub.push_and_render("replica-0", rec.drain())
     assert _sample(text, "mlgate_requests_total") == 1
+
+
+def test_observe_many_equals_one_observe_per_value():
+    values = [0.0, 0.0005, 0.0007, 0.001, 0.003, 2.5, 9.99, 10.0, 11.0, 1e9]
+    one, many = MetricsRecorder(), MetricsRecorder()
+    for v in values:
+        one.observe("mlgate_request_duration_seconds", ("demo", "1", "v2"), v)
+    many.observe_many("mlgate_request_duration_seconds", ("demo", "1", "v2"), values)
+    many.observe_many("mlgate_request_duration_seconds", ("demo", "1", "v2"), [])
+    assert one.drain()["hists"] == many.drain()["hists"]
+
+
+def test_collectors_fold_their_tallies_in_at_every_drain():
+    rec = MetricsRecorder()
+    tally = [3]
+
+    def collect():
+        rec.inc("mlgate_requests_total", LABELS, tally[0])
+        tally[0] = 0
+
+    rec.add_collector(collect)
+    assert rec.drain()["counters"] == [(("mlgate_requests_total", LABELS), 3.0)]
+    assert rec.drain()["counters"] == [(("mlgate_requests_total", LABELS), 0.0)]

@@ -14,7 +14,7 @@ from registry import predlog
 from registry.schema import FeatureSpec, ModelSchema, OutputSpec
 from serving.config import PredictionLogConfig
 from registry.metrics import MetricsHub, MetricsRecorder
-from serving.predlog import Chunk, PredictionLogWriter
+from serving.predlog import PredictionLogWriter
 
 SCHEMA = ModelSchema(
     kind="tabular", task="classification", class_labels=("a", "b"),
@@ -24,9 +24,10 @@ SCHEMA = ModelSchema(
 )
 
 
-def chunk(i: int, rows: int = 2, status: int = 200) -> Chunk:
+def chunk(i: int, rows: int = 2, status: int = 200) -> dict:
+    """The arguments of one :meth:`PredictionLogWriter.record` call."""
     emails = np.array([f"user{i}-{r}@example.com".encode() for r in range(rows)], dtype=object)
-    return Chunk(
+    return dict(
         request_id=f"req-{i}", ts_us=int(time.time() * 1e6), model="m", version="1", route="v2",
         status=status, latency_ms=1.5, error=None if status == 200 else "bad", rows=rows,
         inputs={"x": np.arange(rows, dtype=np.float64) + i, "email": emails},
@@ -44,7 +45,7 @@ def _cfg(**kw) -> PredictionLogConfig:
 def test_close_flushes_everything_and_rows_match(tmp_path):
     writer = PredictionLogWriter(str(tmp_path), _cfg())
     for i in range(50):
-        writer.append(chunk(i))
+        writer.record(**chunk(i))
     writer.close()
     table = predlog.read_logs(str(tmp_path), "m")
     assert table.num_rows == 100
@@ -56,7 +57,7 @@ def test_max_rows_triggers_a_segment_without_close(tmp_path):
     published = threading.Event()
     writer = PredictionLogWriter(str(tmp_path), _cfg(max_rows=10), on_publish=lambda path, rows: published.set())
     for i in range(5):
-        writer.append(chunk(i))
+        writer.record(**chunk(i))
     assert published.wait(60), "no segment after max_rows (flush interval is an hour)"
     assert predlog.read_logs(str(tmp_path), "m").num_rows == 10
     writer.close()
@@ -66,7 +67,7 @@ def test_buffer_is_bounded_and_drops_are_counted(tmp_path):
     rec = MetricsRecorder()
     writer = PredictionLogWriter(str(tmp_path), _cfg(max_buffer_rows=6, max_rows=10**6), rec)
     for i in range(5):
-        writer.append(chunk(i))  # 2 rows each: 3 fit, 2 are dropped
+        writer.record(**chunk(i))  # 2 rows each: 3 fit, 2 are dropped
     writer.close()
     hub = MetricsHub()
     hub.push("w", rec.drain())
@@ -78,7 +79,7 @@ def test_buffer_is_bounded_and_drops_are_counted(tmp_path):
 
 def test_pii_is_hashed_never_clear(tmp_path):
     writer = PredictionLogWriter(str(tmp_path), _cfg())
-    writer.append(chunk(1))
+    writer.record(**chunk(1))
     writer.close()
     for path in glob.glob(f"{tmp_path}/**/*.parquet", recursive=True):
         raw = open(path, "rb").read()
@@ -91,16 +92,16 @@ def test_pii_dropped_without_salt_or_in_drop_mode(tmp_path):
     for i, cfg in enumerate((_cfg(pii_salt=None), _cfg(pii_mode="drop"))):
         root = tmp_path / str(i)
         writer = PredictionLogWriter(str(root), cfg)
-        writer.append(chunk(1))
+        writer.record(**chunk(1))
         writer.close()
         assert "in_email" not in predlog.read_logs(str(root), "m").column_names
 
 
 def test_failed_requests_have_null_inputs_and_one_row(tmp_path):
     writer = PredictionLogWriter(str(tmp_path), _cfg())
-    writer.append(Chunk("bad-1", int(time.time() * 1e6), "m", None, "plain", 400, 0.2, "instances: bad", 1,
-                        None, None, None))
-    writer.append(chunk(2))
+    writer.record("bad-1", int(time.time() * 1e6), "m", None, "plain", 400, 0.2, "instances: bad", 1,
+                   None, None, None)
+    writer.record(**chunk(2))
     writer.close()
     table = predlog.read_logs(str(tmp_path), "m").to_pylist()
     bad = [r for r in table if r["request_id"] == "bad-1"]
@@ -110,7 +111,7 @@ def test_failed_requests_have_null_inputs_and_one_row(tmp_path):
 
 def test_temporary_files_are_ignored_by_readers(tmp_path):
     writer = PredictionLogWriter(str(tmp_path), _cfg())
-    writer.append(chunk(1))
+    writer.record(**chunk(1))
     writer.close()
     seg = predlog.list_segments(str(tmp_path), "m")[0]
     partial = os.path.join(os.path.dirname(seg.path), ".in-progress.parquet.tmp")
@@ -125,7 +126,7 @@ def test_segment_names_never_collide_across_writers(tmp_path):
     names = set()
     for _ in range(3):
         writer = PredictionLogWriter(str(tmp_path), _cfg())
-        writer.append(chunk(1))
+        writer.record(**chunk(1))
         writer.close()
     for seg in predlog.list_segments(str(tmp_path), "m"):
         names.add(os.path.basename(seg.path))
@@ -137,11 +138,34 @@ def test_time_range_filters_records(tmp_path):
 
     writer = PredictionLogWriter(str(tmp_path), _cfg())
     old = chunk(1)
-    old.ts_us -= 3600 * 10**6
-    writer.append(old)
-    writer.append(chunk(2))
+    old["ts_us"] -= 3600 * 10**6
+    writer.record(**old)
+    writer.record(**chunk(2))
     writer.close()
     since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=30)
     table = predlog.read_logs(str(tmp_path), "m", since=since, columns=["request_id"])
     assert table.column_names == ["request_id"]
     assert set(table["request_id"].to_pylist()) == {"req-2"}
+
+
+def test_multi_row_requests_number_their_rows_and_repeat_request_fields(tmp_path):
+    writer = PredictionLogWriter(str(tmp_path), _cfg())
+    for i, rows in enumerate((3, 1, 2)):
+        writer.record(**chunk(i, rows=rows, status=200 if i != 1 else 400))
+    writer.close()
+    table = predlog.read_logs(str(tmp_path), "m", columns=["request_id", "row_index", "status", "in_x"])
+    got = sorted(zip(*(table[c].to_pylist() for c in ("request_id", "row_index", "status", "in_x"))))
+    assert got == [("req-0", 0, 200, 0.0), ("req-0", 1, 200, 1.0), ("req-0", 2, 200, 2.0), ("req-1", 0, 400, 1.0),
+                   ("req-2", 0, 200, 2.0), ("req-2", 1, 200, 3.0)]
+
+
+def test_records_of_two_days_go_to_their_own_date_partitions(tmp_path):
+    writer = PredictionLogWriter(str(tmp_path), _cfg())
+    yesterday = chunk(1)
+    yesterday["ts_us"] -= 86_400 * 10**6
+    writer.record(**yesterday)
+    writer.record(**chunk(2))
+    writer.close()
+    segments = predlog.list_segments(str(tmp_path), "m")
+    assert len({os.path.dirname(s.path) for s in segments}) == 2
+    assert predlog.read_logs(str(tmp_path), "m").num_rows == 4

@@ -1,0 +1,59 @@
+"""The metrics observer: per-request tallies become the documented series on a drain."""
+
+from __future__ import annotations
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from registry.errors import InvalidInput, Overloaded
+from registry.metrics import MetricsHub, MetricsRecorder
+from serving.batching import BatchStats
+from serving.dataplane import Outcome
+from serving.observers import MetricsObserver
+from serving.types import InferenceRequest
+from serving.validate import Prepared
+
+
+class _Model:
+    version = "3"
+
+
+def _outcome(error=None, rows=2, latency_s=0.004, model="demo"):
+    request = InferenceRequest(model, None, [], route="v2", request_id="r")
+    return Outcome(request, _Model() if model == "demo" else None, Prepared(rows) if error is None else None,
+                   None, error, latency_s, 0.0)
+
+
+def _samples(rec: MetricsRecorder) -> dict:
+    hub = MetricsHub()
+    hub.push("a", rec.drain())
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for fam in text_string_to_metric_families(hub.render()) for s in fam.samples}
+
+
+def test_requests_rows_latency_rejections_and_inflight_add_up():
+    rec = MetricsRecorder()
+    obs = MetricsObserver(rec, {"demo"})
+    outcomes = [_outcome() for _ in range(5)] + [_outcome(InvalidInput("x: bad")), _outcome(Overloaded("full", 1.0)),
+                                                 _outcome(model="nope", error=InvalidInput("no such model"))]
+    for o in outcomes:
+        obs.begin(o.request)
+    obs.begin(_outcome().request)  # still in flight at the drain
+    for o in outcomes:
+        obs.observe(o)
+    obs.batch("demo", "3", BatchStats(rows=10, items=5, queue_wait_s=(0.001,) * 5, compute_s=0.002))
+    got = _samples(rec)
+    ok = (("model", "demo"), ("route", "v2"), ("status", "200"), ("version", "3"))
+    assert got[("mlgate_requests_total", ok)] == 5
+    assert got[("mlgate_rows_total", ok)] == 10
+    assert got[("mlgate_requests_total", (("model", "demo"), ("route", "v2"), ("status", "400"), ("version", "3")))] == 1
+    assert got[("mlgate_rejections_total", (("model", "demo"), ("reason", "queue_full"), ("route", "v2"),
+                                            ("version", "3")))] == 1
+    assert got[("mlgate_rejections_total", (("model", "_unknown"), ("reason", "bad_input"), ("route", "v2"),
+                                            ("version", "")))] == 1
+    assert got[("mlgate_request_duration_seconds_count", (("model", "demo"), ("route", "v2"), ("version", "3")))] == 7
+    assert got[("mlgate_queue_wait_seconds_count", (("model", "demo"), ("version", "3")))] == 5
+    assert got[("mlgate_batch_size_rows_sum", (("model", "demo"), ("version", "3")))] == 10
+    assert got[("mlgate_inflight_requests", (("model", "demo"), ("route", "v2")))] == 1
+    again = _samples(rec)  # deltas were folded in once: a second drain adds nothing
+    assert ("mlgate_requests_total", ok) not in again
+    assert again[("mlgate_inflight_requests", (("model", "demo"), ("route", "v2")))] == 1
