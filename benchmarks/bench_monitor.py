@@ -3,8 +3,10 @@ against the kernels' own speed on the same rows.
 
     python benchmarks/bench_monitor.py [--quick] [--rows N] [--repeat R] [--write-results]
 
-Data: rows of the ``demo`` schema written exactly as serving writes them (prediction-log
-layout, zstd Parquet, one segment per ``--segment-rows``): 8 tested input features (5
+Data: rows of the ``demo`` schema with the columns serving writes (prediction-log layout,
+zstd Parquet with pyarrow's default encoding: every column dictionary-encoded while the
+dictionary fits; serving's writer now encodes only repeated values and strings so, which
+decodes faster), one segment per ``--segment-rows``: 8 tested input features (5
 numeric, 3 categorical; the personal-data feature is absent), the outputs (class
 probabilities and label), plus the fixed columns; the second half of the rows is shifted.
 The reference profiles (inputs on 50,000 training rows, outputs) live in a registry
