@@ -6,6 +6,7 @@ tensor models) that the batcher can concatenate across callers.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,7 +64,7 @@ def _column(spec: FeatureSpec, t: Tensor) -> np.ndarray:
 
 
 def check_finite(spec: FeatureSpec, values: np.ndarray, where: str) -> None:
-    if values.dtype.kind != "f" or np.isfinite(values).all():
+    if values.dtype.kind != "f" or (math.isfinite(values.flat[0]) if values.size == 1 else np.isfinite(values).all()):
         return
     if not spec.allow_nonfinite and np.isinf(values).any():
         raise InvalidInput(f"{where}: non-finite value (infinity) not allowed")

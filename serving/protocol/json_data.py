@@ -66,6 +66,38 @@ def json_to_array(data: Any, datatype: str, shape: tuple[int, ...], field: str) 
     return _convert(flat, datatype, field).reshape(shape)
 
 
+_INT_RANGES = {dt: (int(np.iinfo(V2_TO_NUMPY[dt]).min), int(np.iinfo(V2_TO_NUMPY[dt]).max))
+               for dt in V2_TO_NUMPY if dt.startswith(("INT", "UINT"))}
+_FP64_EXACT_INT = 2**53
+
+
+def one_value_array(value: Any, datatype: str) -> np.ndarray | None:
+    """A one-element array of ``value`` when it is plainly valid for ``datatype`` (the
+    same array :func:`json_to_array` makes); None when in doubt, for the full checks."""
+    kind = type(value)
+    if datatype == "FP64":
+        if kind is float or kind is int and -_FP64_EXACT_INT <= value <= _FP64_EXACT_INT:
+            return np.array((value,), dtype=np.float64)
+        return None
+    if datatype == "BYTES":
+        if kind is not str:
+            return None
+        out = np.empty(1, dtype=object)
+        out[0] = value.encode("utf-8")
+        return out
+    if datatype in _FLOAT_MAX:
+        limit = _FLOAT_MAX[datatype]
+        if (kind is float or kind is int) and -limit <= value <= limit:  # NaN fails the comparison
+            return np.array((value,), dtype=V2_TO_NUMPY[datatype])
+        return None
+    if datatype == "BOOL":
+        return np.array((value,), dtype=np.bool_) if kind is bool else None
+    bounds = _INT_RANGES.get(datatype)
+    if bounds is not None and kind is int and bounds[0] <= value <= bounds[1]:
+        return np.array((value,), dtype=V2_TO_NUMPY[datatype])
+    return None
+
+
 def _flatten(data: Any, field: str) -> list:
     if not isinstance(data, list):
         fail(field, f"expected an array, got {json_type(data)}")

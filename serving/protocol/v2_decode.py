@@ -16,10 +16,11 @@ from typing import Any
 
 from serving.protocol.binary import binary_to_array
 from serving.protocol.datatypes import check_datatype, check_shape, fail, json_repr, json_type
-from serving.protocol.json_data import json_to_array, parse_json
+from serving.protocol.json_data import json_to_array, one_value_array, parse_json
 from serving.types import InferenceRequest, RequestedOutput, Tensor
 
 _UNSUPPORTED_PARAMETERS = ("shared_memory_region", "classification")
+_ONE_VALUE_KEYS = frozenset({"name", "shape", "datatype", "data"})
 
 
 def decode_infer_request(
@@ -77,6 +78,8 @@ def _decode_input(
     item: Any, field: str, body: bytes, offset: int, has_binary_section: bool
 ) -> tuple[Tensor, int]:
     """One input and the number of binary-section bytes it consumed."""
+    if type(item) is dict and item.keys() == _ONE_VALUE_KEYS and (tensor := _one_value(item)) is not None:
+        return tensor, 0
     if not isinstance(item, dict):
         fail(field, f"expected an object, got {json_type(item)}")
     name = _name(item.get("name"), f"{field}.name")
@@ -101,6 +104,19 @@ def _decode_input(
         fail(size_field, f"{size} bytes declared but only {len(body) - offset} left in the body")
     data = binary_to_array(body, offset, size, datatype, shape, size_field)
     return Tensor(name, datatype, shape, data, parameters), size
+
+
+def _one_value(item: dict) -> Tensor | None:
+    """The commonest input, one value of one row (``"shape": [1], "data": [v]``), built
+    without the general path's steps; None for anything else, which the general path
+    then validates (and names the field of any error)."""
+    name, shape, datatype, data = item["name"], item["shape"], item["datatype"], item["data"]
+    if type(name) is not str or not name or type(datatype) is not str or type(shape) is not list \
+            or len(shape) != 1 or type(shape[0]) is not int or shape[0] != 1 \
+            or type(data) is not list or len(data) != 1:
+        return None
+    array = one_value_array(data[0], datatype)
+    return None if array is None else Tensor(name, datatype, (1,), array, {})
 
 
 def _decode_outputs(raw: Any) -> list[RequestedOutput] | None:
