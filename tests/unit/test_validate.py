@@ -119,6 +119,15 @@ def test_infinity_is_rejected_unless_allowed():
     assert prepare(TABULAR, tabular_inputs(ratio=ok)).rows == 2
 
 
+@pytest.mark.parametrize("value, datatype", [(np.inf, "FP64"), (-np.inf, "FP32"), (np.inf, "FP16")])
+def test_a_single_infinite_value_is_rejected(value, datatype):
+    dtype = {"FP64": np.float64, "FP32": np.float32, "FP16": np.float16}[datatype]
+    fails(TABULAR, tabular_inputs(age=Tensor("age", datatype, (1,), np.array([value], dtype))), "inputs.age",
+          "infinity")
+    fails(TABULAR, tabular_inputs(score=Tensor("score", datatype, (1,), np.array([np.nan], dtype))), "inputs.score",
+          "missing value")
+
+
 def test_nan_is_a_missing_value():
     t = Tensor("age", "FP64", (2,), np.array([np.nan, 1.0]))
     assert np.isnan(prepare(TABULAR, tabular_inputs(age=t)).columns["age"][0])
