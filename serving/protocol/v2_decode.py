@@ -64,10 +64,12 @@ def _decode_inputs(
     tensors: list[Tensor] = []
     names: set[str] = set()
     for i, item in enumerate(raw):
-        field = f"inputs[{i}]"
-        tensor, size = _decode_input(item, field, body, offset, has_binary_section)
+        if type(item) is dict and item.keys() == _ONE_VALUE_KEYS and (tensor := _one_value(item)) is not None:
+            size = 0
+        else:
+            tensor, size = _decode_input(item, f"inputs[{i}]", body, offset, has_binary_section)
         if tensor.name in names:
-            fail(f"{field}.name", f"duplicate input name {tensor.name!r}")
+            fail(f"inputs[{i}].name", f"duplicate input name {tensor.name!r}")
         names.add(tensor.name)
         tensors.append(tensor)
         offset += size
@@ -78,8 +80,6 @@ def _decode_input(
     item: Any, field: str, body: bytes, offset: int, has_binary_section: bool
 ) -> tuple[Tensor, int]:
     """One input and the number of binary-section bytes it consumed."""
-    if type(item) is dict and item.keys() == _ONE_VALUE_KEYS and (tensor := _one_value(item)) is not None:
-        return tensor, 0
     if not isinstance(item, dict):
         fail(field, f"expected an object, got {json_type(item)}")
     name = _name(item.get("name"), f"{field}.name")
