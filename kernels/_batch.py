@@ -73,9 +73,15 @@ def score_numeric(
 
 
 @njit(cache=True, nogil=True)
-def binned_one(x, edges, ref_bins, eps, base, cur_bins_out):
-    """Streaming histogram of one raw column, then (PSI, JS, #missing)."""
-    n_missing = bin_counts(x, edges, cur_bins_out)
-    psi = psi_from_counts(ref_bins, cur_bins_out, eps)
-    js = js_from_counts(ref_bins, cur_bins_out, base)
-    return psi, js, n_missing
+def binned_feature(x, f, edges, edge_starts, ref_bins, eps, base, cur_bins_out, stats_out):
+    """Streaming histogram of feature ``f``'s raw column ``x`` (packed layout as above).
+
+    Writes ``stats_out[f] = (PSI, JS, #missing)``.
+    """
+    e = edges[edge_starts[f] : edge_starts[f + 1]]
+    lo, hi = edge_starts[f] + f, edge_starts[f + 1] + f + 1
+    cb = cur_bins_out[lo:hi]
+    n_missing = bin_counts(x, e, cb)
+    stats_out[f, 0] = psi_from_counts(ref_bins[lo:hi], cb, eps)
+    stats_out[f, 1] = js_from_counts(ref_bins[lo:hi], cb, base)
+    stats_out[f, 2] = n_missing

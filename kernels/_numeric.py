@@ -23,15 +23,16 @@ def copy_finite(src, dst):
 
     NaN and +-inf are skipped (the caller counts them as missing). ``dst`` must be
     at least as long as ``src``; values are upcast to ``dst``'s dtype.  A column
-    without missing values (the usual case) takes a vectorised count-and-copy.
+    without missing values (the usual case) is copied and checked in one
+    vectorised pass; only a column with missing values is compacted in a second.
     """
-    n_finite = 0
+    n_missing = 0
     for i in range(src.size):
-        n_finite += abs(src[i]) < np.inf
-    if n_finite == src.size:
-        for i in range(src.size):
-            dst[i] = src[i]
-        return n_finite
+        x = src[i]
+        dst[i] = x
+        n_missing += not (abs(x) < np.inf)
+    if n_missing == 0:
+        return src.size
     n_finite = 0
     for i in range(src.size):
         x = src[i]

@@ -93,23 +93,19 @@ def score_binned_features(
     """Histogram every raw column on its reference edges, features split over threads."""
     n = len(ref.names)
     cols = [as_numeric(c, name) for c, name in zip(columns, ref.names)]
-    stats = np.zeros((n, 2))
-    n_missing = np.zeros(n, dtype=np.int64)
+    stats = np.zeros((n, 3))
     cur_bins = np.zeros_like(ref.bin_counts)
     threads = max(1, min(n_threads or default_threads(), n))
     chunks = np.array_split(np.arange(n), threads)
 
     def work(chunk: int) -> None:
-        for f in chunks[chunk]:
-            e = ref.edges[ref.edge_starts[f] : ref.edge_starts[f + 1]]
-            sl = ref.bins_slice(int(f))
-            psi, js, miss = _batch.binned_one(
-                cols[f], e, ref.bin_counts[sl], eps, base, cur_bins[sl]
+        for f in chunks[chunk].tolist():
+            _batch.binned_feature(
+                cols[f], f, ref.edges, ref.edge_starts, ref.bin_counts, eps, base, cur_bins, stats
             )
-            stats[f] = psi, js
-            n_missing[f] = miss
 
     map_threads(work, len(chunks), threads)
+    n_missing = stats[:, 2].astype(np.int64)
     n_cur = np.array([c.size for c in cols], dtype=np.int64) - n_missing
     return BinnedScores(
         ref.names, stats[:, 0].copy(), stats[:, 1].copy(), n_cur,

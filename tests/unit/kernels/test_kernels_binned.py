@@ -92,6 +92,18 @@ def test_streaming_histogram_counts_missing_apart(bins):
         assert n_missing == np.sum(~np.isfinite(values))
 
 
+@pytest.mark.parametrize("size", [1, 5, 8, 13, 2048, 2053])
+def test_streaming_histogram_tail_and_short_columns(size):
+    rng = np.random.default_rng(size)
+    x = np.round(rng.normal(size=size), 1)
+    x[-1] = np.nan  # a missing value in the last, partial vector
+    x[: size // 2 : 3] = -np.inf
+    edges = numpy_edges(rng.normal(size=500), 10)
+    counts, n_missing = kernels.histogram(x, edges)
+    assert_array_equal(counts, numpy_counts(x, edges))
+    assert n_missing == np.sum(~np.isfinite(x))
+
+
 def test_values_on_an_edge_go_to_the_lower_bin():
     counts, _ = kernels.histogram(np.array([1.0, 2.0, 2.0, 3.0, 9.0]), np.array([1.0, 2.0, 3.0]))
     assert_array_equal(counts, [1, 2, 1, 1])
