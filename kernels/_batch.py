@@ -29,22 +29,21 @@ def _normalise_by_std(distance, std):
     return 0.0 if distance == 0.0 else np.inf
 
 
-@njit(parallel=True, cache=True)
-def fit_numeric(values, starts, counts, bins, edges_out, n_edges_out, ref_bins_out, moments_out):
-    """Edges, reference bin counts and (mean, std) for each sorted reference slice.
+@njit(cache=True, nogil=True)
+def fit_feature(a, f, bins, edges_out, n_edges_out, ref_bins_out, moments_out):
+    """Edges, reference bin counts and (mean, std) of feature ``f``'s sorted values ``a``.
 
     ``edges_out`` / ``ref_bins_out`` are laid out with a fixed stride of ``bins``
     (at most ``bins`` edges, ``bins + 1`` counts) and compacted by the caller.
+    Called right after ``a`` is sorted, while it is still in cache.
     """
-    for f in prange(counts.size):
-        a = values[starts[f] : starts[f] + counts[f]]
-        e = quantile_edges_sorted(a, bins)
-        n_edges_out[f] = e.size
-        edges_out[f * bins : f * bins + e.size] = e
-        bin_counts_sorted(a, e, ref_bins_out[f * (bins + 1) : f * (bins + 1) + e.size + 1])
-        mean, std = mean_std_sorted(a)
-        moments_out[f, 0] = mean
-        moments_out[f, 1] = std
+    e = quantile_edges_sorted(a, bins)
+    n_edges_out[f] = e.size
+    edges_out[f * bins : f * bins + e.size] = e
+    bin_counts_sorted(a, e, ref_bins_out[f * (bins + 1) : f * (bins + 1) + e.size + 1])
+    mean, std = mean_std_sorted(a)
+    moments_out[f, 0] = mean
+    moments_out[f, 1] = std
 
 
 @njit(parallel=True, cache=True)

@@ -83,19 +83,29 @@ def _slots(lengths: Sequence[int]) -> np.ndarray:
     return starts
 
 
-def sort_columns(columns: Sequence[np.ndarray], n_threads: int | None = None) -> SortedColumns:
-    """Copy the finite values of each column into one buffer and sort each slice."""
+def sort_columns(
+    columns: Sequence[np.ndarray],
+    n_threads: int | None = None,
+    then: Callable[[int, np.ndarray], None] | None = None,
+) -> SortedColumns:
+    """Copy the finite values of each column into one buffer and sort each slice.
+
+    ``then(f, sorted_values)``, if given, runs right after column ``f`` is sorted
+    (on the same thread, while the values are still in cache).
+    """
     cols = [as_numeric(c, f"column {i}") for i, c in enumerate(columns)]
     starts = _slots([c.size for c in cols])
     values = np.empty(int(starts[-1]), dtype=np.float64)
     counts = np.zeros(len(cols), dtype=np.int64)
 
     def work(f: int) -> None:
-        start = starts[f]
+        start = int(starts[f])
         n = copy_finite(cols[f], values[start : start + cols[f].size])
         values[start : start + n].sort()
         values[start + n : starts[f + 1]] = np.inf
         counts[f] = n
+        if then is not None:
+            then(f, values[start : start + n])
 
     map_threads(work, len(cols), n_threads or default_threads())
     n_missing = np.array([c.size for c in cols], dtype=np.int64) - counts

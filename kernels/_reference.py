@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._batch import fit_numeric
+from ._batch import fit_feature
 from ._categorical import code_counts, encode, fit_vocabulary
 from ._columns import SortedColumns, sort_columns
 
@@ -56,14 +56,17 @@ class CategoricalReference:
 def fit_numeric_reference(
     names: Sequence[str], columns: Sequence[np.ndarray], bins: int, n_threads: int | None
 ) -> NumericReference:
-    """Sort every reference column once, then fit bins and moments in parallel."""
-    block = sort_columns(columns, n_threads)
+    """Sort every reference column once and fit its bins and moments while it is in cache."""
     n = len(names)
     edges = np.empty(n * bins)
     n_edges = np.zeros(n, dtype=np.int64)
     ref_bins = np.zeros(n * (bins + 1), dtype=np.int64)
     moments = np.zeros((n, 2))
-    fit_numeric(block.values, block.starts, block.counts, bins, edges, n_edges, ref_bins, moments)
+
+    def fit(f: int, sorted_values: np.ndarray) -> None:
+        fit_feature(sorted_values, f, bins, edges, n_edges, ref_bins, moments)
+
+    block = sort_columns(columns, n_threads, then=fit)
     edge_starts = offsets(n_edges)
     packed_edges = np.concatenate(
         [edges[f * bins : f * bins + n_edges[f]] for f in range(n)] or [edges[:0]]
