@@ -1,25 +1,30 @@
 """KS statistic and Wasserstein-1 of two sorted samples, one run of the longer per value.
 
 This is the hot kernel of the profile path.  Both samples are sorted, finite
-and followed in memory by a ``+inf`` sentinel (``a[n_a] == inf``).  The shorter
+and followed in memory by ``SENTINELS`` (8) ``+inf`` values.  The shorter
 sample ``s`` drives the walk; between two of its values ``v = s[k-1] < w = s[k]``
 the ECDF of ``s`` is flat at ``k / n_s`` and only the *run* of longer-sample
-values ``big[p:q]`` inside ``(v, w)`` moves the other ECDF.  With the counts
-scaled by ``n_l * n_s`` the difference with ``C`` values of ``big`` passed is the exact
+values ``big[p:q]`` inside ``(v, w)`` moves the other ECDF.  Scaled by
+``n_l * n_s``, the ECDF difference after ``C`` values of ``big`` is the exact
 integer ``n_s * C - n_l * k``, monotone along the run, so
 
-* KS needs only its two ends: ``p = #big <= v`` and ``q = #big < w``;
-* Wasserstein over ``[v, w)`` is, when the difference keeps one sign (every run
-  but the few where the ECDFs cross), one integer times ``w - v`` plus ``n_s``
-  times a sum of non-negative gaps (``w - big[t]`` or ``big[t] - v``): no
-  cancellation, and the run is read 8 values at a time with vector compares.
+* KS needs only the run's two ends, ``p = #big <= v`` and ``q = #big < w``;
+* Wasserstein over ``[v, w)``, when the difference keeps one sign (every run
+  but the few where the ECDFs cross), is one integer times ``w - v`` plus
+  ``n_s`` times a sum of non-negative gaps (``w - big[t]`` or ``big[t] - v``):
+  no cancellation.
 
-Runs are found by counting, not by a branch per value, and the walk is cut
-into four chains at quantiles of ``s`` that advance in lock-step (four
-independent dependency chains).  A tie group of ``s`` contributes only at its
-last member (where its ECDF is real).  The KS statistic is scipy's (the same
-integer pair, one rounding); the Wasserstein terms are summed with a
-compensated sum.
+The walk (:func:`_runs`) only finds each run's end by counting 8 values of
+``big`` at a time with one vector compare (:func:`kernels._simd.run_chunk`)
+and adds the run's gaps lane by lane into vector accumulators; it is cut into
+four chains at quantiles of ``s``, unrolled so that their four dependency
+chains overlap.  The ECDF differences at the run ends are stored, and a
+vectorised pass per block of steps (:func:`_interval_terms`) takes the KS
+maximum and the integer-times-width terms; the rare runs where the ECDFs
+cross are summed piece by piece (:func:`_crossings`).  A tie group of ``s``
+counts only at its last member, where its ECDF is real.  The KS statistic is
+scipy's (the same integer pair, one rounding); blocks of Wasserstein terms are
+added with a compensated sum.
 """
 
 from __future__ import annotations
@@ -213,7 +218,8 @@ def _walk(s, big, n_s, n_l):
     for c in range(4):  # chains are cut evenly: at most one step each is left
         if lengths[c] > common:
             _run_one(s, big, n_s, n_l, ks[c], ps[c], gaps, d_lt, d_le)
-            b, block = _block_area(s, big, d_lt, d_le, n_s, n_l, starts[c : c + 1] + common, 1, gaps)
+            k_last = starts[c : c + 1] + common
+            b, block = _block_area(s, big, d_lt, d_le, n_s, n_l, k_last, 1, gaps)
             best = max(best, b)
             total, comp = _fold(total, comp, block)
     return best, total - comp

@@ -53,8 +53,10 @@ def _tree_add(builder: ir.IRBuilder, x: ir.Value, add) -> ir.Value:
     width = _LANES
     while width > 1:
         half = width // 2
-        lanes = [ir.Constant(ir.VectorType(_I32, half), list(r)) for r in (range(half), range(half, width))]  # fmt: skip
-        x = add(builder.shuffle_vector(x, x, lanes[0]), builder.shuffle_vector(x, x, lanes[1]))
+        lanes = ir.VectorType(_I32, half)
+        low = builder.shuffle_vector(x, x, ir.Constant(lanes, list(range(half))))
+        high = builder.shuffle_vector(x, x, ir.Constant(lanes, list(range(half, width))))
+        x = add(low, high)
         width = half
     return builder.extract_element(x, _I32(0))
 
@@ -109,10 +111,13 @@ def _count_loop(context, builder, sig, args, n_probes: int) -> ir.Value:
     """
     x_arr, start, stop, probes_arr, _, counts_arr = args
     probes = context.make_array(sig.args[3])(context, builder, probes_arr)
-    splats = [_splat(builder, builder.load(builder.gep(probes.data, [_I64(j)]))) for j in range(n_probes)]  # fmt: skip
+    splats = [
+        _splat(builder, builder.load(builder.gep(probes.data, [_I64(j)]))) for j in range(n_probes)
+    ]
     accs = [cgutils.alloca_once_value(builder, _I64(0)) for _ in splats]
     total = cgutils.alloca_once_value(builder, ir.Constant(_F64X, [0.0] * _LANES))
-    with cgutils.for_range_slice(builder, _index(builder, start), _index(builder, stop), _I64(_LANES)) as (i, _):  # fmt: skip
+    bounds = _index(builder, start), _index(builder, stop), _I64(_LANES)
+    with cgutils.for_range_slice(builder, *bounds) as (i, _):
         x = builder.load(_vector_at(context, builder, sig.args[0], x_arr, i), align=8)
         for acc, p in zip(accs, splats):
             hits = _count(builder, builder.fcmp_ordered("<=", x, p))
