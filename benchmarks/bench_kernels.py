@@ -12,7 +12,8 @@ drift preset on the same columns (optional, run in its own interpreter);
 Times are the best of several runs (median in brackets).  On a shared machine the
 baseline and ours are measured back to back in rounds and each speed-up is the
 median of the per-round ratios; the 'cpu' row uses process CPU time (1 thread),
-which other processes on the machine barely disturb.
+which other processes on the machine barely disturb, and the verdicts are taken
+from it (wall-clock rows are only as good as the machine is quiet).
 """
 
 from __future__ import annotations
@@ -122,7 +123,10 @@ def one_round(ref, cur, profile, repeat: int, clock) -> dict[str, tuple[float, f
 def headline(ref: dict, cur: dict, repeat: int, rounds: int) -> list[str]:
     """Targets (a), (b), (c): wall clock on 1 and 2 threads, and CPU time on 1 thread.
 
-    Each speed-up is the median over ``rounds`` of (baseline / ours) measured back to back.
+    Each speed-up is the median over ``rounds`` of (baseline / ours) measured back to
+    back.  The verdicts use the CPU-time row: process CPU time of one thread is what
+    other processes on a shared machine barely disturb (wall clock there is only as
+    good as the machine is quiet; see the load averages).
     """
     n_bytes = sum(c.nbytes for c in cur.values())
     scipy_loop(ref, cur)  # warm-up
@@ -131,7 +135,7 @@ def headline(ref: dict, cur: dict, repeat: int, rounds: int) -> list[str]:
         "| (c) binned PSI+JS | numpy sum | bandwidth share |"
     )
     lines = [header, "|---|---|---|---|---|---|---|---|---|---|"]
-    best = {"a": 0.0, "b": 0.0, "c": 0.0}
+    cpu_ratio = {}
     for label, clock, threads in (("wall", time.perf_counter, 1), ("wall", time.perf_counter, 2),
                                   ("cpu", time.process_time, 1)):  # fmt: skip
         numba.set_num_threads(threads)
@@ -142,7 +146,6 @@ def headline(ref: dict, cur: dict, repeat: int, rounds: int) -> list[str]:
             "b": float(np.median([r["base"][0] / r["cold"][0] for r in runs])),
             "c": float(np.median([r["sum"][0] / r["binned"][0] for r in runs])),
         }
-        best = {k: max(best[k], v) for k, v in ratio.items()}
         pick = {k: min((r[k] for r in runs), key=lambda t: t[0]) for k in runs[0]}
         lines.append(
             f"| {label} | {threads} | {pick['base'][0]:.2f} s | {fmt(pick['hot'])} | {ratio['a']:.0f}x "
@@ -150,11 +153,13 @@ def headline(ref: dict, cur: dict, repeat: int, rounds: int) -> list[str]:
             f"| {fmt(pick['binned'])} ({n_bytes / pick['binned'][0] / 1e9:.1f} GB/s) "
             f"| {fmt(pick['sum'])} ({n_bytes / pick['sum'][0] / 1e9:.1f} GB/s) | {ratio['c']:.0%} |"
         )
+        cpu_ratio = ratio if label == "cpu" else cpu_ratio
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    a, b, c = cpu_ratio["a"], cpu_ratio["b"], cpu_ratio["c"]
     summary = (
-        f"Targets (best row): (a) >= 100x: {_verdict(best['a'] >= 100)} ({best['a']:.0f}x); "
-        f"(b) >= 40x: {_verdict(best['b'] >= 40)} ({best['b']:.0f}x); "
-        f"(c) >= 50% of numpy-sum bandwidth: {_verdict(best['c'] >= 0.5)} ({best['c']:.0%})."
+        f"Targets (CPU time, 1 thread): (a) >= 100x: {_verdict(a >= 100)} ({a:.0f}x); "
+        f"(b) >= 40x: {_verdict(b >= 40)} ({b:.0f}x); "
+        f"(c) >= 50% of numpy-sum bandwidth: {_verdict(c >= 0.5)} ({c:.0%})."
     )
     return [*lines, "", summary]
 
