@@ -3,12 +3,12 @@ against the kernels' own speed on the same rows.
 
     python benchmarks/bench_monitor.py [--quick] [--rows N] [--repeat R] [--write-results]
 
-Data: rows of the ``demo`` schema with the columns serving writes (prediction-log layout,
-zstd Parquet with pyarrow's default encoding: every column dictionary-encoded while the
-dictionary fits; serving's writer now encodes only repeated values and strings so, which
-decodes faster), one segment per ``--segment-rows``: 8 tested input features (5
-numeric, 3 categorical; the personal-data feature is absent), the outputs (class
-probabilities and label), plus the fixed columns; the second half of the rows is shifted.
+Data: rows of the ``demo`` schema written by serving's own prediction-log writer
+(``serving.predlog.PredictionLogWriter``: zstd Parquet, dictionary encoding only for repeated
+values and strings), as requests of ``--request-rows`` rows each, one segment per
+``--segment-rows`` (the writer is flushed after each): 8 tested input features (5 numeric, 3
+categorical; the personal-data feature is not written, as without a salt), the outputs
+(class probabilities and label), plus the fixed columns; the second half of the rows is shifted.
 The reference profiles (inputs on 50,000 training rows, outputs) live in a registry
 version, as in production.
 
@@ -45,7 +45,6 @@ from pathlib import Path
 import numba
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import results_md  # noqa: E402
@@ -56,6 +55,8 @@ from monitoring.reference import OUTPUT_PROFILE_FILE, fit_output_profile  # noqa
 from monitoring.retrain import Roots  # noqa: E402
 from registry import feedback, predlog  # noqa: E402
 from registry.store import Registry  # noqa: E402
+from serving.config import PredictionLogConfig  # noqa: E402
+from serving.predlog import PredictionLogWriter  # noqa: E402
 from training import demo_data  # noqa: E402
 from training.dataschema import DatasetSchema  # noqa: E402
 from training.profile import PROFILE_FILE, build_profile  # noqa: E402
@@ -83,49 +84,53 @@ def publish(root: str, rows: int = 50_000) -> None:
         OUTPUT_PROFILE_FILE: fit_output_profile(schema, {"probabilities": proba, "label": labels})})
 
 
-def segment_table(cols: dict[str, np.ndarray], first: int) -> pa.Table:
-    n = len(cols["age"])
+def request_id(i: int) -> str:
+    return f"req-{i:012x}"
+
+
+def record_segment(writer: PredictionLogWriter, cols: dict[str, np.ndarray], first_row: int,
+                   request_rows: int) -> None:
+    """One segment's rows as requests of ``request_rows`` rows (each named and stamped by its
+    first row, rows 1 ms apart), then one flush: one published segment."""
+    schema = demo_data.demo_schema()
     proba = toy_model(cols)
-    ids = np.arange(first, first + n)
-    table = {
-        predlog.REQUEST_ID: pa.array([f"req-{i:012x}" for i in ids]),
-        predlog.ROW_INDEX: pa.array(np.zeros(n, np.int32)),
-        predlog.TIMESTAMP: pa.array(T0_US + ids * 1000, pa.timestamp("us", tz="UTC")),
-        predlog.MODEL: pa.array(["demo"] * n), predlog.VERSION: pa.array(["1"] * n),
-        predlog.ROUTE: pa.array(["v2"] * n), predlog.STATUS: pa.array(np.full(n, 200, np.int16)),
-        predlog.LATENCY_MS: pa.array(np.ones(n, np.float32)), predlog.ERROR: pa.nulls(n, pa.string()),
-    }
-    for name in demo_data.NUMERIC:
-        if name not in demo_data.PII_FEATURES:
-            table[f"in_{name}"] = pa.array(cols[name], pa.float64(), from_pandas=True)
-    for name in demo_data.CATEGORICAL:
-        table[f"in_{name}"] = pa.array(list(cols[name]), pa.string())
-    table["out_probabilities"] = pa.FixedSizeListArray.from_arrays(pa.array(proba.reshape(-1)), 2)
-    table["out_label"] = pa.array(list(np.array(demo_data.CLASS_LABELS, dtype=object)[proba.argmax(1)]))
-    return pa.table(table)
+    labels = np.array(demo_data.CLASS_LABELS, dtype=object)[proba.argmax(1)]
+    inputs = {spec.name: cols[spec.name] for spec in schema.inputs}
+    for start in range(0, len(proba), request_rows):
+        part = slice(start, start + request_rows)
+        row = first_row + start
+        writer.record(request_id(row), T0_US + row * 1000, "demo", "1", "v2", 200, 1.0, None,
+                      len(proba[part]), {k: v[part] for k, v in inputs.items()},
+                      {"probabilities": proba[part], "label": labels[part]}, schema)
+    writer.flush()
 
 
-def write_logs(root: str, rows: int, segment_rows: int) -> int:
-    directory = predlog.partition_dir(root, "demo", dt.date(2026, 11, 20))
-    os.makedirs(directory, exist_ok=True)
+def write_logs(root: str, rows: int, segment_rows: int, request_rows: int) -> int:
+    """``rows`` rows through serving's writer; only the explicit flushes publish segments."""
+    cfg = PredictionLogConfig(flush_interval_s=3600, max_rows=10**9, max_buffer_rows=10**9)
+    writer = PredictionLogWriter(root, cfg)
     n_segments = rows // segment_rows
-    for s in range(n_segments):
-        cols = demo_data.generate(segment_rows, seed=100 + s, shift=1.0 if s >= n_segments // 2 else 0.0)
-        pq.write_table(segment_table(cols, s * segment_rows), f"{directory}/w-{s:08d}.parquet", compression="zstd")
+    try:
+        for s in range(n_segments):
+            cols = demo_data.generate(segment_rows, seed=100 + s, shift=1.0 if s >= n_segments // 2 else 0.0)
+            record_segment(writer, cols, s * segment_rows, request_rows)
+    finally:
+        writer.close()
+    assert len(predlog.list_segments(root, "demo")) == n_segments, "the writer published unexpected segments"
     return n_segments
 
 
-def with_feedback(d: str) -> str:
-    """A log root with the same segments (hard links) plus feedback labels for 1,000 of their
-    predictions: there the monitor keeps the join keys of every prediction it reads."""
+def with_feedback(d: str, request_rows: int) -> str:
+    """A log root with the same segments (hard links) plus feedback labels for their first
+    1,000 rows: there the monitor keeps the join keys of every prediction it reads."""
     root = f"{d}/logs-feedback"
     for path in Path(f"{d}/logs").rglob("*.parquet"):
         target = Path(root) / path.relative_to(f"{d}/logs")
         target.parent.mkdir(parents=True, exist_ok=True)
         os.link(path, target)
-    ids = [f"req-{i:012x}" for i in range(1000)]
-    feedback.FeedbackWriter(root).write("demo", feedback.table(ids, [0] * len(ids), ["stay"] * len(ids),
-                                                               [None] * len(ids)))
+    ids = [request_id(i - i % request_rows) for i in range(1000)]
+    rows = [i % request_rows for i in range(1000)]
+    feedback.FeedbackWriter(root).write("demo", feedback.table(ids, rows, ["stay"] * len(ids), [None] * len(ids)))
     return root
 
 
@@ -210,6 +215,7 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="200,000 rows, 2 runs")
     p.add_argument("--rows", type=int, help="log rows (default 1,000,000)")
     p.add_argument("--segment-rows", type=int, default=25_000, help="rows per segment (= one bucket)")
+    p.add_argument("--request-rows", type=int, default=250, help="rows per logged request")
     p.add_argument("--repeat", type=int, help="timed runs per measurement (default 5)")
     p.add_argument("--write-results", action="store_true", help=f"update {RESULTS.name}")
     args = p.parse_args()
@@ -220,7 +226,7 @@ def main() -> None:
     d = tempfile.mkdtemp(prefix="mlg-bench-monitor-")
     try:
         publish(f"{d}/registry")
-        n_segments = write_logs(f"{d}/logs", rows, seg)
+        n_segments = write_logs(f"{d}/logs", rows, seg, args.request_rows)
         size_mb = sum(f.stat().st_size for f in Path(f"{d}/logs").rglob("*.parquet")) / 1e6
         run_monitor(d, {"by": "rows", "size_rows": 2 * seg})  # warm: numba caches, imports
         read = interleaved(lambda: read_columns(d), lambda: None, repeat)[0]
@@ -231,7 +237,8 @@ def main() -> None:
         lines = [
             f"{dt.date.today().isoformat()}, `{cmd.strip()}`; {cpu_name()}, {os.cpu_count()} cores, "
             f"{numba.get_num_threads()} numba threads; numba {numba.__version__}, pyarrow {pa.__version__}.",
-            f"Data: {rows:,} log rows in {n_segments} zstd Parquet segments of {seg:,} rows ({size_mb:.1f} MB), "
+            f"Data: {rows:,} log rows in {n_segments} zstd Parquet segments of {seg:,} rows ({size_mb:.1f} MB) "
+            f"written by serving's `PredictionLogWriter` from requests of {args.request_rows:,} rows, "
             "demo schema (5 numeric + 3 categorical tested inputs, 2 outputs), second half shifted; reference "
             f"profiles from 50,000 rows. Best of {repeat} runs (median), each from a fresh state; CPU = process "
             "time of all threads (steadier than wall time on a shared machine).",
@@ -240,7 +247,7 @@ def main() -> None:
             "| monitor's own CPU | own CPU / kernels CPU | monitor rows/s (wall) | kernels rows/s (wall) |",
             "| --- | --- | --- | --- | --- | --- | --- |",
         ]
-        logs_fb = with_feedback(d)[len(d) + 1:]
+        logs_fb = with_feedback(d, args.request_rows)[len(d) + 1:]
         ratios: dict[str, float] = {}
         for size, slide, live, logs in ((2 * seg, 2 * seg, True, "logs"), (4 * seg, 2 * seg, True, "logs"),
                                         (4 * seg, seg, True, "logs"), (2 * seg, 2 * seg, True, logs_fb),
