@@ -40,6 +40,7 @@ class Context:
     bench: bm.BenchModels
     models: tuple[str, ...]  # requested bench models: mlp, heavy, demo
     install_timeout_s: float = 900.0
+    expected: dict = field(default_factory=dict)  # model -> mlgate's first output for its body (answers.py)
 
 
 @dataclass

@@ -56,14 +56,14 @@ def ensure_venv(path: Path, packages: tuple[str, ...], timeout_s: float, log: Pa
 @dataclass
 class TorchServe(Server):
     name: str = "torchserve"
-    serves_demo: bool = False  # tabular preprocessing is not ported to a TorchServe handler
+    serves_demo: bool = True  # peers/ts_demo_handler.py: the exported preprocessing in numpy
     signal_all: bool = True
     management_port: int = field(default_factory=free_port)
     metrics_port: int = field(default_factory=free_port)
     python: Path | None = None
 
     def prepare(self, ctx: Context) -> None:
-        if not any(m in ctx.models for m in self.tensor_models):
+        if not self.served(ctx):
             return
         if subprocess.run(["java", "-version"], capture_output=True).returncode != 0:
             raise Unavailable("java (17) is not installed")
@@ -74,9 +74,13 @@ class TorchServe(Server):
         store = ctx.work / "torchserve" / "model-store"
         store.mkdir(parents=True, exist_ok=True)
         for m in self.served(ctx):
+            handler = [str(PEERS_DIR / "ts_handler.py")]
+            if m == bm.DEMO:  # the numpy preprocessing and its fitted parameters travel in the archive
+                handler = [str(PEERS_DIR / "ts_demo_handler.py"), "--extra-files",
+                           f"{ctx.bench.demo_preprocess},{PEERS_DIR / 'tabular_peer.py'}"]
             subprocess.run([str(self.python.parent / "torch-model-archiver"), "--model-name", m, "--version", "1.0",
-                            "--serialized-file", ctx.bench.torchscript[m], "--handler",
-                            str(PEERS_DIR / "ts_handler.py"), "--export-path", str(store), "--force"],
+                            "--serialized-file", ctx.bench.torchscript[m], "--handler", *handler,
+                            "--export-path", str(store), "--force"],
                            check=True, capture_output=True, timeout=300)
 
     def launch(self, ctx: Context) -> Launch:
@@ -104,7 +108,7 @@ class TorchServe(Server):
 @dataclass
 class PyTriton(Server):
     name: str = "pytriton"
-    serves_demo: bool = False  # tabular preprocessing is not ported to a PyTriton binding
+    serves_demo: bool = True  # bound with the exported preprocessing in numpy (tabular_peer.py)
     stop_signal: int = signal.SIGINT
     grpc_port: int = field(default_factory=free_port)
     metrics_port: int = field(default_factory=free_port)
@@ -112,7 +116,7 @@ class PyTriton(Server):
     libdir: str = ""
 
     def prepare(self, ctx: Context) -> None:
-        if any(m in ctx.models for m in self.tensor_models):
+        if self.served(ctx):
             packages = peer_packages("bench-pytriton", ("nvidia-pytriton==0.7.0",))
             self.python = ensure_venv(ctx.venvs / "pytriton", packages, ctx.install_timeout_s,
                                       ctx.venvs / "pytriton-install.log")
@@ -128,5 +132,13 @@ class PyTriton(Server):
                 "--grpc-port", str(self.grpc_port), "--metrics-port", str(self.metrics_port),
                 "--workspace", str(workspace)]
         for m in self.served(ctx):
-            argv += ["--model", f"{m}={ctx.bench.torchscript[m]}"]
+            if m == bm.DEMO:
+                argv += ["--tabular", f"{m}={ctx.bench.demo_preprocess},{ctx.bench.torchscript[m]}"]
+            else:
+                argv += ["--model", f"{m}={ctx.bench.torchscript[m]}"]
         return Launch(argv, base_env(LD_LIBRARY_PATH=ld), str(ctx.work))
+
+    def targets(self, ctx: Context) -> list[Target]:
+        base = f"http://127.0.0.1:{self.port}/v2/models"
+        return [Target(m, f"{base}/{m}/infer", bm.v2_demo_body(shape=(1, 1)) if m == bm.DEMO else bm.body_for(m))
+                for m in self.served(ctx)]

@@ -8,15 +8,21 @@
 * ``demo``: the tabular churn classifier (``training.quickfit.fit_demo``, seed 0).
 
 Every server loads the TorchScript bytes written into the registry here: mlgate from
-the registry, the peers from ``torchscript/<name>.pt`` (byte-identical copies).
+the registry, the peers from ``torchscript/<name>.pt`` (byte-identical copies). The peers
+without mlgate (TorchServe, PyTriton) get the demo's fitted preprocessing as plain JSON,
+``torchscript/demo.preprocess.json`` (:func:`export_demo`), applied by
+``peers/tabular_peer.py`` in numpy.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks.serving.peers.tabular_peer import FORMAT as DEMO_EXPORT_FORMAT
 
 MLP = "mlp"
 HEAVY = "heavy"
@@ -33,7 +39,8 @@ DEMO_ROW = {"age": 42.0, "income": 52000.0, "tenure_months": 18.0, "balance": 12
 @dataclass(frozen=True)
 class BenchModels:
     registry_root: str
-    torchscript: dict[str, str]  # tensor model name -> .pt path (peers load these)
+    torchscript: dict[str, str]  # model name (tensor models and demo) -> .pt path (peers load these)
+    demo_preprocess: str | None = None  # the demo's fitted preprocessing as JSON (export_demo)
 
 
 def build_mlp(seed: int = SEED):
@@ -87,9 +94,36 @@ def prepare(out_dir: str | Path, models: tuple[str, ...] = (MLP, HEAVY, DEMO)) -
             path = scripts / f"{name}.pt"
             path.write_bytes(version.read("model.pt"))
             paths[name] = str(path)
+    demo_preprocess = None
     if DEMO in models:
-        fit_demo(registry, seed=0)
-    return BenchModels(str(out / "registry"), paths)
+        version = fit_demo(registry, seed=0)
+        paths[DEMO], demo_preprocess = export_demo(version, scripts)
+    return BenchModels(str(out / "registry"), paths, demo_preprocess)
+
+
+def export_demo(version, out_dir: Path) -> tuple[str, str]:
+    """A tabular version as a server without mlgate loads it: ``<name>.pt`` (the registry's
+    TorchScript bytes) and ``<name>.preprocess.json`` (its fitted preprocessing: feature
+    order, means and standard deviations, category vocabularies; the unseen and missing
+    rules are ``tabular_peer.py``'s, the same as ``registry.preprocess``'s)."""
+    pre = version.preprocessor()
+    features = []
+    for spec in version.schema.inputs:
+        if spec.categorical:
+            features.append({"name": spec.name, "kind": "categorical",
+                             "categories": list(pre.categorical[spec.name].categories)})
+        else:
+            enc = pre.numeric[spec.name]
+            features.append({"name": spec.name, "kind": "numeric", "mean": enc.mean, "std": enc.std})
+    doc = {"format": DEMO_EXPORT_FORMAT, "model": version.name, "version": version.version, "clip_z": pre.clip_z,
+           "width": pre.width, "labels": list(version.schema.class_labels), "features": features,
+           "encoding": {"numeric": "clip((x - mean) / std, -clip_z, clip_z), 0 if missing (NaN); missing flag",
+                        "categorical": "one-hot over categories, then unseen, then missing (null, NaN or empty)"}}
+    out_dir = Path(out_dir)
+    script, spec = out_dir / f"{version.name}.pt", out_dir / f"{version.name}.preprocess.json"
+    script.write_bytes(version.read("model.pt"))
+    spec.write_text(json.dumps(doc, indent=1))
+    return str(script), str(spec)
 
 
 def input_row(seed: int = SEED) -> np.ndarray:
@@ -105,15 +139,16 @@ def v2_tensor_body(seed: int = SEED) -> bytes:
     return orjson.dumps(doc)
 
 
-def v2_demo_body(row: dict | None = None) -> bytes:
-    """The README's demo row as a v2 request: one [1] tensor per feature."""
+def v2_demo_body(row: dict | None = None, shape: tuple[int, ...] = (1,)) -> bytes:
+    """The README's demo row as a v2 request: one ``shape`` tensor per feature ([1], or
+    [1, 1] for Triton, whose batched inputs need a dimension after the batch one)."""
     import orjson
 
     row = DEMO_ROW if row is None else row
     inputs = []
     for name, value in row.items():
         datatype = "BYTES" if isinstance(value, str) else "FP64"
-        inputs.append({"name": name, "shape": [1], "datatype": datatype, "data": [value]})
+        inputs.append({"name": name, "shape": list(shape), "datatype": datatype, "data": [value]})
     return orjson.dumps({"inputs": inputs})
 
 

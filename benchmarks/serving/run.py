@@ -29,7 +29,7 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmarks.serving import models as bm  # noqa: E402
-from benchmarks.serving import procs, profile, report, wrk  # noqa: E402
+from benchmarks.serving import answers, procs, profile, report, wrk  # noqa: E402
 from benchmarks.serving.base import Context, Server, Target, Unavailable  # noqa: E402
 from benchmarks.serving.servers import DEFAULT_SERVERS, SERVERS  # noqa: E402
 
@@ -114,6 +114,21 @@ def wait_ready(server: Server, targets: list[Target], proc, log_path: Path) -> N
         time.sleep(0.5)
 
 
+def check_answers(server: Server, targets: list[Target], expected: dict) -> tuple[list[Target], list[report.Row]]:
+    """One request per target, compared with mlgate's answer; a wrong one is a failed row."""
+    good, failed = [], []
+    for target in targets:
+        problem = answers.mismatch(*post(target), expected[target.model]) if target.model in expected else None
+        if problem:
+            failed.append(report.failed(server.name, target.model, f"probe: {problem}"))
+        else:
+            good.append(target)
+    checked = [t.model for t in good if t.model in expected]
+    print(f"   answers match mlgate's: {', '.join(checked) or 'none'}"
+          + "".join(f"; {r.model} {r.status}" for r in failed), flush=True)
+    return good, failed
+
+
 def _read(path: Path) -> str:
     try:
         return path.read_text(errors="replace")
@@ -180,6 +195,7 @@ def run_server(server: Server, ctx: Context, args, log_dir: Path, prof_dir: Path
         except Unavailable as exc:
             return [report.failed(server.name, t.model, str(exc)) for t in targets]
         print(f"   ready in {time.monotonic() - started:.0f}s (pid {proc.pid}, log {log_path})", flush=True)
+        targets, rows = check_answers(server, targets, ctx.expected)
         cells = [(c, False) for c in args.concurrency] + ([(args.overload, True)] if args.overload else [])
         for target in targets:
             for c, overload in cells:
@@ -223,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(f"building the bench models in {work} ...", flush=True)
         bench = bm.prepare(work / "models", args.models)
-        ctx = Context(REPO, work, Path(args.venvs), bench, args.models, args.install_timeout_s)
+        ctx = Context(REPO, work, Path(args.venvs), bench, args.models, args.install_timeout_s,
+                      expected=answers.reference_outputs(bench, args.models))
         for round_ in range(args.repeat):
             for name in args.servers if round_ % 2 == 0 else args.servers[::-1]:
                 server = SERVERS[name]()
