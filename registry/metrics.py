@@ -24,7 +24,8 @@ import numpy as np
 HUB_NAME = "mlgate-metrics-hub"
 HUB_NAMESPACE = "mlgate"  # fixed, so replicas (Serve's namespace) and the monitor find one hub
 
-LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4,
+                     0.5, 0.75, 1.0, 2.5, 5.0, 10.0)  # finer where request deadlines usually lie
 ROWS_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384)
 
 
@@ -42,7 +43,7 @@ SERVING_METRICS = {m.name: m for m in (
     MetricDef("mlgate_requests_total", "counter", "Answered inference requests.", _RMVS),
     MetricDef("mlgate_rows_total", "counter", "Rows in answered inference requests.", _RMVS),
     MetricDef("mlgate_request_duration_seconds", "histogram", "Request latency in the gateway.",
-              ("model", "version", "route"), LATENCY_BUCKETS_S),
+              _RMVS, LATENCY_BUCKETS_S),
     MetricDef("mlgate_queue_wait_seconds", "histogram", "Time a request waited for its batch.",
               ("model", "version"), LATENCY_BUCKETS_S),
     MetricDef("mlgate_batch_size_rows", "histogram", "Rows per model call.", ("model", "version"), ROWS_BUCKETS),
@@ -176,6 +177,27 @@ class MetricsHub:
                       **{k: ("g", v) for k, v in gauges.items()}}
             return "".join(_render_metric(self.defs[n], [(k[1], v) for k, v in series.items() if k[0] == n])
                            for n in sorted({k[0] for k in series}))
+
+
+def histogram_quantile(q: float, cumulative: list[tuple[float, float]]) -> float | None:
+    """The ``q`` quantile of a Prometheus histogram from its cumulative ``(le, count)``
+    buckets (``+Inf`` last), interpolated linearly inside a bucket as Prometheus's
+    ``histogram_quantile`` does; None without observations. A quantile in the ``+Inf``
+    bucket is reported as the highest finite bound."""
+    buckets = sorted(cumulative)
+    if not buckets or buckets[-1][1] <= 0:
+        return None
+    rank = q * buckets[-1][1]
+    lower_bound, lower_count = 0.0, 0.0
+    for bound, count in buckets:
+        if count >= rank:
+            if bound == float("inf"):
+                return lower_bound
+            if count == lower_count:
+                return bound
+            return lower_bound + (bound - lower_bound) * (rank - lower_count) / (count - lower_count)
+        lower_bound, lower_count = bound, count
+    return lower_bound
 
 
 def _labels_text(names: Iterable[str], values: Iterable[str], extra: str = "") -> str:

@@ -102,7 +102,8 @@ class DataPlane:
             prepared = model.prepare(request.inputs)
             select_outputs(model.schema.outputs, request.outputs)  # an unknown output: 400, no compute
             timeout_s = request.timeout_s if request.timeout_s is not None else model.cfg.default_timeout_s
-            deadline = None if timeout_s is None else time.monotonic() + timeout_s
+            # the deadline runs from the request's arrival, not from the end of its decoding
+            deadline = None if timeout_s is None else time.monotonic() - (time.perf_counter() - started_s) + timeout_s
             outputs = await model.infer(prepared, deadline)
         except BaseException as exc:
             self._notify(Outcome(request, model, prepared, None, exc, time.perf_counter() - started_s, wall_start_s))

@@ -88,7 +88,7 @@ class MetricsObserver:
             labels = (name, version, route, str(status))
             m.inc("mlgate_requests_total", labels, len(latencies_s))
             m.inc("mlgate_rows_total", labels, sum(rows))
-            m.observe_many("mlgate_request_duration_seconds", labels[:3], latencies_s)
+            m.observe_many("mlgate_request_duration_seconds", labels, latencies_s)
         for labels, count in rejections.items():
             m.inc("mlgate_rejections_total", labels, count)
         for labels, (rows, compute_s, waits_s) in batches.items():

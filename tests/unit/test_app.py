@@ -7,6 +7,7 @@ import asyncio
 import json
 import random
 import shutil
+import time
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -17,6 +18,7 @@ import torch
 from torch import nn
 
 from registry import FeatureSpec, ModelSchema, Registry
+from registry.errors import DeadlineExceeded
 from registry.torch_io import register_torch_model
 from serving.config import ServingConfig
 from serving.dataplane import DataPlane
@@ -407,6 +409,20 @@ def test_deadline_is_504(env, how):
     assert_error(infer_json(env, "demo", doc, headers=headers), 504, "deadline")
     plain = orjson.dumps({"instances": [ROW], "parameters": {"timeout_s": 1e-6}})
     assert_error(env.call("POST", "/v1/models/demo:predict", plain), 504, "deadline")
+
+
+def test_the_deadline_runs_from_arrival_not_from_the_end_of_decoding(env):
+    from serving.protocol.v2_decode import decode_infer_request
+
+    request = decode_infer_request(orjson.dumps(demo_doc()), model="demo", version=None, header_length=None)
+    request.timeout_s = 5.0
+    arrived_10_s_ago = time.perf_counter() - 10.0  # e.g. a decode that took longer than the deadline
+
+    async def run():
+        with pytest.raises(DeadlineExceeded):
+            await env.dp.infer(request, arrived_10_s_ago, time.time() - 10.0)
+
+    env.gather([run()])
 
 
 def test_the_smallest_deadline_wins(env):

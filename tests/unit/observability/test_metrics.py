@@ -48,7 +48,7 @@ def test_histogram_buckets_are_cumulative_and_merge():
     for values in ([0.0004, 0.003], [0.003, 20.0]):
         rec = MetricsRecorder()
         for v in values:
-            rec.observe("mlgate_request_duration_seconds", ("demo", "1", "v2"), v)
+            rec.observe("mlgate_request_duration_seconds", ("demo", "1", "v2", "200"), v)
         hub.push("x" + str(values), rec.drain())
     text = hub.render()
     le = lambda b: _sample(text, "mlgate_request_duration_seconds_bucket", le=b)  # noqa: E731
@@ -121,9 +121,9 @@ def test_observe_many_equals_one_observe_per_value():
     values = [0.0, 0.0005, 0.0007, 0.001, 0.003, 2.5, 9.99, 10.0, 11.0, 1e9]
     one, many = MetricsRecorder(), MetricsRecorder()
     for v in values:
-        one.observe("mlgate_request_duration_seconds", ("demo", "1", "v2"), v)
-    many.observe_many("mlgate_request_duration_seconds", ("demo", "1", "v2"), values)
-    many.observe_many("mlgate_request_duration_seconds", ("demo", "1", "v2"), [])
+        one.observe("mlgate_request_duration_seconds", ("demo", "1", "v2", "200"), v)
+    many.observe_many("mlgate_request_duration_seconds", ("demo", "1", "v2", "200"), values)
+    many.observe_many("mlgate_request_duration_seconds", ("demo", "1", "v2", "200"), [])
     assert one.drain()["hists"] == many.drain()["hists"]
 
 
@@ -138,3 +138,16 @@ def test_collectors_fold_their_tallies_in_at_every_drain():
     rec.add_collector(collect)
     assert rec.drain()["counters"] == [(("mlgate_requests_total", LABELS), 3.0)]
     assert rec.drain()["counters"] == [(("mlgate_requests_total", LABELS), 0.0)]
+
+
+def test_histogram_quantile_interpolates_like_prometheus():
+    from registry.metrics import histogram_quantile
+
+    inf = float("inf")
+    # 100 observations: 50 in (0, 0.1], 40 in (0.1, 0.25], 10 in (0.25, 0.5]
+    buckets = [(0.1, 50.0), (0.25, 90.0), (0.5, 100.0), (inf, 100.0)]
+    assert histogram_quantile(0.5, buckets) == 0.1
+    assert abs(histogram_quantile(0.7, buckets) - 0.175) < 1e-12
+    assert abs(histogram_quantile(0.99, buckets) - 0.475) < 1e-12
+    assert histogram_quantile(0.99, [(0.1, 0.0), (inf, 0.0)]) is None
+    assert histogram_quantile(0.99, [(0.1, 1.0), (inf, 10.0)]) == 0.1  # in +Inf: the highest finite bound

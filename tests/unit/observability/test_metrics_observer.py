@@ -50,7 +50,9 @@ def test_requests_rows_latency_rejections_and_inflight_add_up():
                                             ("version", "3")))] == 1
     assert got[("mlgate_rejections_total", (("model", "_unknown"), ("reason", "bad_input"), ("route", "v2"),
                                             ("version", "")))] == 1
-    assert got[("mlgate_request_duration_seconds_count", (("model", "demo"), ("route", "v2"), ("version", "3")))] == 7
+    assert got[("mlgate_request_duration_seconds_count", ok)] == 5
+    assert got[("mlgate_request_duration_seconds_count", (("model", "demo"), ("route", "v2"), ("status", "503"),
+                                                          ("version", "3")))] == 1
     assert got[("mlgate_queue_wait_seconds_count", (("model", "demo"), ("version", "3")))] == 5
     assert got[("mlgate_batch_size_rows_sum", (("model", "demo"), ("version", "3")))] == 10
     assert got[("mlgate_inflight_requests", (("model", "demo"), ("route", "v2")))] == 1
