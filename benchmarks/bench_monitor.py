@@ -1,7 +1,7 @@
 """Drift monitor throughput: log rows per second from Parquet segments on disk to drift verdicts,
 against the kernels' own speed on the same rows.
 
-    python benchmarks/bench_monitor.py [--quick] [--rows N] [--repeat R] [--write-results]
+    python benchmarks/bench_monitor.py [--quick] [--rows N] [--repeat R] [--rows-only feedback] [--write-results]
 
 Data: rows of the ``demo`` schema written by serving's own prediction-log writer
 (``serving.predlog.PredictionLogWriter``: zstd Parquet, dictionary encoding only for repeated
@@ -217,8 +217,12 @@ def main() -> None:
     p.add_argument("--segment-rows", type=int, default=25_000, help="rows per segment (= one bucket)")
     p.add_argument("--request-rows", type=int, default=250, help="rows per logged request")
     p.add_argument("--repeat", type=int, help="timed runs per measurement (default 5)")
+    p.add_argument("--rows-only", choices=["feedback"], help="time only these table rows (feedback: the model "
+                   "with feedback and, as its baseline, the same windows without)")
     p.add_argument("--write-results", action="store_true", help=f"update {RESULTS.name}")
     args = p.parse_args()
+    if args.write_results and args.rows_only:
+        p.error("--write-results records the whole table: leave out --rows-only")
     rows = args.rows or (200_000 if args.quick else 1_000_000)
     repeat = args.repeat or (2 if args.quick else 5)
     seg = args.segment_rows
@@ -249,9 +253,11 @@ def main() -> None:
         ]
         logs_fb = with_feedback(d, args.request_rows)[len(d) + 1:]
         ratios: dict[str, float] = {}
-        for size, slide, live, logs in ((2 * seg, 2 * seg, True, "logs"), (4 * seg, 2 * seg, True, "logs"),
-                                        (4 * seg, seg, True, "logs"), (2 * seg, 2 * seg, True, logs_fb),
-                                        (2 * seg, 2 * seg, False, "logs")):
+        table_rows = ((2 * seg, 2 * seg, True, "logs"), (4 * seg, 2 * seg, True, "logs"),
+                      (4 * seg, seg, True, "logs"), (2 * seg, 2 * seg, True, logs_fb), (2 * seg, 2 * seg, False, "logs"))
+        if args.rows_only == "feedback":
+            table_rows = (table_rows[0], table_rows[3])
+        for size, slide, live, logs in table_rows:
             name = f"tumbling {size:,} rows" if size == slide else f"sliding {size:,} rows every {slide:,}"
             name += ", model with feedback (join keys kept)" if logs != "logs" else ""
             name += "" if live else ", `live.enabled: false`"
@@ -273,7 +279,8 @@ def main() -> None:
                   "and matrices to kernel columns, window and verdict records, state files, and loading the "
                   "reference profiles once. A model with feedback labels also reads the request id and row index "
                   "of every prediction, builds and stores its join keys (uncompressed: lz4 cost three times the "
-                  "CPU) and joins the labels (one hash join built on the labels, probed with the keys); a model "
+                  "CPU; request ids as one dictionary entry per request) and joins the labels (the label ids "
+                  "looked up in each key batch's id dictionary, then one hash join on the matching rows); a model "
                   "without feedback keeps one stub per segment instead, and the first labels read the keys of "
                   "the stubbed segments then.",
                   f"Target (own CPU / kernels CPU < 1 on every row): {verdict(ratios)}."]

@@ -25,11 +25,14 @@ PRED = "pred"
 Y = "y"
 LABEL_TS = "label_ts"
 JOIN_KEYS = [predlog.REQUEST_ID, predlog.ROW_INDEX]
-KEYS_SCHEMA = pa.schema([
-    pa.field(predlog.REQUEST_ID, pa.string()), pa.field(predlog.ROW_INDEX, pa.int32()),
-    pa.field(predlog.TIMESTAMP, pa.int64()), pa.field(predlog.VERSION, pa.string()),
+_IDS = pa.dictionary(pa.int32(), pa.string())
+KEYS_SCHEMA = pa.schema([  # ids and versions as dictionaries: a request's rows share one id
+    pa.field(predlog.REQUEST_ID, _IDS), pa.field(predlog.ROW_INDEX, pa.int32()),
+    pa.field(predlog.TIMESTAMP, pa.int64()), pa.field(predlog.VERSION, pa.dictionary(pa.int8(), pa.string())),
     pa.field(BUCKET, pa.int64()), pa.field(PRED, pa.list_(pa.float64())),
 ])
+_PLAIN_KEYS = pa.schema([f.with_type(pa.string()) if pa.types.is_dictionary(f.type) else f
+                         for f in KEYS_SCHEMA])  # as joined rows carry them
 
 
 def keys_table(request_ids, row_index, ts_us: np.ndarray, version: str, buckets: np.ndarray,
@@ -40,10 +43,10 @@ def keys_table(request_ids, row_index, ts_us: np.ndarray, version: str, buckets:
     flat = pa.array(pred.reshape(-1))
     offsets = pa.array(np.arange(0, pred.size + 1, pred.shape[1], dtype=np.int32))
     return pa.table({
-        predlog.REQUEST_ID: _array(request_ids, pa.string()),
+        predlog.REQUEST_ID: _array(request_ids, _IDS),
         predlog.ROW_INDEX: _array(row_index, pa.int32()),
         predlog.TIMESTAMP: pa.array(ts_us, pa.int64()),
-        predlog.VERSION: pa.repeat(pa.scalar(version, pa.string()), len(ts_us)),
+        predlog.VERSION: pa.DictionaryArray.from_arrays(np.zeros(len(ts_us), np.int8), pa.array([version])),
         BUCKET: pa.array(buckets, pa.int64()),
         PRED: pa.ListArray.from_arrays(offsets, flat),
     }, schema=KEYS_SCHEMA)
@@ -52,7 +55,36 @@ def keys_table(request_ids, row_index, ts_us: np.ndarray, version: str, buckets:
 def _array(values, kind: pa.DataType) -> pa.Array:
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
-    return values.cast(kind) if isinstance(values, pa.Array) else pa.array(values, kind)
+    if not isinstance(values, pa.Array):
+        values = pa.array(values)
+    if values.type == kind:
+        return values
+    if pa.types.is_dictionary(kind) and not pa.types.is_dictionary(values.type):
+        return _runs(values.cast(kind.value_type)).cast(kind)
+    return values.cast(kind)
+
+
+def _runs(values: pa.Array) -> pa.DictionaryArray:
+    """Dictionary array of ``values`` with one dictionary entry per run of equal neighbours
+    (a request's rows are logged together): no hashing, and unique values stay as they are
+    under an identity index. A value in two runs is in the dictionary twice."""
+    n = len(values)
+    if values.null_count:
+        return pc.dictionary_encode(values)
+    new = np.ones(n, dtype=bool)
+    if n > 1:
+        new[1:] = pc.not_equal(values.slice(1), values.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    if new.sum() > n // 2:
+        return pa.DictionaryArray.from_arrays(pa.array(np.arange(n, dtype=np.int32)), values)
+    indices = (np.cumsum(new) - 1).astype(np.int32)
+    return pa.DictionaryArray.from_arrays(pa.array(indices), values.filter(pa.array(new)))
+
+
+def as_keys(table: pa.Table) -> pa.Table:
+    """A keys table in :data:`KEYS_SCHEMA` (keys stored before ids were dictionaries)."""
+    if table.schema.equals(KEYS_SCHEMA):
+        return table
+    return pa.table({f.name: _array(table[f.name], f.type) for f in KEYS_SCHEMA}, schema=KEYS_SCHEMA)
 
 
 def join(feedback: pa.Table, keys: pa.Table) -> tuple[pa.Table, pa.Table]:
@@ -64,17 +96,35 @@ def join(feedback: pa.Table, keys: pa.Table) -> tuple[pa.Table, pa.Table]:
 
 
 def join_rows(rows: pa.Table, keys: pa.Table) -> tuple[pa.Table, pa.Table]:
-    """(joined, unmatched) of label rows; the list column ``pred`` rides along by row number
-    (Arrow's join does not carry list columns). One hash join, built on the label rows (a
-    few) and probed with the keys (every prediction of the horizon)."""
-    plain = keys.drop_columns([PRED]).append_column("_row", pa.array(np.arange(keys.num_rows, dtype=np.int64)))
+    """(joined, unmatched) of label rows. Only the keys whose request id is labelled take
+    part (see :func:`_labelled_keys`); one hash join on the plain ids, built on the label
+    rows, matches them. The list column ``pred`` rides along by row number (Arrow's join
+    does not carry list columns)."""
+    candidates = _labelled_keys(keys, rows[predlog.REQUEST_ID])
+    plain = candidates.drop_columns([PRED]).append_column(
+        "_row", pa.array(np.arange(candidates.num_rows, dtype=np.int64)))
     numbered = rows.append_column("_label", pa.array(np.arange(rows.num_rows, dtype=np.int64)))
     found = plain.join(numbered, JOIN_KEYS, join_type="inner")
     joined = found.select(rows.column_names + [c for c in plain.column_names if c not in rows.column_names])
     unmatched = np.ones(rows.num_rows, dtype=bool)
     unmatched[found["_label"].to_numpy()] = False
-    pred = keys[PRED].take(joined["_row"])
+    pred = candidates[PRED].take(joined["_row"])
     return joined.drop_columns(["_row"]).append_column(PRED, pred), rows.filter(pa.array(unmatched))
+
+
+def _labelled_keys(keys: pa.Table, label_ids: pa.ChunkedArray) -> pa.Table:
+    """The keys whose request id is among ``label_ids``, ids and versions plain: per batch the
+    label ids are looked up in its id dictionary (the distinct ids, not every row) and only
+    the rows of the ids found are taken (no copy of the other batches)."""
+    wanted = pc.unique(label_ids.cast(pa.string()))
+    parts = []
+    for batch in keys.to_batches():
+        ids = batch.column(predlog.REQUEST_ID)
+        hit = pc.is_in(ids.dictionary, value_set=wanted).to_numpy(zero_copy_only=False)
+        if hit.any():
+            found = hit[ids.indices.fill_null(0).to_numpy()] & ids.is_valid().to_numpy(zero_copy_only=False)
+            parts.append(batch.take(pa.array(np.flatnonzero(found))).cast(_PLAIN_KEYS))
+    return pa.Table.from_batches(parts, _PLAIN_KEYS)
 
 
 class LabelBook:

@@ -56,7 +56,7 @@ class LiveQuality:
         if self.store is None:
             return
         oldest = _day(now_s - self.horizon_s)
-        self._keys = self.store.read_tables("keys", oldest)
+        self._keys = [labels.as_keys(t) for t in self.store.read_tables("keys", oldest)]
         for table in self.store.read_tables("labels", oldest):
             self.book.add(table)
         orphans = self.store.read_table("orphans")
