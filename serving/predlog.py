@@ -47,13 +47,20 @@ class _Pending:
             {spec.name: [] for spec in schema.inputs} if schema is not None else {}
         self.outputs: dict[str, list[np.ndarray | None]] = \
             {spec.name: [] for spec in schema.outputs} if schema is not None else {}
+        self._input_items = tuple(self.inputs.items())
+        self._output_items = tuple(self.outputs.items())
 
     def add(self, fields: tuple, rows: int, inputs: dict[str, np.ndarray] | None,
             outputs: dict[str, np.ndarray] | None) -> None:
         self.requests.append(fields)
         self.row_count += rows
-        _append(self.inputs, inputs)
-        _append(self.outputs, outputs)
+        for arrays, items in ((inputs, self._input_items), (outputs, self._output_items)):
+            if arrays is None:
+                for _, column in items:
+                    column.append(None)
+            else:
+                for name, column in items:
+                    column.append(arrays.get(name))
 
     def table(self, key: bytes | None, pii_mode: str) -> tuple[pa.Table, np.ndarray]:
         """The records as one table, and the UTC day number of each row."""
@@ -93,15 +100,6 @@ class _Pending:
             for out in self.schema.outputs:
                 cols[contract.OUTPUT_PREFIX + out.name] = _column(self.outputs[out.name], rows)
         return pa.table(cols), ts_us // _US_PER_DAY
-
-
-def _append(columns: dict[str, list[np.ndarray | None]], arrays: dict[str, np.ndarray] | None) -> None:
-    if arrays is None:
-        for column in columns.values():
-            column.append(None)
-    else:
-        for name, column in columns.items():
-            column.append(arrays.get(name))
 
 
 _LOW_CARDINALITY = (contract.MODEL, contract.VERSION, contract.ROUTE, contract.STATUS, contract.ERROR)
