@@ -29,10 +29,16 @@ import tempfile
 import time
 from pathlib import Path
 
-import numba
-import numpy as np
-import scipy
-import scipy.stats as ss
+# The baseline loop is single-threaded Python; an OpenBLAS worker thread left to
+# spin beside it would add its CPU time to the baseline's (and flatter the 'cpu'
+# speed-ups), so BLAS gets one thread, like the loop, unless the caller says otherwise.
+for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+import scipy  # noqa: E402
+import scipy.stats as ss  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import kernels  # noqa: E402
