@@ -12,8 +12,8 @@ drift preset on the same columns (optional, run in its own interpreter);
 Times are the best of several runs (median in brackets).  On a shared machine the
 baseline and ours are measured back to back in rounds and each speed-up is the
 median of the per-round ratios; the 'cpu' row uses process CPU time (1 thread),
-which other processes on the machine barely disturb, and the verdicts are taken
-from it (wall-clock rows are only as good as the machine is quiet).
+which other processes on the machine barely disturb.  Verdicts come from that row
+and from the 2-thread wall row if it was quiet (the baseline's CPU/wall >= 0.9).
 """
 
 from __future__ import annotations
@@ -116,7 +116,11 @@ def one_round(ref, cur, profile, repeat: int, clock) -> dict[str, tuple[float, f
     """Baseline and ours back to back, so a load change on a shared machine hits both."""
     cols = list(cur.values())
     threads = numba.get_num_threads()
-    out = {"base": timed(lambda: scipy_loop(ref, cur), 1, clock, warm=False)}
+    wall, cpu = time.perf_counter(), time.process_time()
+    scipy_loop(ref, cur)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    base = cpu if clock is time.process_time else wall
+    out = {"base": (base, base), "busy": (cpu / wall, cpu / wall)}
     out["hot"] = timed(lambda: profile.score(cur), repeat, clock)
     out["cold"] = timed(lambda: kernels.ReferenceProfile.fit(ref).score(cur), repeat, clock)
     out["binned"] = timed(lambda: profile.score_binned(cur), repeat * 3, clock)
@@ -130,18 +134,19 @@ def headline(ref: dict, cur: dict, repeat: int, rounds: int) -> list[str]:
     """Targets (a), (b), (c): wall clock on 1 and 2 threads, and CPU time on 1 thread.
 
     Each speed-up is the median over ``rounds`` of (baseline / ours) measured back to
-    back.  The verdicts use the CPU-time row: process CPU time of one thread is what
-    other processes on a shared machine barely disturb (wall clock there is only as
-    good as the machine is quiet; see the load averages).
+    back.  Verdicts come from the CPU-time row (process CPU time of one thread is what
+    other processes on a shared machine barely disturb) and from the 2-thread wall
+    row when it was quiet: the single-threaded baseline then had a core to itself,
+    i.e. its CPU time is at least 90% of its wall time (the 'baseline CPU/wall' column).
     """
     n_bytes = sum(c.nbytes for c in cur.values())
     scipy_loop(ref, cur)  # warm-up
     header = (
-        "| clock | threads | scipy loop | (a) fitted profile | speed-up | (b) cold fit+score | speed-up "
-        "| (c) binned PSI+JS | numpy sum | bandwidth share |"
+        "| clock | threads | scipy loop | baseline CPU/wall | (a) fitted profile | speed-up "
+        "| (b) cold fit+score | speed-up | (c) binned PSI+JS | numpy sum | bandwidth share |"
     )
-    lines = [header, "|---|---|---|---|---|---|---|---|---|---|"]
-    cpu_ratio = {}
+    lines = [header, "|---|---|---|---|---|---|---|---|---|---|---|"]
+    ratios = {}
     for label, clock, threads in (("wall", time.perf_counter, 1), ("wall", time.perf_counter, 2),
                                   ("cpu", time.process_time, 1)):  # fmt: skip
         numba.set_num_threads(threads)
@@ -151,27 +156,37 @@ def headline(ref: dict, cur: dict, repeat: int, rounds: int) -> list[str]:
             "a": float(np.median([r["base"][0] / r["hot"][0] for r in runs])),
             "b": float(np.median([r["base"][0] / r["cold"][0] for r in runs])),
             "c": float(np.median([r["sum"][0] / r["binned"][0] for r in runs])),
+            "busy": float(np.min([r["busy"][0] for r in runs])),
         }
+        ratios[label, threads] = ratio
         pick = {k: min((r[k] for r in runs), key=lambda t: t[0]) for k in runs[0]}
         lines.append(
-            f"| {label} | {threads} | {pick['base'][0]:.2f} s | {fmt(pick['hot'])} | {ratio['a']:.0f}x "
-            f"| {fmt(pick['cold'])} | {ratio['b']:.0f}x "
+            f"| {label} | {threads} | {pick['base'][0]:.2f} s | {ratio['busy']:.2f} "
+            f"| {fmt(pick['hot'])} | {ratio['a']:.0f}x | {fmt(pick['cold'])} | {ratio['b']:.0f}x "
             f"| {fmt(pick['binned'])} ({n_bytes / pick['binned'][0] / 1e9:.1f} GB/s) "
             f"| {fmt(pick['sum'])} ({n_bytes / pick['sum'][0] / 1e9:.1f} GB/s) | {ratio['c']:.0%} |"
         )
-        cpu_ratio = ratio if label == "cpu" else cpu_ratio
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-    a, b, c = cpu_ratio["a"], cpu_ratio["b"], cpu_ratio["c"]
-    summary = (
-        f"Targets (CPU time, 1 thread): (a) >= 100x: {_verdict(a >= 100)} ({a:.0f}x); "
-        f"(b) >= 40x: {_verdict(b >= 40)} ({b:.0f}x); "
-        f"(c) >= 50% of numpy-sum bandwidth: {_verdict(c >= 0.5)} ({c:.0%})."
+    wall2 = ratios["wall", 2]
+    quiet = wall2["busy"] >= 0.9
+    return [
+        *lines,
+        "",
+        f"Targets, CPU time on 1 thread: {_verdicts(ratios['cpu', 1])}",
+        f"Targets, wall clock on 2 threads ({'quiet' if quiet else 'DISTURBED, not judged'}: "
+        f"baseline CPU/wall {wall2['busy']:.2f}): {_verdicts(wall2, judged=quiet)}",
+    ]
+
+
+def _verdicts(ratio: dict[str, float], judged: bool = True) -> str:
+    def verdict(ok: bool) -> str:
+        return ("met" if ok else "MISSED") if judged else "-"
+
+    a, b, c = ratio["a"], ratio["b"], ratio["c"]
+    return (
+        f"(a) >= 100x: {verdict(a >= 100)} ({a:.0f}x); (b) >= 40x: {verdict(b >= 40)} ({b:.0f}x); "
+        f"(c) >= 50% of numpy-sum bandwidth: {verdict(c >= 0.5)} ({c:.0%})."
     )
-    return [*lines, "", summary]
-
-
-def _verdict(ok: bool) -> str:
-    return "met" if ok else "MISSED"
 
 
 EVIDENTLY_SCRIPT = """

@@ -8,6 +8,7 @@ nogil numba kernel.  The statistics kernels then walk the sorted slices.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -36,14 +37,51 @@ def default_threads() -> int:
     return numba.get_num_threads()
 
 
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+_worker = threading.local()
+
+
+def _mark_worker() -> None:
+    _worker.active = True
+
+
+def _shared_pool() -> ThreadPoolExecutor:
+    """Worker threads kept for reuse (starting threads per call costs more than a window)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(
+                max_workers=max(1, numba.config.NUMBA_NUM_THREADS - 1),
+                thread_name_prefix="kernels",
+                initializer=_mark_worker,
+            )
+        return _pool
+
+
 def map_threads(fn: Callable[[int], None], n_items: int, n_threads: int) -> None:
-    """Run ``fn(i)`` for every item, on up to ``n_threads`` threads."""
-    if n_threads <= 1 or n_items <= 1:
+    """Run ``fn(i)`` for every item, on the calling thread and up to ``n_threads - 1`` workers.
+
+    Items are dealt round-robin (neighbouring columns often cost alike).  Inside a
+    worker (a nested call) the items run on that thread, so no worker ever waits
+    for another.
+    """
+    n_threads = min(n_threads, n_items)
+    if n_threads <= 1 or getattr(_worker, "active", False):
         for i in range(n_items):
             fn(i)
         return
-    with ThreadPoolExecutor(max_workers=min(n_threads, n_items)) as pool:
-        list(pool.map(fn, range(n_items)))
+
+    def lane(first: int) -> None:
+        for i in range(first, n_items, n_threads):
+            fn(i)
+
+    futures = [_shared_pool().submit(lane, w) for w in range(1, n_threads)]
+    try:
+        lane(0)
+    finally:
+        for future in futures:
+            future.result()
 
 
 @dataclass(frozen=True)
