@@ -8,6 +8,7 @@ nogil numba kernel.  The statistics kernels then walk the sorted slices.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +39,7 @@ def default_threads() -> int:
 
 
 _pool: ThreadPoolExecutor | None = None
+_pool_pid = -1
 _pool_lock = threading.Lock()
 _worker = threading.local()
 
@@ -47,10 +49,14 @@ def _mark_worker() -> None:
 
 
 def _shared_pool() -> ThreadPoolExecutor:
-    """Worker threads kept for reuse (starting threads per call costs more than a window)."""
-    global _pool
+    """Worker threads kept for reuse (starting threads per call costs more than a window).
+
+    A forked child does not inherit the threads, so it starts its own pool.
+    """
+    global _pool, _pool_pid
     with _pool_lock:
-        if _pool is None:
+        if _pool is None or _pool_pid != os.getpid():
+            _pool_pid = os.getpid()
             _pool = ThreadPoolExecutor(
                 max_workers=max(1, numba.config.NUMBA_NUM_THREADS - 1),
                 thread_name_prefix="kernels",
