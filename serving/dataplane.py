@@ -7,6 +7,7 @@ a transport refused before decoding finished (:meth:`DataPlane.refused`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from serving.types import InferenceRequest, InferenceResponse, Tensor
 from serving.validate import Prepared
 
 log = logging.getLogger("mlgate.serving")
+CLIENT_CLOSED = 499  # the client went away before its answer (nginx's convention); logged, never sent
 
 
 @dataclass
@@ -40,7 +42,9 @@ class Outcome:
     def status(self) -> int:
         if self.error is None:
             return 200
-        return int(self.error.status) if isinstance(self.error, MlgateError) else 500
+        if isinstance(self.error, MlgateError):
+            return int(self.error.status)
+        return CLIENT_CLOSED if isinstance(self.error, asyncio.CancelledError) else 500
 
 
 class Observer(Protocol):

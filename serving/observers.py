@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 
@@ -26,7 +27,7 @@ def rejection_reason(error: BaseException) -> str:
     for kind, reason in _REASONS:
         if isinstance(error, kind):
             return reason
-    return "internal"
+    return "client_closed" if isinstance(error, asyncio.CancelledError) else "internal"
 
 
 class MetricsObserver:
@@ -153,4 +154,8 @@ class ErrorLogObserver:
 def _message(error: BaseException | None) -> str | None:
     if error is None:
         return None
-    return error.message if isinstance(error, MlgateError) else "internal server error"
+    if isinstance(error, MlgateError):
+        return error.message
+    if isinstance(error, asyncio.CancelledError):
+        return "the client closed the connection before the answer"
+    return "internal server error"

@@ -221,12 +221,18 @@ class PredictionLogWriter:
 
 
 def _column(parts: list[np.ndarray | None], rows: np.ndarray) -> pa.Array:
-    """One Arrow column from per-request arrays; requests without values give nulls."""
-    if all(p is not None for p in parts):
+    """One Arrow column from per-request arrays; requests without values (errors) give
+    ``rows`` nulls each. Vectorised either way: one concatenation, one take."""
+    present = [p for p in parts if p is not None]
+    if len(present) == len(parts):
         return _arrow(parts[0] if len(parts) == 1 else np.concatenate(parts))
-    template = next((p for p in parts if p is not None), None)
-    kind = pa.null() if template is None else _arrow(template[:0]).type
-    return pa.concat_arrays([pa.nulls(int(n), kind) if p is None else _arrow(p) for p, n in zip(parts, rows)])
+    if not present:
+        return pa.nulls(int(rows.sum()))
+    values = _arrow(present[0] if len(present) == 1 else np.concatenate(present))
+    row_has = np.repeat(np.fromiter((p is not None for p in parts), dtype=bool, count=len(parts)), rows)
+    index = np.zeros(len(row_has), dtype=np.int64)
+    index[row_has] = np.arange(len(values))
+    return values.take(pa.array(index, mask=~row_has))
 
 
 def _arrow(values: np.ndarray) -> pa.Array:

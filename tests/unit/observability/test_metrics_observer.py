@@ -59,3 +59,18 @@ def test_requests_rows_latency_rejections_and_inflight_add_up():
     again = _samples(rec)  # deltas were folded in once: a second drain adds nothing
     assert ("mlgate_requests_total", ok) not in again
     assert again[("mlgate_inflight_requests", (("model", "demo"), ("route", "v2")))] == 1
+
+
+def test_a_request_whose_client_went_away_is_499_client_closed_not_an_internal_error():
+    import asyncio
+
+    rec = MetricsRecorder()
+    obs = MetricsObserver(rec, {"demo"})
+    gone = _outcome(asyncio.CancelledError())
+    assert gone.status == 499
+    obs.begin(gone.request)
+    obs.observe(gone)
+    got = _samples(rec)
+    assert got[("mlgate_requests_total", (("model", "demo"), ("route", "v2"), ("status", "499"), ("version", "3")))] == 1
+    assert got[("mlgate_rejections_total", (("model", "demo"), ("reason", "client_closed"), ("route", "v2"),
+                                            ("version", "3")))] == 1

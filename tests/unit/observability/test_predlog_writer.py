@@ -169,3 +169,21 @@ def test_records_of_two_days_go_to_their_own_date_partitions(tmp_path):
     segments = predlog.list_segments(str(tmp_path), "m")
     assert len({os.path.dirname(s.path) for s in segments}) == 2
     assert predlog.read_logs(str(tmp_path), "m").num_rows == 4
+
+
+def test_errors_among_successes_give_nulls_exactly_on_their_rows(tmp_path):
+    writer = PredictionLogWriter(str(tmp_path), _cfg())
+    for i, rows in enumerate((2, 1, 3, 1)):
+        record = chunk(i, rows=rows)
+        if i % 2:  # a failed request: no inputs, no outputs, one record
+            record.update(status=400, error="bad", rows=1, inputs=None, outputs=None)
+        writer.record(**record)
+    writer.close()
+    table = predlog.read_logs(str(tmp_path), "m").sort_by([("request_id", "ascending"), ("row_index", "ascending")])
+    got = list(zip(*(table[c].to_pylist() for c in ("request_id", "row_index", "in_x", "out_probabilities",
+                                                     "out_label"))))
+    assert got == [("req-0", 0, 0.0, [0.5, 0.5], "a"), ("req-0", 1, 1.0, [0.5, 0.5], "a"),
+                   ("req-1", 0, None, None, None),
+                   ("req-2", 0, 2.0, [0.5, 0.5], "a"), ("req-2", 1, 3.0, [0.5, 0.5], "a"),
+                   ("req-2", 2, 4.0, [0.5, 0.5], "a"),
+                   ("req-3", 0, None, None, None)]
