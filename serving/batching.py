@@ -88,7 +88,9 @@ class Batcher(Generic[P, R]):
     def queued(self) -> int:
         return len(self._queue)
 
-    async def submit(self, payload: P, rows: int, deadline: float | None = None) -> R:
+    def check_admission(self, rows: int, deadline: float | None) -> None:
+        """Raise what :meth:`submit` would refuse with now (503 queue full or closing, 504
+        deadline that cannot be met), without queueing: transports call it before decoding."""
         if self._closed:
             raise Overloaded("model is shutting down", self.retry_after_s)
         if len(self._queue) >= self.max_queue_size:
@@ -100,6 +102,9 @@ class Batcher(Generic[P, R]):
             wait_s = self.service_time.wait_s(self._queued_rows + rows, self.max_batch_size)
             if now + wait_s > deadline:  # answer the 504 now, without queueing or computing
                 raise DeadlineExceeded(f"deadline cannot be met: about {wait_s * 1e3:.0f} ms of work queued ahead")
+
+    async def submit(self, payload: P, rows: int, deadline: float | None = None) -> R:
+        self.check_admission(rows, deadline)
         self._ensure_running()
         item = _Item(payload, rows, deadline, asyncio.get_running_loop().create_future())
         self._queue.append(item)
@@ -165,8 +170,12 @@ class Batcher(Generic[P, R]):
             if item.future.done():  # cancelled or timed out while queued
                 self._pop()
                 continue
-            if item.deadline is not None and now >= item.deadline:
-                self._pop().future.set_exception(DeadlineExceeded("deadline exceeded in queue"))
+            if item.deadline is not None and now + self.service_time.batch_s >= item.deadline:
+                # it would finish too late: answer its 504 now and spend the compute on others
+                left_ms = max(0.0, item.deadline - now) * 1e3
+                self._pop().future.set_exception(DeadlineExceeded(
+                    f"deadline cannot be met: {left_ms:.0f} ms left in the queue, a batch takes about "
+                    f"{self.service_time.batch_s * 1e3:.0f} ms"))
                 continue
             if batch and rows + item.rows > self.max_batch_size:
                 break

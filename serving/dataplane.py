@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from registry.errors import InvalidInput, MlgateError, NotFound, NotReady, Overloaded
+from registry.errors import InvalidInput, MlgateError, NotFound, NotReady
 from registry.store import Registry
 from serving.config import ServingConfig
 from serving.model import ServedModel
@@ -83,15 +83,16 @@ class DataPlane:
             raise NotFound(f"model {name!r} version {version!r} is not served (served: {sorted(versions, key=int)})")
         return versions[version]
 
-    def check_capacity(self, name: str | None, version: str | None) -> None:
-        """Raise :class:`Overloaded` at once when the model's queue is full (unknown names pass)."""
+    def check_capacity(self, name: str | None, version: str | None, timeout_s: float | None = None) -> None:
+        """Refuse at once, before any decoding, what the model's batcher would refuse now: a
+        full queue (503) or, with ``timeout_s`` known from the transport (a header), a deadline
+        the queued work already makes impossible (504). Unknown names pass (answered later)."""
         try:
             model = self.model(name or "", version)
         except NotFound:
-            return  # answered later, with the reason, by the normal path
-        if model.batcher.queued >= model.batcher.max_queue_size:
-            raise Overloaded(f"queue full ({model.batcher.max_queue_size} requests waiting)",
-                             model.batcher.retry_after_s)
+            return
+        timeout_s = timeout_s if timeout_s is not None else model.cfg.default_timeout_s
+        model.batcher.check_admission(1, None if timeout_s is None else time.monotonic() + timeout_s)
 
     async def infer(self, request: InferenceRequest, started_s: float, wall_start_s: float) -> InferenceResponse:
         """``started_s``: ``time.perf_counter()`` at arrival; ``wall_start_s``: ``time.time()``."""

@@ -127,7 +127,8 @@ class GatewayApp:
         try:
             if body_error is not None:
                 raise body_error
-            self.dp.check_capacity(route.model, route.version)  # a full queue costs no decoding
+            # a full queue, or a header deadline the queue already rules out, costs no decoding
+            self.dp.check_capacity(route.model, route.version, _timeout(headers, None))
             if route.kind == "infer":
                 request = self._decode_v2(route, headers, body)
             else:

@@ -443,6 +443,17 @@ def test_model_default_deadline_applies_when_the_request_sets_none(env):
     assert env.call("POST", "/v1/models/strict:predict", body, {"X-Mlgate-Timeout-Ms": "60000"}).status == 200
 
 
+def test_a_header_deadline_the_queue_rules_out_is_504_before_the_body_is_decoded(env):
+    batcher = env.dp.model("busy").batcher
+    before, batcher.service_time.batch_s = batcher.service_time.batch_s, 100.0  # a batch takes 100 s
+    try:
+        reply = env.call("POST", "/v2/models/busy/infer", b"{not json", {"X-Mlgate-Timeout-Ms": "1000"})
+        assert_error(reply, 504, "cannot be met")  # not the 400 the body would get: it was never decoded
+        assert_error(env.call("POST", "/v2/models/busy/infer", b"{not json"), 400, "body")  # no deadline: decoded
+    finally:
+        batcher.service_time.batch_s = before
+
+
 def test_queue_full_is_503_with_retry_after_and_other_answers_are_right(env):
     rows = demo_rows(20, seed=11)
     expected = reference_probabilities(env.reg.get("busy"), rows)

@@ -390,3 +390,26 @@ def test_a_deadline_that_cannot_be_met_gets_its_504_at_admission(executor):
 
     run(main())
     assert 1 not in fn.seen
+
+
+def test_a_queued_request_that_would_finish_past_its_deadline_is_not_computed(executor):
+    from serving.batching import ServiceTime
+
+    fn = Recorder(gate_first=1)
+    batcher = Batcher(fn, executor, max_batch_size=1, service_time=ServiceTime(batch_s=0.5))
+
+    async def main():
+        running = asyncio.ensure_future(batcher.submit(payload(0, 1), 1))
+        await entered(fn)
+        late = asyncio.ensure_future(batcher.submit(payload(1, 1), 1, deadline=time.monotonic() + 60.0))
+        await until(lambda: batcher.queued == 1)  # admitted: 1 s of work expected, 60 s allowed
+        batcher.service_time.batch_s = 600.0  # batches have become slow: it can no longer finish in time
+        fn.release.set()
+        await running
+        with pytest.raises(DeadlineExceeded) as info:
+            await late
+        assert "cannot be met" in info.value.message
+        await batcher.close()
+
+    run(main())
+    assert fn.seen == [0]  # no compute spent on an answer that would come too late
