@@ -18,7 +18,7 @@ import math
 from typing import Any
 
 from training.config import GateConfig
-from training.metrics import HIGHER_IS_BETTER
+from registry.taskmetrics import HIGHER_IS_BETTER
 
 
 def _check(name: str, passed: bool, detail: str) -> dict[str, Any]:

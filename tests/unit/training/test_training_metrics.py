@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
+from registry import taskmetrics as tm
 from training import metrics as m
 
 
@@ -23,7 +24,7 @@ def _binary(n=500, seed=0, ties=False):
 def test_auc_equals_mann_whitney_u(ties):
     y, proba = _binary(ties=ties)
     u = stats.mannwhitneyu(proba[y == 1, 1], proba[y == 0, 1]).statistic
-    assert m.roc_auc(y, proba) == pytest.approx(u / ((y == 1).sum() * (y == 0).sum()), rel=1e-12)
+    assert tm.roc_auc(y, proba) == pytest.approx(u / ((y == 1).sum() * (y == 0).sum()), rel=1e-12)
 
 
 def test_auc_multiclass_is_macro_one_vs_rest():
@@ -32,29 +33,29 @@ def test_auc_multiclass_is_macro_one_vs_rest():
     proba = special.softmax(rng.normal(size=(300, 3)) + np.eye(3)[y], axis=1)
     expected = np.mean([stats.mannwhitneyu(proba[y == k, k], proba[y != k, k]).statistic
                         / ((y == k).sum() * (y != k).sum()) for k in range(3)])
-    assert m.roc_auc(y, proba) == pytest.approx(expected, rel=1e-12)
+    assert tm.roc_auc(y, proba) == pytest.approx(expected, rel=1e-12)
 
 
 def test_auc_single_class_is_nan():
-    assert np.isnan(m.binary_auc(np.ones(5, dtype=bool), np.arange(5.0)))
+    assert np.isnan(tm.binary_auc(np.ones(5, dtype=bool), np.arange(5.0)))
 
 
 def test_log_loss_and_accuracy():
     y, proba = _binary()
     expected = -np.mean(special.xlogy(1, proba[np.arange(len(y)), y]))
-    got = m.classification_metrics(y, proba)
+    got = tm.classification_metrics(y, proba)
     assert got["log_loss"] == pytest.approx(expected, rel=1e-12)
     assert got["accuracy"] == pytest.approx(np.mean((proba[:, 1] > 0.5) == y))
 
 
 def test_log_loss_clips_certain_mistakes():
-    assert np.isfinite(m.log_loss(np.array([0]), np.array([[0.0, 1.0]])))
+    assert np.isfinite(tm.log_loss(np.array([0]), np.array([[0.0, 1.0]])))
 
 
 def test_regression_metrics():
     rng = np.random.default_rng(2)
     y, pred = rng.normal(size=100), rng.normal(size=100)
-    got = m.regression_metrics(y, pred)
+    got = tm.regression_metrics(y, pred)
     assert got["rmse"] == pytest.approx(np.sqrt(np.mean((y - pred) ** 2)))
     assert got["mae"] == pytest.approx(np.mean(np.abs(y - pred)))
 
