@@ -14,7 +14,6 @@ scrape shows cluster-wide totals. Counters in the hub survive replica restarts.
 
 from __future__ import annotations
 
-import bisect
 import threading
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
@@ -80,28 +79,16 @@ class MetricsRecorder:
         with self._lock:
             self._counters[key] = self._counters.get(key, 0.0) + value
 
-    def add_gauge(self, name: str, labels: Labels, value: float) -> None:
-        key = (name, labels)
-        with self._lock:
-            self._gauges[key] = self._gauges.get(key, 0.0) + value
-
     def set_gauge(self, name: str, labels: Labels, value: float) -> None:
         with self._lock:
             self._gauges[(name, labels)] = value
 
     def observe(self, name: str, labels: Labels, value: float) -> None:
-        buckets = self.defs[name].buckets
-        key = (name, labels)
-        with self._lock:
-            hist = self._hists.get(key)
-            if hist is None:
-                hist = self._hists[key] = [0.0] * (len(buckets) + 3)
-            hist[bisect.bisect_left(buckets, value)] += 1  # last bucket index = +Inf
-            hist[-2] += value
-            hist[-1] += 1
+        self.observe_many(name, labels, (value,))
 
     def observe_many(self, name: str, labels: Labels, values: Sequence[float]) -> None:
-        """:meth:`observe` for each of ``values``, in one vectorised update."""
+        """Count each of ``values`` into the histogram ``name`` (Prometheus ``le`` buckets:
+        a value on a bound counts in that bound's bucket), in one vectorised update."""
         if not len(values):
             return
         buckets = self.defs[name].buckets

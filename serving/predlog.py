@@ -144,8 +144,7 @@ class PredictionLogWriter:
         with self._lock:
             if self._closed or self._rows + rows > self.cfg.max_buffer_rows:
                 reason = "closed" if self._closed else "buffer_full"
-                if self.metrics is not None:
-                    self.metrics.inc("mlgate_predlog_records_dropped_total", (model, reason), rows)
+                self._count("mlgate_predlog_records_dropped_total", (model, reason), rows)
                 return
             key = (model, version, id(schema))
             pending = self._buf.get(key)
