@@ -127,12 +127,16 @@ class GatewayApp:
         try:
             if body_error is not None:
                 raise body_error
+            header_timeout_s = _header_timeout_s(headers)
             # a full queue, or a header deadline the queue already rules out, costs no decoding
-            self.dp.check_capacity(route.model, route.version, _timeout(headers, None))
+            self.dp.check_capacity(route.model, route.version, header_timeout_s)
             if route.kind == "infer":
                 request = self._decode_v2(route, headers, body)
             else:
                 request = self._decode_plain(route, headers, body)
+            if header_timeout_s is not None:  # the smallest deadline wins
+                request.timeout_s = header_timeout_s if request.timeout_s is None else \
+                    min(request.timeout_s, header_timeout_s)
         except Exception as exc:  # noqa: BLE001 - mapped in one place
             refused = InferenceRequest(route.model, route.version, [], route=_INFER_KINDS[route.kind],
                                        request_id=self.new_id())
@@ -158,7 +162,6 @@ class GatewayApp:
     def _decode_v2(self, route: Route, headers: dict, body: bytes) -> InferenceRequest:
         request = protocol.decode_infer_request(body, model=route.model, version=route.version,
                                                 header_length=_header_length(headers))
-        request.timeout_s = _timeout(headers, request.timeout_s)
         request.request_id = request.id or self.new_id()
         return request
 
@@ -167,7 +170,7 @@ class GatewayApp:
         inputs, req_id, params = plain.decode_instances(body, model.schema)
         request = InferenceRequest(model.name, model.version, inputs, id=req_id, parameters=params,
                                    route="plain", request_id=req_id or self.new_id())
-        request.timeout_s = _timeout(headers, _param_timeout_s(params))
+        request.timeout_s = _param_timeout_s(params)
         return request
 
     async def _post(self, route: Route, headers: dict, body: bytes) -> Response:
@@ -199,17 +202,17 @@ def _param_timeout_s(params: dict) -> float | None:
     return float(value)
 
 
-def _timeout(headers: dict, current_s: float | None) -> float | None:
+def _header_timeout_s(headers: dict) -> float | None:
     raw = headers.get(TIMEOUT_HEADER)
     if raw is None:
-        return current_s
+        return None
     try:
         value_s = float(raw) / 1000.0
     except ValueError:
         raise InvalidInput("X-Mlgate-Timeout-Ms: not a number") from None
     if not value_s > 0:
         raise InvalidInput("X-Mlgate-Timeout-Ms: must be positive")
-    return value_s if current_s is None else min(current_s, value_s)
+    return value_s
 
 
 async def _read_body(receive, headers: dict, limit: int) -> bytes:
