@@ -39,6 +39,11 @@ class Outcome:
     wall_start_s: float
 
     @property
+    def version(self) -> str | None:
+        """The version that answered, else the one the request named (None: not named)."""
+        return self.model.version if self.model is not None else self.request.version
+
+    @property
     def status(self) -> int:
         if self.error is None:
             return 200

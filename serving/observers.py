@@ -53,7 +53,7 @@ class MetricsObserver:
     def observe(self, o: Outcome) -> None:
         request = o.request
         name = request.model if request.model in self.known else UNKNOWN_MODEL
-        version = o.model.version if o.model is not None else (request.version or "")
+        version = o.version or ""
         error = o.error
         key = (name, version, request.route, o.status)
         rows = o.prepared.rows if o.prepared is not None else 0
@@ -121,9 +121,8 @@ class PredictionLogObserver:
             inputs = prepared.columns if prepared.columns is not None else \
                 {model.schema.inputs[0].name: prepared.tensor}
             rows = prepared.rows
-        self.writer.record(request.request_id, int(o.wall_start_s * 1e6), request.model,
-                           model.version if model is not None else request.version, request.route, o.status,
-                           o.latency_s * 1e3, _message(o.error), rows, inputs, o.outputs,
+        self.writer.record(request.request_id, int(o.wall_start_s * 1e6), request.model, o.version, request.route,
+                           o.status, o.latency_s * 1e3, _message(o.error), rows, inputs, o.outputs,
                            model.schema if model is not None else None)
 
 
@@ -140,7 +139,7 @@ class ErrorLogObserver:
         if o.error is None:
             return
         record = {"event": "request_error", "request_id": o.request.request_id, "model": o.request.model,
-                  "version": o.model.version if o.model is not None else o.request.version,
+                  "version": o.version,
                   "route": o.request.route, "status": o.status, "error": _message(o.error)}
         if self.include_inputs and o.prepared is not None and o.prepared.columns is not None:
             record["inputs"] = {k: v.tolist() for k, v in o.prepared.columns.items()}
