@@ -237,10 +237,8 @@ def server_latency_buckets(host: str, model: str) -> dict[float, float]:
     summed over versions and routes; empty when /metrics cannot be read."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    try:
-        with urllib.request.urlopen(f"{host}/metrics", timeout=5) as r:
-            text = r.read().decode()
-    except OSError:
+    text = _metrics_text(host, timeout_s=5)
+    if text is None:
         return {}
     out: dict[float, float] = {}
     for family in text_string_to_metric_families(text):
@@ -273,12 +271,20 @@ def _sample_memory(host: str) -> None:
         gevent.sleep(1.0)
 
 
-def _metrics_rss(host: str) -> int:
+def _metrics_text(host: str, timeout_s: float) -> str | None:
+    """The server's /metrics page, or None when it cannot be read."""
     try:
-        with urllib.request.urlopen(f"{host}/metrics", timeout=2) as r:
-            lines = r.read().decode().splitlines()
+        with urllib.request.urlopen(f"{host}/metrics", timeout=timeout_s) as r:
+            return r.read().decode()
+    except OSError:
+        return None
+
+
+def _metrics_rss(host: str) -> int:
+    lines = (_metrics_text(host, timeout_s=2) or "").splitlines()
+    try:
         return int(sum(float(ln.split()[-1]) for ln in lines if ln.startswith("process_resident_memory_bytes")))
-    except (OSError, ValueError):
+    except ValueError:
         return 0
 
 
