@@ -13,6 +13,10 @@ Contract:
   batch held several requests and more arrived while it ran): then a batch waits at
   most that long to fill up.
 * If a batch fails, its items are retried one by one so a bad item fails alone.
+* ``on_done`` hears once per batch about the items that got a result (their opaque
+  ``tag``, payload and result, plus the batch function's whole return when the batch
+  ran as one and every item in it got its result): the data plane observes successes
+  per batch, not per request.
 * ``close()`` fails queued and in-flight items with :class:`Overloaded` (retryable);
   later submits are refused the same way.
 """
@@ -34,6 +38,9 @@ log = logging.getLogger("mlgate.serving")
 P = TypeVar("P")
 R = TypeVar("R")
 BatchFn = Callable[[Sequence[P]], Sequence[R]]
+# (tags, payloads, results) of the items that got a result, and the batch function's
+# return when the whole batch ran as one call and all its items are among them (else None)
+OnDone = Callable[[list[Any], list[P], list[R], "Sequence[R] | None"], None]
 
 
 @dataclass(eq=False)
@@ -42,6 +49,7 @@ class _Item(Generic[P]):
     rows: int
     deadline: float | None  # time.monotonic() seconds
     future: asyncio.Future
+    tag: Any = None  # the caller's, passed back through ``on_done``
     enqueued_at: float = field(default_factory=time.monotonic)
     queued: bool = True
 
@@ -67,6 +75,7 @@ class Batcher(Generic[P, R]):
         max_queue_size: int = 1024,
         retry_after_s: float = 1.0,
         on_batch: Callable[[BatchStats], None] | None = None,
+        on_done: OnDone | None = None,
         service_time: "ServiceTime | None" = None,
     ) -> None:
         self._fn = fn
@@ -77,6 +86,7 @@ class Batcher(Generic[P, R]):
         self.max_queue_size = max_queue_size
         self.retry_after_s = retry_after_s
         self._on_batch = on_batch
+        self._on_done = on_done
         self._queue: deque[_Item[P]] = deque()
         self._queued_rows = 0
         self._wakeup: asyncio.Event | None = None
@@ -103,10 +113,10 @@ class Batcher(Generic[P, R]):
             if now + wait_s > deadline:  # answer the 504 now, without queueing or computing
                 raise DeadlineExceeded(f"deadline cannot be met: about {wait_s * 1e3:.0f} ms of work queued ahead")
 
-    async def submit(self, payload: P, rows: int, deadline: float | None = None) -> R:
+    async def submit(self, payload: P, rows: int, deadline: float | None = None, tag: Any = None) -> R:
         self.check_admission(rows, deadline)
         self._ensure_running()
-        item = _Item(payload, rows, deadline, asyncio.get_running_loop().create_future())
+        item = _Item(payload, rows, deadline, asyncio.get_running_loop().create_future(), tag)
         self._queue.append(item)
         self._queued_rows += rows
         self._wakeup.set()
@@ -115,6 +125,8 @@ class Batcher(Generic[P, R]):
                 return await item.future
             return await asyncio.wait_for(asyncio.shield(item.future), max(0.0, deadline - time.monotonic()))
         except asyncio.TimeoutError:
+            if item.future.done() and not item.future.cancelled() and item.future.exception() is None:
+                return item.future.result()  # it was answered as the timer fired: the answer stands
             raise DeadlineExceeded("deadline exceeded while waiting for the model") from None
         finally:
             if not item.future.done():
@@ -196,7 +208,8 @@ class Batcher(Generic[P, R]):
         loop = asyncio.get_running_loop()
         started = time.monotonic()
         try:
-            results = await loop.run_in_executor(self._executor, _run_isolated, self._fn, [i.payload for i in batch])
+            results, whole = await loop.run_in_executor(self._executor, _run_isolated, self._fn,
+                                                        [i.payload for i in batch])
         except asyncio.CancelledError:  # close() while computing: nobody may wait forever
             _fail(batch, Overloaded("model is shutting down", self.retry_after_s))
             raise
@@ -211,13 +224,23 @@ class Batcher(Generic[P, R]):
                 self._on_batch(BatchStats(sum(i.rows for i in batch), len(batch), waits, time.monotonic() - started))
             except Exception:  # noqa: BLE001 - metrics must never fail requests or stop the runner
                 log.exception("on_batch callback failed")
+        done: list[_Item[P]] = []
+        values: list[R] = []
         for item, (ok, value) in zip(batch, results):
             if item.future.done():
                 continue
             if ok:
                 item.future.set_result(value)
+                done.append(item)
+                values.append(value)
             else:
                 item.future.set_exception(value)
+        if self._on_done is not None and done:
+            try:  # before any caller resumes: they run on this loop after this call
+                self._on_done([i.tag for i in done], [i.payload for i in done], values,
+                              whole if len(done) == len(batch) else None)
+            except Exception:  # noqa: BLE001 - observers must never fail requests or stop the runner
+                log.exception("on_done callback failed")
 
 
 def _fail(batch: list[_Item[Any]], exc: BaseException) -> None:
@@ -245,20 +268,22 @@ class ServiceTime:
         return (-(-rows_ahead // max_batch_size) + 1) * self.batch_s
 
 
-def _run_isolated(fn: BatchFn, payloads: list[Any]) -> list[tuple[bool, Any]]:
-    """Run a batch; if it fails, run each payload alone so only the bad one fails."""
+def _run_isolated(fn: BatchFn, payloads: list[Any]) -> tuple[list[tuple[bool, Any]], Any]:
+    """Run a batch; if it fails, run each payload alone so only the bad one fails.
+    Returns ``(ok, result or exception)`` per payload, and ``fn``'s return when the batch
+    ran as one call (None when it was split)."""
     try:
         out = fn(payloads)
         if len(out) != len(payloads):
             raise RuntimeError(f"batch function returned {len(out)} results for {len(payloads)} inputs")
-        return [(True, r) for r in out]
+        return [(True, r) for r in out], out
     except Exception as exc:  # noqa: BLE001 - isolate below
         if len(payloads) == 1:
-            return [(False, exc)]
+            return [(False, exc)], None
     results = []
     for payload in payloads:
         try:
             results.append((True, fn([payload])[0]))
         except Exception as exc:  # noqa: BLE001 - delivered to that item's caller
             results.append((False, exc))
-    return results
+    return results, None

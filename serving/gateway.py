@@ -53,14 +53,15 @@ class Gateway:
         known = set(names)
         observers: list = [ErrorLogObserver(self.cfg.metrics.log_error_inputs)]
         on_batch = None
+        inflight: dict[tuple[str, str], int] = {}  # counted by the data plane, exported by the metrics
         if self.cfg.metrics.enabled:
-            metrics = MetricsObserver(self.recorder, known)
+            metrics = MetricsObserver(self.recorder, known, inflight)
             observers.append(metrics)
             on_batch = metrics.batch
         if self.cfg.prediction_log.enabled and self.log_root:
             self.writer = PredictionLogWriter(self.log_root, self.cfg.prediction_log, self.recorder)
             observers.append(PredictionLogObserver(self.writer, known))
-        self.dataplane = DataPlane.load(self.registry, self.cfg, observers, on_batch)
+        self.dataplane = DataPlane.load(self.registry, self.cfg, observers, on_batch, inflight)
         extra_post = {}
         if self.writer is not None:  # feedback labels name logged predictions: needs the log
             from serving.feedback import FeedbackHandler

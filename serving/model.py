@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
+from typing import Any, Callable
 
 from registry.store import ModelVersion
 from serving.batching import Batcher, BatchStats
@@ -19,7 +19,9 @@ class ServedModel:
         version: ModelVersion,
         cfg: ModelServingConfig,
         on_batch: Callable[[str, str, BatchStats], None] | None = None,
+        on_done: Callable[["ServedModel", list, list[Prepared], list[Outputs], Any], None] | None = None,
     ) -> None:
+        """``on_done(model, tags, payloads, results, whole)``: see :class:`serving.batching.Batcher`."""
         self.pipeline = ModelPipeline(version, cfg.device, cfg.precision, cfg.cuda_graph_batch_sizes)
         self.name = self.pipeline.name
         self.version = self.pipeline.version
@@ -34,14 +36,16 @@ class ServedModel:
             batch_wait_timeout_s=cfg.batch_wait_timeout_s,
             max_queue_size=cfg.max_queue_size,
             on_batch=report,
+            on_done=(lambda *done: on_done(self, *done)) if on_done else None,
         )
         self.pipeline.warm_up((1, cfg.max_batch_size))
 
     def prepare(self, inputs: list[Tensor]) -> Prepared:
         return prepare(self.schema, inputs)
 
-    async def infer(self, prepared: Prepared, deadline: float | None) -> Outputs:
-        return await self.batcher.submit(prepared, prepared.rows, deadline)
+    async def infer(self, prepared: Prepared, deadline: float | None, tag: Any = None) -> Outputs:
+        """``tag`` comes back in ``on_done`` with the answer."""
+        return await self.batcher.submit(prepared, prepared.rows, deadline, tag)
 
     async def close(self) -> None:
         await self.batcher.close()

@@ -11,12 +11,9 @@ import orjson
 from registry.errors import (DeadlineExceeded, InvalidInput, MlgateError, NotFound, Overloaded,
                              PayloadTooLarge)
 from serving.batching import BatchStats
-from serving.dataplane import Outcome
+from serving.dataplane import UNKNOWN_MODEL, BatchOutcome, Outcome
 from registry.metrics import MetricsRecorder
 from serving.predlog import PredictionLogWriter
-from serving.types import InferenceRequest
-
-UNKNOWN_MODEL = "_unknown"
 _REASONS = ((Overloaded, "queue_full"), (DeadlineExceeded, "deadline"), (PayloadTooLarge, "too_large"),
             (NotFound, "not_found"), (InvalidInput, "bad_input"))
 
@@ -32,23 +29,40 @@ def rejection_reason(error: BaseException) -> str:
 
 class MetricsObserver:
     """Request and batch metrics. The request path only appends to per-label lists under
-    one lock; :meth:`collect` (run by every drain of the recorder) turns them into counters
-    and histograms in bulk."""
+    one lock (a batch's answers at once); :meth:`collect` (run by every drain of the
+    recorder) turns them into counters and histograms in bulk. ``inflight``: the data
+    plane's count of requests in flight (read at each drain)."""
 
-    def __init__(self, recorder: MetricsRecorder, known_models: set[str]) -> None:
+    def __init__(self, recorder: MetricsRecorder, known_models: set[str],
+                 inflight: dict[tuple[str, str], int] | None = None) -> None:
         self.m = recorder
         self.known = known_models
+        self.inflight = inflight if inflight is not None else {}
         self._lock = threading.Lock()
         self._requests: dict[tuple[str, str, str, int], tuple[list[float], list[int]]] = {}
         self._rejections: dict[tuple[str, str, str, str], int] = {}
         self._batches: dict[tuple[str, str], tuple[list[int], list[float], list[float]]] = {}
-        self._inflight: dict[tuple[str, str], int] = {}
         recorder.add_collector(self.collect)
 
-    def begin(self, request: InferenceRequest) -> None:
-        key = (request.model if request.model in self.known else UNKNOWN_MODEL, request.route)
+    def _tally(self, key: tuple[str, str, str, int]) -> tuple[list[float], list[int]]:
+        tally = self._requests.get(key)
+        if tally is None:
+            tally = self._requests[key] = ([], [])
+        return tally
+
+    def observe_batch(self, b: BatchOutcome) -> None:
+        requests = b.requests
+        route = requests[0].route
         with self._lock:
-            self._inflight[key] = self._inflight.get(key, 0) + 1
+            if all(r.route == route for r in requests):
+                tally = self._tally((b.model.name, b.model.version, route, 200))
+                tally[0].extend(b.latency_s)
+                tally[1].extend(b.rows)
+                return
+            for request, latency_s, rows in zip(requests, b.latency_s, b.rows):
+                tally = self._tally((b.model.name, b.model.version, request.route, 200))
+                tally[0].append(latency_s)
+                tally[1].append(rows)
 
     def observe(self, o: Outcome) -> None:
         request = o.request
@@ -58,10 +72,7 @@ class MetricsObserver:
         key = (name, version, request.route, o.status)
         rows = o.prepared.rows if o.prepared is not None else 0
         with self._lock:
-            self._inflight[(name, request.route)] -= 1
-            tally = self._requests.get(key)
-            if tally is None:
-                tally = self._requests[key] = ([], [])
+            tally = self._tally(key)
             tally[0].append(o.latency_s)
             tally[1].append(rows)
             if error is not None:
@@ -83,7 +94,7 @@ class MetricsObserver:
             requests, self._requests = self._requests, {}
             rejections, self._rejections = self._rejections, {}
             batches, self._batches = self._batches, {}
-            inflight = dict(self._inflight)
+        inflight = dict(self.inflight)  # one C-level copy: consistent without a lock
         m = self.m
         for (name, version, route, status), (latencies_s, rows) in requests.items():
             labels = (name, version, route, str(status))
@@ -107,8 +118,10 @@ class PredictionLogObserver:
         self.writer = writer
         self.known = known_models
 
-    def begin(self, request: InferenceRequest) -> None:
-        return None
+    def observe_batch(self, b: BatchOutcome) -> None:
+        model = b.model
+        self.writer.record_batch(model.name, model.version, model.schema, b.requests, b.latency_s, b.rows,
+                                 b.inputs, b.outputs)
 
     def observe(self, o: Outcome) -> None:
         request = o.request
@@ -132,8 +145,8 @@ class ErrorLogObserver:
     def __init__(self, include_inputs: bool = False) -> None:
         self.include_inputs = include_inputs
 
-    def begin(self, request: InferenceRequest) -> None:
-        return None
+    def observe_batch(self, b: BatchOutcome) -> None:
+        return None  # answered: no errors
 
     def observe(self, o: Outcome) -> None:
         if o.error is None:

@@ -18,6 +18,7 @@ import socket
 import threading
 import time
 import uuid
+from itertools import repeat
 from typing import Callable
 
 import numpy as np
@@ -29,20 +30,30 @@ from registry import predlog as contract
 from registry.schema import ModelSchema
 from serving.config import PredictionLogConfig
 from registry.metrics import MetricsRecorder
+from serving.types import InferenceRequest
 
 log = logging.getLogger("mlgate.predlog")
 
 
 class _Pending:
-    """Buffered records of one model version. A request adds one tuple of plain values and
-    its arrays to per-column lists: nothing it leaves behind is a container the garbage
-    collector has to walk again and again (a dict per request would be, and full
-    collections of a replica's heap then stall requests). A flush builds Arrow columns."""
+    """Buffered records of one model version, column by column: a request adds plain
+    values to per-column lists, a batch extends them, and inputs and outputs are kept as
+    the arrays they came in (one entry per request or per batch, ``part_rows`` rows each).
+    Nothing left behind is a container the garbage collector has to walk again and again
+    (a dict per request would be, and full collections of a replica's heap then stall
+    requests). A flush builds Arrow columns."""
 
     def __init__(self, model: str, version: str | None, schema: ModelSchema | None) -> None:
         self.model, self.version, self.schema = model, version, schema
-        self.requests: list[tuple] = []  # (request_id, ts_us, route, status, latency_ms, error, rows)
+        self.request_id: list[str] = []
+        self.ts_us: list[int] = []
+        self.route: list[str] = []
+        self.status: list[int] = []
+        self.latency_ms: list[float] = []
+        self.error: list[str | None] = []
+        self.rows: list[int] = []  # per request
         self.row_count = 0
+        self.part_rows: list[int] = []  # rows of each entry of the input and output lists
         self.inputs: dict[str, list[np.ndarray | None]] = \
             {spec.name: [] for spec in schema.inputs} if schema is not None else {}
         self.outputs: dict[str, list[np.ndarray | None]] = \
@@ -50,10 +61,33 @@ class _Pending:
         self._input_items = tuple(self.inputs.items())
         self._output_items = tuple(self.outputs.items())
 
-    def add(self, fields: tuple, rows: int, inputs: dict[str, np.ndarray] | None,
-            outputs: dict[str, np.ndarray] | None) -> None:
-        self.requests.append(fields)
+    def add(self, request_id: str, ts_us: int, route: str, status: int, latency_ms: float, error: str | None,
+            rows: int, inputs: dict[str, np.ndarray] | None, outputs: dict[str, np.ndarray] | None) -> None:
+        self.request_id.append(request_id)
+        self.ts_us.append(ts_us)
+        self.route.append(route)
+        self.status.append(status)
+        self.latency_ms.append(latency_ms)
+        self.error.append(error)
+        self.rows.append(rows)
+        self._add_arrays(rows, inputs, outputs)
+
+    def add_answered(self, request_ids: list[str], ts_us: list[int], routes: list[str], latency_ms: list[float],
+                     rows: list[int], total: int, inputs: dict[str, np.ndarray], outputs: dict[str, np.ndarray]) -> None:
+        """Several answered requests (status 200) whose ``total`` rows are in ``inputs``/``outputs``."""
+        self.request_id.extend(request_ids)
+        self.ts_us.extend(ts_us)
+        self.route.extend(routes)
+        self.status.extend(repeat(200, len(request_ids)))
+        self.latency_ms.extend(latency_ms)
+        self.error.extend(repeat(None, len(request_ids)))
+        self.rows.extend(rows)
+        self._add_arrays(total, inputs, outputs)
+
+    def _add_arrays(self, rows: int, inputs: dict[str, np.ndarray] | None,
+                    outputs: dict[str, np.ndarray] | None) -> None:
         self.row_count += rows
+        self.part_rows.append(rows)
         for arrays, items in ((inputs, self._input_items), (outputs, self._output_items)):
             if arrays is None:
                 for _, column in items:
@@ -64,41 +98,41 @@ class _Pending:
 
     def table(self, key: bytes | None, pii_mode: str) -> tuple[pa.Table, np.ndarray]:
         """The records as one table, and the UTC day number of each row."""
-        request_id, ts_list, route, status, latency_ms, error, row_list = zip(*self.requests)
-        requests, total = len(self.requests), self.row_count
-        rows = np.array(row_list, dtype=np.int64)
+        requests, total = len(self.request_id), self.row_count
+        rows = np.array(self.rows, dtype=np.int64)
+        part_rows = np.array(self.part_rows, dtype=np.int64)
         spread = None if total == requests else pa.array(np.repeat(np.arange(requests), rows))
 
         def per_request(values, kind: pa.DataType) -> pa.Array:
             column = pa.array(values, kind)
             return column if spread is None else column.take(spread)
 
-        ts_us = np.array(ts_list, dtype=np.int64)
+        ts_us = np.array(self.ts_us, dtype=np.int64)
         if spread is None:
             row_index = np.zeros(total, dtype=np.int32)
         else:
             row_index = (np.arange(total) - np.repeat(np.cumsum(rows) - rows, rows)).astype(np.int32)
             ts_us = np.repeat(ts_us, rows)
         cols: dict[str, pa.Array] = {
-            contract.REQUEST_ID: per_request(request_id, pa.string()),
+            contract.REQUEST_ID: per_request(self.request_id, pa.string()),
             contract.ROW_INDEX: pa.array(row_index, pa.int32()),
             contract.TIMESTAMP: pa.array(ts_us, pa.timestamp("us", tz="UTC")),
             contract.MODEL: pa.repeat(pa.scalar(self.model, pa.string()), total),
             contract.VERSION: pa.repeat(pa.scalar(self.version, pa.string()), total),
-            contract.ROUTE: per_request(route, pa.string()),
-            contract.STATUS: per_request(np.array(status, dtype=np.int16), pa.int16()),
-            contract.LATENCY_MS: per_request(np.array(latency_ms, dtype=np.float32), pa.float32()),
-            contract.ERROR: per_request(error, pa.string()),
+            contract.ROUTE: per_request(self.route, pa.string()),
+            contract.STATUS: per_request(np.array(self.status, dtype=np.int16), pa.int16()),
+            contract.LATENCY_MS: per_request(np.array(self.latency_ms, dtype=np.float32), pa.float32()),
+            contract.ERROR: per_request(self.error, pa.string()),
         }
         if self.schema is not None:
             for spec in self.schema.inputs:
                 if spec.pii and (pii_mode == "drop" or key is None):
                     continue
                 parts = self.inputs[spec.name]
-                cols[contract.INPUT_PREFIX + spec.name] = _hashed(parts, rows, key) if spec.pii else \
-                    _column(parts, rows)
+                cols[contract.INPUT_PREFIX + spec.name] = _hashed(parts, part_rows, key) if spec.pii else \
+                    _column(parts, part_rows)
             for out in self.schema.outputs:
-                cols[contract.OUTPUT_PREFIX + out.name] = _column(self.outputs[out.name], rows)
+                cols[contract.OUTPUT_PREFIX + out.name] = _column(self.outputs[out.name], part_rows)
         return pa.table(cols), ts_us // _US_PER_DAY
 
 
@@ -142,21 +176,46 @@ class PredictionLogWriter:
         """One answered request (``rows`` records). ``inputs``/``outputs``: arrays by name, or
         None when the request never got that far (they are logged as nulls)."""
         with self._lock:
-            if self._closed or self._rows + rows > self.cfg.max_buffer_rows:
-                reason = "closed" if self._closed else "buffer_full"
-                self._count("mlgate_predlog_records_dropped_total", (model, reason), rows)
-                return
-            key = (model, version, id(schema))
-            pending = self._buf.get(key)
-            if pending is None:
-                pending = self._buf[key] = _Pending(model, version, schema)
-            pending.add((request_id, ts_us, route, status, latency_ms, error, rows), rows, inputs, outputs)
-            self._rows += rows
-            if self._rows >= self.cfg.max_rows:
-                self._wake.set()
+            pending = self._reserve(model, version, schema, rows)
+            if pending is not None:
+                pending.add(request_id, ts_us, route, status, latency_ms, error, rows, inputs, outputs)
+
+    def record_batch(self, model: str, version: str, schema: ModelSchema, requests: list[InferenceRequest],
+                     latency_s: list[float], rows: list[int], inputs: dict[str, np.ndarray],
+                     outputs: dict[str, np.ndarray]) -> None:
+        """Requests one batch answered (status 200): ``inputs``/``outputs`` hold their rows,
+        concatenated in request order."""
+        total = sum(rows)
+        ids = [r.request_id for r in requests]
+        ts_us = [int(r.arrived_wall_s * 1e6) for r in requests]
+        routes = [r.route for r in requests]
+        latency_ms = [x * 1e3 for x in latency_s]
+        with self._lock:
+            pending = self._reserve(model, version, schema, total)
+            if pending is not None:
+                pending.add_answered(ids, ts_us, routes, latency_ms, rows, total, inputs, outputs)
+
+    def _reserve(self, model: str, version: str | None, schema: ModelSchema | None, rows: int) -> _Pending | None:
+        """Under the lock: room for ``rows`` records and the buffer they go to, or None when
+        the policy drops them (counted)."""
+        if self._closed or self._rows + rows > self.cfg.max_buffer_rows:
+            reason = "closed" if self._closed else "buffer_full"
+            self._count("mlgate_predlog_records_dropped_total", (model, reason), rows)
+            return None
+        key = (model, version, id(schema))
+        pending = self._buf.get(key)
+        if pending is None:
+            pending = self._buf[key] = _Pending(model, version, schema)
+        self._rows += rows
+        if self._rows >= self.cfg.max_rows:
+            self._wake.set()
+        return pending
 
     # -- writer thread -----------------------------------------------------------------
     def _loop(self) -> None:
+        # Arrow's conversion of Python lists imports pandas on first use (~0.3 s holding the
+        # GIL): pay it now, not in the first flush while requests are being served
+        pa.array([""], pa.string())
         while True:
             self._wake.wait(self.cfg.flush_interval_s)
             self._wake.clear()
@@ -220,8 +279,8 @@ class PredictionLogWriter:
 
 
 def _column(parts: list[np.ndarray | None], rows: np.ndarray) -> pa.Array:
-    """One Arrow column from per-request arrays; requests without values (errors) give
-    ``rows`` nulls each. Vectorised either way: one concatenation, one take."""
+    """One Arrow column from arrays of ``rows`` rows each (a request's, a batch's); parts
+    without values (errors) give that many nulls. Vectorised: one concatenation, one take."""
     present = [p for p in parts if p is not None]
     if len(present) == len(parts):
         return _arrow(parts[0] if len(parts) == 1 else np.concatenate(parts))

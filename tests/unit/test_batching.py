@@ -413,3 +413,40 @@ def test_a_queued_request_that_would_finish_past_its_deadline_is_not_computed(ex
 
     run(main())
     assert fn.seen == [0]  # no compute spent on an answer that would come too late
+
+
+def test_on_done_hears_each_answered_item_once_with_its_tag_and_the_whole_batch(executor):
+    """Batches that ran whole pass the batch function's return; a split batch (a bad item)
+    passes None and only the items that got a result; an on_done failure fails no one."""
+    fn = Recorder(gate_first=1, fail_on={3})
+    done: list[tuple] = []
+
+    def on_done(tags, payloads, results, whole):
+        done.append((tags, [p[0] for p in payloads], results, whole))
+        if len(done) == 2:
+            raise RuntimeError("an observer broke")
+
+    batcher = Batcher(fn, executor, max_batch_size=64, on_done=on_done)
+
+    async def main():
+        first = asyncio.ensure_future(batcher.submit(payload(0, 1), 1, tag="t0"))
+        await entered(fn)
+        rest = [asyncio.ensure_future(batcher.submit(payload(i, 2), 2, tag=f"t{i}")) for i in range(1, 6)]
+        await until(lambda: batcher.queued == 5)
+        fn.release.set()
+        out = await asyncio.gather(first, *rest, return_exceptions=True)
+        last = await batcher.submit(payload(6, 1), 1, tag="t6")
+        await batcher.close()
+        return out, last
+
+    out, last = run(main())
+    assert isinstance(out[3], ValueError)
+    assert [d[0] for d in done] == [["t0"], ["t1", "t2", "t4", "t5"], ["t6"]]
+    assert [d[1] for d in done] == [[0], [1, 2, 4, 5], [6]]
+    whole0 = done[0][3]
+    assert whole0 is not None and len(whole0) == 1 and whole0[0] is done[0][2][0]
+    assert done[1][3] is None  # split: no single batch return covers the answered items
+    for tags, ids, results, _ in done:
+        for cid, result in zip(ids, results):
+            np.testing.assert_array_equal(result, expected(cid, payload(cid, 1 if cid in (0, 6) else 2)[1]))
+    np.testing.assert_array_equal(last, expected(6, payload(6, 1)[1]))

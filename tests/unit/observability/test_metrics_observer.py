@@ -7,13 +7,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from registry.errors import InvalidInput, Overloaded
 from registry.metrics import MetricsHub, MetricsRecorder
 from serving.batching import BatchStats
-from serving.dataplane import Outcome
+from serving.dataplane import BatchOutcome, Outcome
 from serving.observers import MetricsObserver
 from serving.types import InferenceRequest
 from serving.validate import Prepared
 
 
 class _Model:
+    name = "demo"
     version = "3"
 
 
@@ -32,12 +33,10 @@ def _samples(rec: MetricsRecorder) -> dict:
 
 def test_requests_rows_latency_rejections_and_inflight_add_up():
     rec = MetricsRecorder()
-    obs = MetricsObserver(rec, {"demo"})
+    inflight = {("demo", "v2"): 1}  # the data plane's count: one request still in flight at the drain
+    obs = MetricsObserver(rec, {"demo"}, inflight)
     outcomes = [_outcome() for _ in range(5)] + [_outcome(InvalidInput("x: bad")), _outcome(Overloaded("full", 1.0)),
                                                  _outcome(model="nope", error=InvalidInput("no such model"))]
-    for o in outcomes:
-        obs.begin(o.request)
-    obs.begin(_outcome().request)  # still in flight at the drain
     for o in outcomes:
         obs.observe(o)
     obs.batch("demo", "3", BatchStats(rows=10, items=5, queue_wait_s=(0.001,) * 5, compute_s=0.002))
@@ -68,9 +67,25 @@ def test_a_request_whose_client_went_away_is_499_client_closed_not_an_internal_e
     obs = MetricsObserver(rec, {"demo"})
     gone = _outcome(asyncio.CancelledError())
     assert gone.status == 499
-    obs.begin(gone.request)
     obs.observe(gone)
     got = _samples(rec)
     assert got[("mlgate_requests_total", (("model", "demo"), ("route", "v2"), ("status", "499"), ("version", "3")))] == 1
     assert got[("mlgate_rejections_total", (("model", "demo"), ("reason", "client_closed"), ("route", "v2"),
                                             ("version", "3")))] == 1
+
+
+def test_a_batch_of_answers_counts_each_request_under_its_own_route():
+    rec = MetricsRecorder()
+    obs = MetricsObserver(rec, {"demo"})
+    routes = ["v2", "v2", "plain", "v2"]
+    requests = [InferenceRequest("demo", None, [], route=r, request_id=str(i)) for i, r in enumerate(routes)]
+    obs.observe_batch(BatchOutcome(_Model(), requests, [0.001, 0.002, 0.003, 0.004], [1, 2, 3, 4], {}, {}))
+    same = [InferenceRequest("demo", None, [], route="v2", request_id="s") for _ in range(3)]
+    obs.observe_batch(BatchOutcome(_Model(), same, [0.5, 0.5, 0.5], [1, 1, 1], {}, {}))
+    got = _samples(rec)
+    v2 = (("model", "demo"), ("route", "v2"), ("status", "200"), ("version", "3"))
+    plain = (("model", "demo"), ("route", "plain"), ("status", "200"), ("version", "3"))
+    assert got[("mlgate_requests_total", v2)] == 6 and got[("mlgate_rows_total", v2)] == 1 + 2 + 4 + 3
+    assert got[("mlgate_requests_total", plain)] == 1 and got[("mlgate_rows_total", plain)] == 3
+    assert abs(got[("mlgate_request_duration_seconds_sum", v2)] - (0.007 + 1.5)) < 1e-9
+    assert got[("mlgate_request_duration_seconds_count", plain)] == 1

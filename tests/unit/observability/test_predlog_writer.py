@@ -187,3 +187,36 @@ def test_errors_among_successes_give_nulls_exactly_on_their_rows(tmp_path):
                    ("req-2", 0, 2.0, [0.5, 0.5], "a"), ("req-2", 1, 3.0, [0.5, 0.5], "a"),
                    ("req-2", 2, 4.0, [0.5, 0.5], "a"),
                    ("req-3", 0, None, None, None)]
+
+
+def test_a_batch_of_answers_and_single_records_interleave_row_for_row(tmp_path):
+    from serving.types import InferenceRequest
+
+    writer = PredictionLogWriter(str(tmp_path), _cfg())
+    writer.record(**chunk(0, rows=1))
+    now_s = time.time()
+    requests = [InferenceRequest("m", "1", [], route=route, request_id=f"b-{i}")
+                for i, route in enumerate(("v2", "plain", "v2"))]
+    for r in requests:
+        r.arrived_wall_s = now_s
+    rows = [2, 1, 3]
+    emails = np.array([f"batch-{r}@example.com".encode() for r in range(6)], dtype=object)
+    writer.record_batch("m", "1", SCHEMA, requests, [0.001, 0.002, 0.003], rows,
+                        {"x": np.arange(6, dtype=np.float64) + 100, "email": emails},
+                        {"probabilities": np.tile(np.float32([0.25, 0.75]), (6, 1)),
+                         "label": np.array([b"b"] * 6, dtype=object)})
+    failed = chunk(1)
+    failed.update(status=400, error="bad", rows=1, inputs=None, outputs=None)
+    writer.record(**failed)
+    writer.close()
+    table = predlog.read_logs(str(tmp_path), "m").sort_by([("request_id", "ascending"), ("row_index", "ascending")])
+    assert table.num_rows == 1 + 6 + 1
+    got = list(zip(*(table[c].to_pylist() for c in ("request_id", "row_index", "route", "status", "in_x",
+                                                     "out_label", "latency_ms"))))
+    assert got[:6] == [("b-0", 0, "v2", 200, 100.0, "b", 1.0), ("b-0", 1, "v2", 200, 101.0, "b", 1.0),
+                       ("b-1", 0, "plain", 200, 102.0, "b", 2.0), ("b-2", 0, "v2", 200, 103.0, "b", 3.0),
+                       ("b-2", 1, "v2", 200, 104.0, "b", 3.0), ("b-2", 2, "v2", 200, 105.0, "b", 3.0)]
+    assert got[6][:5] == ("req-0", 0, "v2", 200, 0.0) and got[7][:5] == ("req-1", 0, "v2", 400, None)
+    assert {t.timestamp() for t in table[predlog.TIMESTAMP].to_pylist()[:6]} == {int(now_s * 1e6) / 1e6}
+    hashed = table["in_email"].to_pylist()
+    assert all(h is not None and "@" not in h for h in hashed[:7]) and hashed[7] is None
