@@ -25,13 +25,14 @@ def auth_token() -> str | None:
 
 def init(cfg: RayConfig, *, dashboard: bool = False, log_to_driver: bool = True) -> None:
     """``ray.init`` against ``cfg.address``, or a new local instance on loopback."""
+    loopback_env()
+    if cfg.address:  # before ray is imported: it reads the auth mode at import time
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
     import ray
 
     if ray.is_initialized():
         return
-    loopback_env()
     if cfg.address:
-        os.environ.setdefault("RAY_AUTH_MODE", "token")
         ray.init(address=cfg.address, namespace=cfg.namespace, log_to_driver=log_to_driver)
         return
     ray.init(
