@@ -1,15 +1,21 @@
-"""Batch scoring throughput: ``batch.run.score`` (what ``mlgate score`` calls) on a local Ray
-against a bare single-process loop over the same Parquet, in the same run (issue 6).
+"""Batch scoring throughput: ``mlgate score`` on a local Ray against a bare single-process loop
+over the same Parquet, in the same run (issue 6).
 
     .venv/bin/python benchmarks/bench_batch.py [--rows 1000000] [--batch-sizes 1024,4096,16384]
 
-The bare loop: pyarrow reads the file in batches, the model version's ``Preprocessor.transform``,
-the TorchScript forward, pyarrow writes the same output columns. It does no validation and
-no Ray. It is timed twice: inside this process (torch already imported: the strict baseline)
-and as a fresh process (interpreter, imports and model load included, as ``score`` pays
-them once in its fresh actors). ``score`` runs on a local Ray started beforehand. Everything
-runs after the file is in the page cache. Figures go to stdout (Markdown) and
-``benchmarks/out/batch/results.json``. Not a test: numbers depend on the machine and its load.
+The bare loop (``benchmarks/bare_batch.py``): pyarrow reads the file in batches, the model
+version's ``Preprocessor.transform``, the TorchScript forward, pyarrow writes the same output
+columns; no validation, no Ray. Two comparisons:
+
+(a) programs, as a user runs them: ``python -m mlgate score --address <this Ray>`` and
+    ``python benchmarks/bare_batch.py``, each timed from launch to exit (interpreter, imports,
+    connecting, model load, teardown included), alternated ``--repeats`` times;
+(b) in this process: ``batch.run.score`` (what the CLI calls) against the bare loop with
+    torch already imported (best of 1 and 2 torch threads, before and after the Ray runs).
+
+Ray runs locally with token auth, started before any timer. Everything runs after the file
+is in the page cache. Figures go to stdout (Markdown) and ``benchmarks/out/batch/results.json``.
+Not a test: numbers depend on the machine and its load (recorded with each figure).
 """
 
 from __future__ import annotations
@@ -26,11 +32,9 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+os.environ.setdefault("RAY_AUTH_MODE", "token")  # before ray is imported, as a deployed cluster runs
 
-import numpy as np  # noqa: E402
 import psutil  # noqa: E402
-import pyarrow as pa  # noqa: E402
-import pyarrow.compute as pc  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 import torch  # noqa: E402
 
@@ -41,7 +45,11 @@ from registry.store import ModelVersion  # noqa: E402
 from training import demo_data  # noqa: E402
 from training.quickfit import fit_demo  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.bare_batch import bare_loop  # noqa: E402
+
 OUT = Path(__file__).resolve().parent / "out" / "batch"
+BARE = Path(__file__).resolve().parent / "bare_batch.py"
 
 
 def prepare(rows: int, row_group_rows: int) -> tuple[Path, ModelVersion]:
@@ -55,53 +63,25 @@ def prepare(rows: int, row_group_rows: int) -> tuple[Path, ModelVersion]:
     return data, registry.get("demo")
 
 
-def columns(batch: pa.RecordBatch, version: ModelVersion) -> dict[str, np.ndarray]:
-    """Arrow -> the columns ``Preprocessor.transform`` takes, the cheapest way we know."""
-    out = {}
-    for spec in version.schema.inputs:
-        arr = batch.column(spec.name)
-        if spec.categorical:
-            enc = pc.dictionary_encode(arr)
-            levels = np.array(enc.dictionary.to_pylist() + [None], dtype=object)
-            out[spec.name] = levels[enc.indices.fill_null(len(levels) - 1).to_numpy()]
-        else:
-            out[spec.name] = arr.to_numpy(zero_copy_only=False)
-    return out
-
-
-def bare_loop(data: Path, version: ModelVersion, batch_size: int, threads: int,
-              dest: Path) -> tuple[float, float]:
-    """(rows per second, CPU seconds) of read -> preprocess -> forward -> write in one process."""
-    torch.set_num_threads(threads)
-    pre, module, labels = version.preprocessor(), version.load_torch(), np.array(version.schema.class_labels)
-    started, cpu = time.perf_counter(), time.process_time()
-    pf = pq.ParquetFile(data)
-    writer, pending, rows = None, [], 0
-    for batch in pf.iter_batches(batch_size=batch_size):
-        with torch.inference_mode():
-            probs = module(torch.from_numpy(pre.transform(columns(batch, version)))).numpy()
-        table = pa.table({"churn": batch.column("churn"), "_row": pa.array(np.arange(rows, rows + len(probs))),
-                          "prob_stay": probs[:, 0], "prob_churn": probs[:, 1],
-                          "predicted_label": pa.array(labels[probs.argmax(1)]),
-                          "model_name": pa.array(np.full(len(probs), "demo", dtype=object), pa.string()),
-                          "model_version": np.full(len(probs), version.version)})
-        writer = writer or pq.ParquetWriter(dest, table.schema)
-        pending.append(table)
-        rows += len(probs)
-        if sum(t.num_rows for t in pending) >= 131_072:
-            writer.write_table(pa.concat_tables(pending), row_group_size=131_072 * 2)
-            pending = []
-    if pending:
-        writer.write_table(pa.concat_tables(pending), row_group_size=131_072 * 2)
-    writer.close()
-    return rows / (time.perf_counter() - started), time.process_time() - cpu
-
-
-def bare_process(data: Path, registry_root: str, batch_size: int, rows: int) -> float:
-    """Rows per second of the bare loop as a program of its own (start to exit)."""
+def program(cmd: list[str]) -> dict:
+    """Run a program to its exit: wall seconds from launch, its own CPU seconds, peak RSS, stdout."""
+    load = os.getloadavg()[0]
     started = time.perf_counter()
-    subprocess.run([sys.executable, __file__, "--bare-once", str(data), registry_root, str(batch_size)], check=True)
-    return rows / (time.perf_counter() - started)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    with PeakRss(proc.pid) as rss:
+        out = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    assert proc.returncode == 0, f"{cmd} exited {proc.returncode}: {out}"
+    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mib": rss.peak / 2**20,
+            "load_1m": load, "stdout": out}
+
+
+def bare_program(data: Path, registry_root: str, batch_size: int) -> dict:
+    """The bare loop as a program of its own (``benchmarks/bare_batch.py``)."""
+    return program([sys.executable, str(BARE), str(data), registry_root, str(batch_size),
+                    str(OUT / "bare-process.parquet")])
 
 
 class PeakRss:
@@ -143,19 +123,27 @@ def ray_run(data: Path, registry_root: str, batch_size: int, concurrency: int) -
 
 
 def cli_run(data: Path, registry_root: str, batch_size: int, concurrency: int, address: str) -> dict:
-    """``mlgate score`` itself against the running Ray: wall time and the CLI driver's peak RSS."""
+    """``mlgate score`` as a user runs it, against the running Ray, to its exit."""
     dest = OUT / "scored-cli"
     shutil.rmtree(dest, ignore_errors=True)
-    cmd = [sys.executable, "-m", "mlgate", "score", "--model", "demo", "--input", str(data), "--output", str(dest),
-           "--registry", registry_root, "--batch-size", str(batch_size), "--concurrency", str(concurrency),
-           "--address", address, "--no-progress"]
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    with PeakRss(proc.pid) as rss:
-        out, _ = proc.communicate()
-    assert proc.returncode == 0, out
-    return {"wall_s": time.perf_counter() - started, "summary": out.strip().splitlines()[1],
-            "peak_cli_rss_mib": rss.peak / 2**20}
+    run = program([sys.executable, "-m", "mlgate", "score", "--model", "demo", "--input", str(data),
+                   "--output", str(dest), "--registry", registry_root, "--batch-size", str(batch_size),
+                   "--concurrency", str(concurrency), "--address", address, "--no-progress"])
+    summary = run.pop("stdout").strip().splitlines()[1]  # "rows in ...; 5.0 s, 198,687 rows/s"
+    return {**run, "concurrency": concurrency, "summary": summary,
+            "summary_s": float(summary.rsplit(";", 1)[1].split(" s,")[0])}
+
+
+def programs(data: Path, registry_root: str, batch_size: int, concurrency: list[int], address: str,
+             repeats: int) -> dict:
+    """Comparison (a): the bare program and ``mlgate score`` at each concurrency, alternated."""
+    bare, cli = [], {c: [] for c in concurrency}
+    for _ in range(repeats):
+        bare.append(bare_program(data, registry_root, batch_size))
+        bare[-1].pop("stdout")
+        for c in concurrency:
+            cli[c].append(cli_run(data, registry_root, batch_size, c, address))
+    return {"batch_size": batch_size, "bare": bare, "cli": cli}
 
 
 def main() -> None:
@@ -164,35 +152,31 @@ def main() -> None:
     p.add_argument("--row-group-rows", type=int, default=131_072, help="row groups of the input file")
     p.add_argument("--batch-sizes", default="1024,4096,16384")
     p.add_argument("--concurrency", default="1,2")
+    p.add_argument("--repeats", type=int, default=2, help="runs of each program in comparison (a)")
     p.add_argument("--num-cpus", type=int, default=os.cpu_count(), help="CPUs of the local Ray")
-    p.add_argument("--bare-once", nargs=3, metavar=("DATA", "REGISTRY", "BATCH"), help=argparse.SUPPRESS)
     args = p.parse_args()
-    if args.bare_once:
-        data, root, batch = args.bare_once
-        torch.set_num_threads(1)
-        bare_loop(Path(data), Registry(root).get("demo"), int(batch), 1, OUT / "bare-process.parquet")
-        return
     sizes = [int(x) for x in args.batch_sizes.split(",")]
+    concurrency = [int(c) for c in args.concurrency.split(",")]
     data, version = prepare(args.rows, args.row_group_rows)
+    root = version.registry.root
     table_mib = pq.read_table(data).nbytes / 2**20
     bare: dict[int, float] = {}
     bare_cpu: dict[int, float] = {}
     for b in sizes:
         measure(bare, bare_cpu, b, data, version)
-    fresh = {b: bare_process(data, version.registry.root, b, args.rows) for b in sizes}
+    fresh = {b: args.rows / bare_program(data, root, b)["wall_s"] for b in sizes}
 
     import ray
 
     ray.init(num_cpus=args.num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
     try:
-        runs = [ray_run(data, version.registry.root, b, c)
-                for c in map(int, args.concurrency.split(",")) for b in sizes]
-        cli = cli_run(data, version.registry.root, max(sizes), 2, ray.get_runtime_context().gcs_address)
+        runs = [ray_run(data, root, b, c) for c in concurrency for b in sizes]
+        progs = programs(data, root, max(sizes), concurrency, ray.get_runtime_context().gcs_address, args.repeats)
     finally:
         ray.shutdown()
     for b in sizes:  # the baseline again after the Ray runs; keep its best
         measure(bare, bare_cpu, b, data, version)
-    report(args, table_mib, bare, bare_cpu, fresh, runs, cli)
+    report(args, table_mib, bare, bare_cpu, fresh, runs, progs)
 
 
 def measure(bare: dict, bare_cpu: dict, batch_size: int, data: Path, version: ModelVersion) -> None:
@@ -205,16 +189,17 @@ def measure(bare: dict, bare_cpu: dict, batch_size: int, data: Path, version: Mo
 
 
 def report(args, table_mib: float, bare: dict[int, float], bare_cpu: dict[int, float], fresh: dict[int, float],
-           runs: list[dict], cli: dict) -> None:
+           runs: list[dict], progs: dict) -> None:
     meta = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
             f"{psutil.virtual_memory().total / 2**30:.0f} GiB", "load_avg": os.getloadavg(),
             "rows": args.rows, "row_group_rows": args.row_group_rows, "input_arrow_mib": table_mib,
             "torch": torch.__version__, "bare_rows_per_s": bare, "bare_process_rows_per_s": fresh,
-            "bare_cpu_s": bare_cpu, "runs": runs,
-            "cli": cli}
+            "bare_cpu_s": bare_cpu, "runs": runs, "programs": progs}
     (OUT / "results.json").write_text(json.dumps(meta, indent=1))
     print(f"{meta['date']}  {meta['machine']}  load {meta['load_avg']}  {args.rows:,} rows "
           f"(row groups of {args.row_group_rows:,}; {table_mib:.0f} MiB as Arrow)")
+    report_programs(args.rows, progs)
+    print("\n(b) in this process, Ray already started:")
     print("| batch | actors | bare loop rows/s (in process / own process) | score rows/s end to end "
           "(% of in-process / own-process bare) | steady rows/s (% of in-process bare) | actors ready s "
           "| peak RSS MiB actor / driver | CPU s: bare / score work / actors' start |")
@@ -226,9 +211,28 @@ def report(args, table_mib: float, bare: dict[int, float], bare_cpu: dict[int, f
               f"{r['steady_rows_per_s']:,.0f} ({100 * r['steady_rows_per_s'] / b:.0f}%) | "
               f"{r['actors_ready_s']:.1f} | {r['peak_actor_rss_mib']:.0f} / {r['peak_driver_rss_mib']:.0f} | "
               f"{bare_cpu[r['batch_size']]:.1f} / {r['cpu_s']:.1f} / {r['startup_cpu_s']:.1f} |")
-    print(f"mlgate score CLI (batch {max(bare)}, 2 actors, --address of that Ray): {cli['wall_s']:.1f} s wall "
-          f"({args.rows / cli['wall_s']:,.0f} rows/s with its own start); {cli['summary']}; "
-          f"peak CLI RSS {cli['peak_cli_rss_mib']:.0f} MiB")
+
+
+def report_programs(rows: int, progs: dict) -> None:
+    """Comparison (a): best wall time of each program, every run listed with the load at its launch."""
+    best_bare = min(r["wall_s"] for r in progs["bare"])
+
+    def runs(rs: list[dict]) -> str:
+        return ", ".join(f"{r['wall_s']:.1f} s ({r['load_1m']:.1f})" for r in rs)
+
+    print(f"\n(a) programs, launch to exit, batch {progs['batch_size']} (best of {len(progs['bare'])}):")
+    print("| program | wall s, best | rows/s | % of the bare program | CPU s of the program | peak RSS MiB "
+          "| every run: wall s (load at launch) |")
+    print("|---|---|---|---|---|---|---|")
+    bare = min(progs["bare"], key=lambda r: r["wall_s"])
+    print(f"| bare loop (`bare_batch.py`) | {best_bare:.2f} | {rows / best_bare:,.0f} | 100% | {bare['cpu_s']:.1f} "
+          f"| {bare['peak_rss_mib']:.0f} | {runs(progs['bare'])} |")
+    for c, rs in progs["cli"].items():
+        r = min(rs, key=lambda r: r["wall_s"])
+        print(f"| `mlgate score --concurrency {c}` | {r['wall_s']:.2f} | {rows / r['wall_s']:,.0f} "
+              f"| {100 * best_bare / r['wall_s']:.0f}% | {r['cpu_s']:.1f} | {r['peak_rss_mib']:.0f} "
+              f"| {runs(rs)}; its summary: {r['summary_s']:.1f} s |")
+    print("CPU s of the program: the process itself (the CLI's actors are other processes; their CPU is in (b)).")
 
 
 if __name__ == "__main__":
