@@ -81,27 +81,33 @@ def program(cmd: list[str]) -> dict:
 
 
 class OtherCpu:
-    """CPU seconds used while a block runs by processes outside this benchmark's process tree
-    (its Ray, actors and programs are inside). Processes that start and end within the block
-    are missed: a lower bound."""
+    """CPU seconds that processes outside this benchmark's process tree used while a block ran:
+    the machine's busy time (``/proc/stat``) less the tree's own (its processes and the children
+    they reaped: the Ray it started, the actors, the programs)."""
 
     def __enter__(self):
-        self.before = self._cpu_by_process()
+        self.before = self._busy() - self._ours()
         return self
 
     def __exit__(self, *exc) -> None:
-        after = self._cpu_by_process()
-        self.seconds = sum(cpu - self.before.get(key, 0.0) for key, cpu in after.items())
+        self.seconds = max(0.0, self._busy() - self._ours() - self.before)
 
     @staticmethod
-    def _cpu_by_process() -> dict[tuple[int, float], float]:
-        ours = {os.getpid()} | {p.pid for p in psutil.Process().children(recursive=True)}
-        cpu = {}
-        for proc in psutil.process_iter(["pid", "create_time", "cpu_times"]):
-            times = proc.info["cpu_times"]
-            if proc.info["pid"] not in ours and times is not None:
-                cpu[(proc.info["pid"], proc.info["create_time"])] = times.user + times.system
-        return cpu
+    def _busy() -> float:
+        t = psutil.cpu_times()
+        return t.user + t.nice + t.system + t.irq + t.softirq
+
+    @staticmethod
+    def _ours() -> float:
+        me = psutil.Process()
+        total = 0.0
+        for proc in [me, *me.children(recursive=True)]:
+            try:
+                t = proc.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += t.user + t.system + t.children_user + t.children_system
+        return total
 
 
 def bare_program(data: Path, registry_root: str, batch_size: int) -> dict:
@@ -266,7 +272,7 @@ def report_programs(rows: int, progs: dict) -> None:
               f"| {runs(rs)}; its summary: {r['summary_s']:.1f} s |")
     print("CPU s of the program: the process itself (the CLI's actors are other processes; their CPU is in (b)). "
           "Load at launch counts this benchmark's own processes; other CPU s: what processes outside it used "
-          "during the run (a lower bound).")
+          "during the run.")
 
 
 if __name__ == "__main__":
