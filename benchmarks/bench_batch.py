@@ -82,15 +82,19 @@ def program(cmd: list[str]) -> dict:
 
 class OtherCpu:
     """CPU seconds that processes outside this benchmark's process tree used while a block ran:
-    the machine's busy time (``/proc/stat``) less the tree's own (its processes and the children
-    they reaped: the Ray it started, the actors, the programs)."""
+    the machine's busy time (``/proc/stat``) less what the tree's processes used meanwhile (with
+    the children they reaped). A process of the tree that ends within the block (an actor of a
+    finished run, reaped by a raylet that does not wait for its workers) takes its last seconds
+    with it: they count as other, a small overestimate."""
 
     def __enter__(self):
-        self.before = self._busy() - self._ours()
+        self.busy, self.ours = self._busy(), self._ours()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.seconds = max(0.0, self._busy() - self._ours() - self.before)
+        ours = self._ours()
+        used = sum(cpu - self.ours.get(key, 0.0) for key, cpu in ours.items())
+        self.seconds = max(0.0, self._busy() - self.busy - used)
 
     @staticmethod
     def _busy() -> float:
@@ -98,16 +102,16 @@ class OtherCpu:
         return t.user + t.nice + t.system + t.irq + t.softirq
 
     @staticmethod
-    def _ours() -> float:
+    def _ours() -> dict[tuple[int, float], float]:
         me = psutil.Process()
-        total = 0.0
+        cpu = {}
         for proc in [me, *me.children(recursive=True)]:
             try:
-                t = proc.cpu_times()
+                t, born = proc.cpu_times(), proc.create_time()
             except psutil.NoSuchProcess:
                 continue
-            total += t.user + t.system + t.children_user + t.children_system
-        return total
+            cpu[(proc.pid, born)] = t.user + t.system + t.children_user + t.children_system
+        return cpu
 
 
 def bare_program(data: Path, registry_root: str, batch_size: int) -> dict:
