@@ -82,19 +82,34 @@ def program(cmd: list[str]) -> dict:
 
 class OtherCpu:
     """CPU seconds that processes outside this benchmark's process tree used while a block ran:
-    the machine's busy time (``/proc/stat``) less what the tree's processes used meanwhile (with
-    the children they reaped). A process of the tree that ends within the block (an actor of a
-    finished run, reaped by a raylet that does not wait for its workers) takes its last seconds
-    with it: they count as other, a small overestimate."""
+    the machine's busy time (``/proc/stat``) less what the tree's processes (with the children
+    they reaped) used, sampled every ``interval_s``: a process of the tree that ends between two
+    samples (an actor of a finished run) takes at most that long of its CPU time with it."""
+
+    def __init__(self, interval_s: float = 0.5) -> None:
+        self.interval_s = interval_s
 
     def __enter__(self):
-        self.busy, self.ours = self._busy(), self._ours()
+        self.busy, self.used, self.last = self._busy(), 0.0, self._ours()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
         return self
 
+    def _watch(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self._sample()
+
+    def _sample(self) -> None:
+        now = self._ours()
+        self.used += sum(cpu - self.last.get(key, 0.0) for key, cpu in now.items())
+        self.last = now
+
     def __exit__(self, *exc) -> None:
-        ours = self._ours()
-        used = sum(cpu - self.ours.get(key, 0.0) for key, cpu in ours.items())
-        self.seconds = max(0.0, self._busy() - self.busy - used)
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        self.seconds = max(0.0, self._busy() - self.busy - self.used)
 
     @staticmethod
     def _busy() -> float:
