@@ -82,9 +82,9 @@ def program(cmd: list[str]) -> dict:
 
 class OtherCpu:
     """CPU seconds that processes outside this benchmark's process tree used while a block ran:
-    the machine's busy time (``/proc/stat``) less what the tree's processes (with the children
-    they reaped) used, sampled every ``interval_s``: a process of the tree that ends between two
-    samples (an actor of a finished run) takes at most that long of its CPU time with it."""
+    the machine's busy time (``/proc/stat``) less what the tree's processes used, sampled every
+    ``interval_s`` (a process of the tree that ends between two samples, such as an actor of a
+    finished run, takes at most that long of its CPU time into 'other')."""
 
     def __init__(self, interval_s: float = 0.5) -> None:
         self.interval_s = interval_s
@@ -125,7 +125,7 @@ class OtherCpu:
                 t, born = proc.cpu_times(), proc.create_time()
             except psutil.NoSuchProcess:
                 continue
-            cpu[(proc.pid, born)] = t.user + t.system + t.children_user + t.children_system
+            cpu[(proc.pid, born)] = t.user + t.system  # not children_*: each child is counted itself
         return cpu
 
 
