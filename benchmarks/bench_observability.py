@@ -69,8 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         print("a server failed; no ratio")
         return 1
     ratio = sum(r.rps for r in on) / len(on) / (sum(r.rps for r in off) / len(off))
+    pairs = [a.rps / b.rps for a, b in zip(on, off)]  # each round's on/off, run back to back
     summary = (f"mean req/s with logging+metrics on: {sum(r.rps for r in on) / len(on):,.0f}; off: "
-               f"{sum(r.rps for r in off) / len(off):,.0f}; ratio on/off = {ratio:.3f} (goal >= 0.95)")
+               f"{sum(r.rps for r in off) / len(off):,.0f}; ratio on/off = {ratio:.3f} (goal >= 0.95); "
+               f"per round: {', '.join(f'{x:.3f}' for x in pairs)}")
     print(summary)
     if args.record:
         when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
