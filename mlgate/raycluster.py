@@ -23,11 +23,18 @@ def auth_token() -> str | None:
     return TOKEN_FILE.read_text().strip() if TOKEN_FILE.exists() else None
 
 
+def prepare_env(cfg: RayConfig) -> None:
+    """The environment Ray reads when it is imported: call before anything imports ``ray``
+    (a command that imports Ray-based modules first, then connects). With an address,
+    token auth: the clusters we connect to have it on."""
+    loopback_env()
+    if cfg.address:
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
+
+
 def init(cfg: RayConfig, *, dashboard: bool = False, log_to_driver: bool = True) -> None:
     """``ray.init`` against ``cfg.address``, or a new local instance on loopback."""
-    loopback_env()
-    if cfg.address:  # before ray is imported: it reads the auth mode at import time
-        os.environ.setdefault("RAY_AUTH_MODE", "token")
+    prepare_env(cfg)
     import ray
 
     if ray.is_initialized():

@@ -33,6 +33,7 @@ def curl_example(url: str) -> str:
 
 
 def run(cfg: MlgateConfig) -> int:
+    raycluster.prepare_env(cfg.ray)  # before serving.deployment imports ray
     from ray import serve
 
     from registry import Registry

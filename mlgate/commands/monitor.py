@@ -53,9 +53,11 @@ def _serve(cfg, mon, roots, model: str | None, detach: bool) -> int:
     import signal
     import threading
 
+    from mlgate import raycluster
+
+    raycluster.prepare_env(cfg.ray)  # before ray is imported
     import ray
 
-    from mlgate import raycluster
     from monitoring.service import actor_name, start_actor, stop_actor
     from serving.metrics_ray import get_or_create_hub  # the CLI layer creates the hub, monitoring never
 

@@ -37,3 +37,38 @@ def test_address_turns_token_auth_on_before_ray_is_imported(tmp_path):
                           timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["token", "127.0.0.1:6379"]
+
+
+UP_AND_MONITOR = """
+import sys, types
+from mlgate.config import load_config
+cfg = load_config(overrides={"ray.address": "127.0.0.1:6379"})
+seen = []
+class Stop(Exception):
+    pass
+def stop_at_serve(name, *a, **k):
+    if name == "ray" or name.startswith("ray."):
+        import os
+        seen.append(os.environ.get("RAY_AUTH_MODE"))
+        raise Stop()
+    return real_import(name, *a, **k)
+import builtins
+real_import = builtins.__import__
+builtins.__import__ = stop_at_serve
+from mlgate import up
+from mlgate.commands import monitor
+for call in (lambda: up.run(cfg), lambda: monitor._serve(cfg, None, None, None, False)):
+    try:
+        call()
+    except Stop:
+        pass
+print(seen)
+"""
+
+
+def test_up_and_monitor_with_an_address_turn_token_auth_on_before_importing_ray():
+    env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}
+    done = subprocess.run([sys.executable, "-c", UP_AND_MONITOR], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['token', 'token']"
