@@ -106,3 +106,37 @@ def test_ray_job_submit_runs_python_m_batch(demo_registry, tmp_path):
     finally:
         head.terminate()
         head.wait(timeout=120)
+
+
+GCS_HEAD = """
+import signal, sys, threading
+import ray
+ray.init(address="local", num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+stop = threading.Event()
+signal.signal(signal.SIGTERM, lambda *_: stop.set())
+print(ray.get_runtime_context().gcs_address, flush=True)
+stop.wait()
+ray.shutdown()
+"""
+
+
+def test_score_with_address_connects_to_a_token_auth_cluster_without_extra_environment(demo_registry, tmp_path):
+    """Ray reads its auth mode when imported: ``--address`` alone must be enough (no RAY_AUTH_MODE set)."""
+    pq.write_table(edge_rows(100), tmp_path / "rows.parquet")
+    head_env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token"}
+    head = subprocess.Popen([sys.executable, "-c", GCS_HEAD], stdout=subprocess.PIPE, text=True, env=head_env)
+    try:
+        address = head.stdout.readline().strip()
+        assert address.startswith("127.0.0.1:"), address
+        user_env = {k: v for k, v in os.environ.items() if k not in ("RAY_AUTH_MODE", "RAY_ADDRESS")}
+        done = subprocess.run(
+            [sys.executable, "-m", "mlgate", "score", "--model", "demo:1", "--input", str(tmp_path / "rows.parquet"),
+             "--output", str(tmp_path / "out"), "--registry", demo_registry, "--concurrency", "1",
+             "--address", address],
+            cwd=ROOT, capture_output=True, text=True, timeout=300, env=user_env)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "rows in 100, scored 98, rejected 2" in done.stdout
+        assert pq.read_table(tmp_path / "out").num_rows == 98
+    finally:
+        head.terminate()
+        head.wait(timeout=120)
