@@ -51,7 +51,7 @@ from benchmarks import results_md  # noqa: E402
 from monitoring.config import MonitoringConfig  # noqa: E402
 from monitoring.ingest import Contexts  # noqa: E402
 from monitoring.monitor import ModelMonitor  # noqa: E402
-from monitoring.reference import OUTPUT_PROFILE_FILE, fit_output_profile  # noqa: E402
+from registry.references import OUTPUT_PROFILE_FILE, PROFILE_FILE, fit_output_profile  # noqa: E402
 from monitoring.retrain import Roots  # noqa: E402
 from registry import feedback, predlog  # noqa: E402
 from registry.store import Registry  # noqa: E402
@@ -59,7 +59,7 @@ from serving.config import PredictionLogConfig  # noqa: E402
 from serving.predlog import PredictionLogWriter  # noqa: E402
 from training import demo_data  # noqa: E402
 from training.dataschema import DatasetSchema  # noqa: E402
-from training.profile import PROFILE_FILE, build_profile  # noqa: E402
+from training.profile import build_profile  # noqa: E402
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 SECTION = "## Drift monitoring (issue 8)"

@@ -1,13 +1,7 @@
 """What the monitor compares a model version with, and how log columns become kernel columns.
 
-Each model version carries its reference profile (``reference_profile.npz``: the raw
-input features of its training split, built with ``kernels``) and optionally an
-output reference (``reference_outputs.npz``: the model's predictions on held-out
-data). Output "features" are named like this, from the schema's outputs:
-
-* a classifier's ``probabilities`` [C]: ``probabilities[<label>]`` per class (for two
-  classes only the second, positive class), numeric;
-* a string output such as ``label``: categorical; a scalar numeric output: numeric.
+Each model version carries its reference profile and optionally an output reference
+(the artifacts and their naming are defined in ``registry.references``).
 
 Personal-data features (``pii`` in the schema) and features in ``drift.exclude`` are
 never tested: they are fed to the kernels as missing and left out of every verdict.
@@ -15,7 +9,6 @@ never tested: they are fed to the kernels as missing and left out of every verdi
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -25,51 +18,9 @@ import pyarrow.compute as pc
 
 from kernels import ReferenceProfile
 from registry import predlog
+from registry.references import OUTPUT_PROFILE_FILE, PROFILE_FILE, is_text, load_profile, output_columns
 from registry.schema import ModelSchema
 from registry.store import ModelVersion
-
-PROFILE_FILE = "reference_profile.npz"  # written by training (training/profile.py)
-OUTPUT_PROFILE_FILE = "reference_outputs.npz"
-
-
-def _profile_bytes(profile: ReferenceProfile) -> bytes:
-    buf = io.BytesIO()
-    np.savez(buf, **profile.to_arrays())
-    return buf.getvalue()
-
-
-def load_profile(data: bytes) -> ReferenceProfile:
-    with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-        return ReferenceProfile.from_arrays({k: arrays[k] for k in arrays.files})
-
-
-def output_columns(schema: ModelSchema, outputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Drift columns of model outputs (``name -> array``, as the model returns them)."""
-    cols: dict[str, np.ndarray] = {}
-    for spec in schema.outputs:
-        values = outputs.get(spec.name)
-        if values is None:
-            continue
-        values = np.asarray(values)
-        if values.ndim == 2 and schema.class_labels and values.shape[1] == len(schema.class_labels):
-            classes = range(1, 2) if values.shape[1] == 2 else range(values.shape[1])
-            for k in classes:
-                cols[f"{spec.name}[{schema.class_labels[k]}]"] = values[:, k].astype(np.float64)
-        elif values.ndim == 1:
-            cols[spec.name] = values if _is_text(values) else values.astype(np.float64)
-    return cols
-
-
-def _is_text(values: np.ndarray) -> bool:
-    return values.dtype.kind in "OUS"
-
-
-def fit_output_profile(schema: ModelSchema, outputs: Mapping[str, np.ndarray], bins: int = 10) -> bytes:
-    """The output reference of a version as ``.npz`` bytes (store it as OUTPUT_PROFILE_FILE)."""
-    cols = output_columns(schema, outputs)
-    categorical = [k for k, v in cols.items() if _is_text(v)]
-    return _profile_bytes(ReferenceProfile.fit(cols, categorical=categorical, bins=bins))
-
 
 def numeric(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """float64 with NaN for nulls (zero copy when there are none)."""
@@ -185,7 +136,7 @@ class VersionContext:
         """What live metrics score: class probabilities [n, C], or a regressor's output [n]."""
         for spec in self.schema.outputs:
             values = outputs.get(spec.name)
-            if values is None or _is_text(values):
+            if values is None or is_text(values):
                 continue
             if self.schema.task == "classification" and values.ndim == 2:
                 return values

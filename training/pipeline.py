@@ -24,7 +24,8 @@ from training import gate
 from training.config import TrainingConfig
 from training.datastore import DatasetVersion, DataStore
 from training.models import TabularMLP, export_classifier, export_regressor
-from training.profile import PROFILE_FILE, build_profile
+from registry.references import PROFILE_FILE
+from training.profile import build_profile
 from training.runs import Run, RunStore, code_revision
 
 

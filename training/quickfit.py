@@ -56,9 +56,9 @@ def fit_demo(registry: Registry, rows: int = 20_000, epochs: int = 8, seed: int 
 def _drift_references(schema, train: dict[str, np.ndarray], test_proba: np.ndarray) -> dict[str, bytes]:
     """Reference profiles for drift monitoring: the training split's raw features, and the
     model's outputs on the held-out split (what live outputs should look like)."""
-    from monitoring.reference import OUTPUT_PROFILE_FILE, fit_output_profile
+    from registry.references import OUTPUT_PROFILE_FILE, PROFILE_FILE, fit_output_profile
     from training.dataschema import DatasetSchema
-    from training.profile import PROFILE_FILE, build_profile
+    from training.profile import build_profile
 
     dataset_schema = DatasetSchema.from_model_schema(schema, levels=demo_data.CATEGORICAL)
     labels = np.array(schema.class_labels, dtype=object)[test_proba.argmax(1)]

@@ -27,7 +27,7 @@ import torch
 from registry import Registry
 from training.datastore import DataStore
 from training.localcluster import LocalCluster
-from training.profile import PROFILE_FILE, load_profile
+from registry.references import PROFILE_FILE, load_profile
 from training.runs import RunStore
 from training.submit import job_client
 

@@ -10,12 +10,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from monitoring.reference import OUTPUT_PROFILE_FILE, fit_output_profile
+from registry.references import OUTPUT_PROFILE_FILE, PROFILE_FILE, fit_output_profile
 from registry import predlog
 from registry.store import Registry
 from training import demo_data
 from training.dataschema import DatasetSchema
-from training.profile import PROFILE_FILE, build_profile
+from training.profile import build_profile
 
 MODEL = "demo"
 T0 = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.timezone.utc)

@@ -15,7 +15,7 @@ from training.datastore import DataStore
 from training.ingest import ingest
 from training.models import TabularMLP, export_classifier
 from training.pipeline import TrainRequest, assess, open_run, register
-from training.profile import PROFILE_FILE, load_profile
+from registry.references import PROFILE_FILE, load_profile
 
 FAST = TrainingConfig(eval=EvalConfig(latency_batch_sizes=(1, 8), latency_repeats=3))
 
