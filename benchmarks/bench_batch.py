@@ -47,6 +47,7 @@ from training.quickfit import fit_demo  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.bare_batch import bare_loop  # noqa: E402
+from benchmarks.serving import procs  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out" / "batch"
 BARE = Path(__file__).resolve().parent / "bare_batch.py"
@@ -82,15 +83,17 @@ def program(cmd: list[str]) -> dict:
 
 class OtherCpu:
     """CPU seconds that processes outside this benchmark's process tree used while a block ran:
-    the machine's busy time (``/proc/stat``) less what the tree's processes used, sampled every
-    ``interval_s`` (a process of the tree that ends between two samples, such as an actor of a
-    finished run, takes at most that long of its CPU time into 'other')."""
+    the machine's busy time less what the tree's processes used (the serving harness's own
+    accounting, ``benchmarks/serving/procs.py``), sampled every ``interval_s`` (a process of
+    the tree that ends between two samples, such as an actor of a finished run, takes at most
+    that long of its CPU time into 'other')."""
 
     def __init__(self, interval_s: float = 0.5) -> None:
         self.interval_s = interval_s
 
     def __enter__(self):
-        self.busy, self.used, self.last = self._busy(), 0.0, self._ours()
+        self.tree = procs.ProcessTree(os.getpid())
+        self.busy, self.used, self.last = procs.system_busy_ticks(), 0, self.tree.cpu_ticks()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
         self._thread.start()
@@ -101,32 +104,15 @@ class OtherCpu:
             self._sample()
 
     def _sample(self) -> None:
-        now = self._ours()
-        self.used += sum(cpu - self.last.get(key, 0.0) for key, cpu in now.items())
+        now = self.tree.cpu_ticks()
+        self.used += procs.ticks_delta(self.last, now)
         self.last = now
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
         self._sample()
-        self.seconds = max(0.0, self._busy() - self.busy - self.used)
-
-    @staticmethod
-    def _busy() -> float:
-        t = psutil.cpu_times()
-        return t.user + t.nice + t.system + t.irq + t.softirq
-
-    @staticmethod
-    def _ours() -> dict[tuple[int, float], float]:
-        me = psutil.Process()
-        cpu = {}
-        for proc in [me, *me.children(recursive=True)]:
-            try:
-                t, born = proc.cpu_times(), proc.create_time()
-            except psutil.NoSuchProcess:
-                continue
-            cpu[(proc.pid, born)] = t.user + t.system  # not children_*: each child is counted itself
-        return cpu
+        self.seconds = max(0.0, (procs.system_busy_ticks() - self.busy - self.used) / procs.CLK_TCK)
 
 
 def bare_program(data: Path, registry_root: str, batch_size: int) -> dict:
