@@ -133,15 +133,20 @@ def test_segment_names_never_collide_across_writers(tmp_path):
     assert len(names) == 3
 
 
-def test_time_range_filters_records(tmp_path):
-    import datetime as dt
-
-    writer = PredictionLogWriter(str(tmp_path), _cfg())
+def _write_old_and_new(root, age_us: int) -> None:
+    """Request 1 recorded ``age_us`` in the past, request 2 now; then closed."""
+    writer = PredictionLogWriter(str(root), _cfg())
     old = chunk(1)
-    old["ts_us"] -= 3600 * 10**6
+    old["ts_us"] -= age_us
     writer.record(**old)
     writer.record(**chunk(2))
     writer.close()
+
+
+def test_time_range_filters_records(tmp_path):
+    import datetime as dt
+
+    _write_old_and_new(tmp_path, age_us=3600 * 10**6)
     since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=30)
     table = predlog.read_logs(str(tmp_path), "m", since=since, columns=["request_id"])
     assert table.column_names == ["request_id"]
@@ -160,12 +165,7 @@ def test_multi_row_requests_number_their_rows_and_repeat_request_fields(tmp_path
 
 
 def test_records_of_two_days_go_to_their_own_date_partitions(tmp_path):
-    writer = PredictionLogWriter(str(tmp_path), _cfg())
-    yesterday = chunk(1)
-    yesterday["ts_us"] -= 86_400 * 10**6
-    writer.record(**yesterday)
-    writer.record(**chunk(2))
-    writer.close()
+    _write_old_and_new(tmp_path, age_us=86_400 * 10**6)
     segments = predlog.list_segments(str(tmp_path), "m")
     assert len({os.path.dirname(s.path) for s in segments}) == 2
     assert predlog.read_logs(str(tmp_path), "m").num_rows == 4
