@@ -23,6 +23,7 @@ from batch.plan import TMP_DIR, Fragment, part_path, rejects_path
 from batch.source import ReadSpec, iter_fragment, read_schema
 from batch.validate import check_batch
 from registry import fs as rfs
+from registry.clock import wall_clock_s
 from registry.store import Registry
 from serving.pipeline import ModelPipeline
 
@@ -43,11 +44,11 @@ class FragmentScorer:
             text_columns=tuple(features) if job.source.format == "csv" else (),
             batch_size=job.batch_size, csv_block_bytes=job.csv_block_bytes,
         )
-        self.ready_at, self.ready_cpu_seconds = time.time(), time.process_time()
+        self.ready_at, self.ready_cpu_seconds = wall_clock_s(), time.process_time()
 
     def score(self, fragment: Fragment) -> FragmentResult:
         """Never raises for a bad fragment: the error is in the result and its part is not written."""
-        result = FragmentResult(fragment.part, ready_at=self.ready_at, started_at=time.time(), pid=os.getpid(),
+        result = FragmentResult(fragment.part, ready_at=self.ready_at, started_at=wall_clock_s(), pid=os.getpid(),
                                 ready_cpu_seconds=self.ready_cpu_seconds)
         cpu = time.process_time()
         try:
@@ -55,7 +56,7 @@ class FragmentScorer:
         except Exception as exc:  # noqa: BLE001 - reported per fragment; the run goes on
             log.exception("fragment %s failed", fragment.part)
             result.error = f"{type(exc).__name__}: {exc}"
-        result.finished_at = time.time()
+        result.finished_at = wall_clock_s()
         result.max_rss_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         result.cpu_seconds = time.process_time() - cpu
         return result

@@ -21,6 +21,7 @@ from batch.progress import Progress, ScoreSummary
 from batch.source import Format, InputFile, ReadSpec, Source, open_source, read_schema, row_groups
 from batch.validate import accepts
 from registry import fs as rfs
+from registry.clock import wall_clock_s
 from registry.errors import InvalidInput
 from registry.schema import ModelSchema
 from registry.store import Registry
@@ -148,7 +149,7 @@ def score_in_process(model: str, source: str, dest: str, *, registry_root: str, 
 
 def execute(plan: RunPlan, cfg: BatchConfig, *, progress: bool = True, on_ray: bool = True) -> ScoreSummary:
     """Score the plan's pending fragments (on the connected Ray cluster, or in this process)."""
-    started, started_at = time.monotonic(), time.time()
+    started, started_at = time.monotonic(), wall_clock_s()  # actors' stamps are wall time
     job = plan.job
     summary = ScoreSummary(job.model, job.version, job.dest, len(plan.manifest.fragments),
                            len(plan.manifest.fragments) - len(plan.pending))

@@ -130,7 +130,9 @@ def with_feedback(d: str, request_rows: int) -> str:
         os.link(path, target)
     ids = [request_id(i - i % request_rows) for i in range(1000)]
     rows = [i % request_rows for i in range(1000)]
-    feedback.FeedbackWriter(root).write("demo", feedback.table(ids, rows, ["stay"] * len(ids), [None] * len(ids)))
+    received = dt.datetime.fromtimestamp(T0_US / 1e6 + 3600, dt.timezone.utc)  # an hour into the logged day
+    feedback.FeedbackWriter(root).write("demo", feedback.table(ids, rows, ["stay"] * len(ids), [None] * len(ids),
+                                                               received))
     return root
 
 
@@ -152,8 +154,9 @@ def run_monitor(d: str, window: dict, live: bool = True, logs: str = "logs") -> 
     shutil.rmtree(state, ignore_errors=True)
     cfg = MonitoringConfig(state_root=state, backfill_s=10**9, window=window, max_segments_per_tick=10**6,
                            live={"enabled": live})
-    m = ModelMonitor("demo", cfg, Roots(f"{d}/registry", f"{d}/{logs}", "", ""), now_s=T0_US / 1e6)
-    out = m.tick(T0_US / 1e6 + 86400)
+    # the monitor runs a day after the logged traffic, on a clock of its own (not the machine's date)
+    m = ModelMonitor("demo", cfg, Roots(f"{d}/registry", f"{d}/{logs}", "", ""), clock=lambda: T0_US / 1e6 + 86400)
+    out = m.tick()
     assert out.rows > 0 and out.windows
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from registry.clock import utc_now
 from registry.errors import InvalidInput
 
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
@@ -12,7 +13,8 @@ _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def parse_time(text: str, flag: str, now: dt.datetime | None = None) -> dt.datetime:
-    now = now or dt.datetime.now(dt.timezone.utc)
+    """``text`` as an aware UTC time; a relative one counts back from ``now`` (default: the wall clock)."""
+    now = now or utc_now()
     m = _RELATIVE.match(text.strip())
     if m:
         return now - dt.timedelta(seconds=float(m.group(1)) * _UNIT_S[m.group(2)])

@@ -9,7 +9,6 @@ dataset verdict is about the inputs, ``prediction_drift`` about the outputs.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -19,6 +18,7 @@ from monitoring import methods
 from monitoring.config import DriftConfig
 from monitoring.reference import VersionContext
 from monitoring.windows import ClosedWindow
+from registry.clock import iso_s
 
 LEVEL_CAP = 1e6  # severity of p-value 0 (JSON has no infinity)
 
@@ -89,7 +89,7 @@ class WindowResult:
 
 
 def _iso(us: int) -> str:
-    return dt.datetime.fromtimestamp(us / 1e6, dt.timezone.utc).isoformat(timespec="seconds")
+    return iso_s(us / 1e6)
 
 
 def judge(rows: list[dict], role: str, cfg: DriftConfig) -> list[FeatureResult]:
@@ -128,8 +128,8 @@ def _stats(row: dict) -> dict:
 
 
 def evaluate(window: ClosedWindow, ctx: VersionContext, cfg: DriftConfig, min_rows: int,
-             now_s: float | None = None) -> WindowResult:
-    """Score one closed window against the version's references."""
+             now_s: float) -> WindowResult:
+    """Score one closed window against the version's references (``evaluated_at`` = ``now_s``)."""
     kw = {"alpha": cfg.alpha, "correction": cfg.correction, "drift_share": cfg.drift_share, "base": cfg.js_base}
     report = ctx.profile.score(window.inputs, **kw)
     inputs = judge([r for r in report.to_rows() if r["feature"] not in ctx.excluded], "input", cfg)
@@ -147,4 +147,4 @@ def evaluate(window: ClosedWindow, ctx: VersionContext, cfg: DriftConfig, min_ro
         features=inputs + outputs, drifted_share=float(share), dataset_drift=bool(judged and verdict),
         prediction_drift=bool(judged and any(f.drifted for f in outputs)), alpha=cfg.alpha,
         correction=cfg.correction, excluded=dict(ctx.excluded),
-        evaluated_at=now_s if now_s is not None else dt.datetime.now(dt.timezone.utc).timestamp())
+        evaluated_at=now_s)

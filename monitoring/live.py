@@ -25,10 +25,11 @@ from monitoring.ingest import KeyStub
 from monitoring.state import StateStore
 from registry import feedback as fb
 from registry import predlog
+from registry.clock import utc_at
 
 
 def _day(ts_s: float) -> dt.date:
-    return dt.datetime.fromtimestamp(ts_s, dt.timezone.utc).date()
+    return utc_at(ts_s).date()
 
 
 class LiveQuality:
@@ -76,7 +77,7 @@ class LiveQuality:
 
     def has_feedback(self, since_s: float) -> bool:
         """Whether feedback segments were received since ``since_s`` (their partition's day)."""
-        return bool(fb.list_feedback(self.log_root, self.model, dt.datetime.fromtimestamp(since_s, dt.timezone.utc)))
+        return bool(fb.list_feedback(self.log_root, self.model, utc_at(since_s)))
 
     def _all_keys(self) -> pa.Table:
         if self._keys_joined is None:
@@ -86,8 +87,7 @@ class LiveQuality:
 
     def ingest(self, cursor: Cursor | None, now_s: float, since_s: float | None = None) -> set[tuple[str, int]]:
         """Join new feedback segments (and earlier orphans); the changed (version, bucket) pairs."""
-        since = dt.datetime.fromtimestamp(since_s if since_s is not None else now_s - self.horizon_s,
-                                          dt.timezone.utc)
+        since = utc_at(since_s if since_s is not None else now_s - self.horizon_s)
         fb_segments = fb.list_feedback(self.log_root, self.model, since)
         if cursor is not None:
             fb_segments = cursor.feedback_new(fb_segments)

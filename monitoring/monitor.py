@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
 from dataclasses import dataclass, field
 
 from monitoring import alerts as al
@@ -32,16 +31,13 @@ from monitoring.state import StateStore
 from monitoring.trigger import Trigger
 from monitoring.windows import VersionWindows, WindowSpec
 from registry import predlog
+from registry.clock import Clock, iso_s, utc_at, wall_clock_s
 
 log = logging.getLogger("mlgate.monitoring")
 
 
 def _segment_id(path: str) -> str:
     return path.rsplit("/", 1)[-1].removesuffix(".parquet")
-
-
-def iso(ts_s: float) -> str:
-    return dt.datetime.fromtimestamp(ts_s, dt.timezone.utc).isoformat(timespec="seconds")
 
 
 @dataclass
@@ -56,17 +52,19 @@ class TickResult:
 
 class ModelMonitor:
     def __init__(self, model: str, cfg: MonitoringConfig, roots: Roots, *, recorder=None, job_client=None,
-                 training: dict | None = None, now_s: float | None = None) -> None:
+                 training: dict | None = None, clock: Clock = wall_clock_s) -> None:
         """``job_client()``: a Ray ``JobSubmissionClient`` (made on the first trigger); ``training``:
-        the ``training`` config section retraining jobs run with."""
+        the ``training`` config section retraining jobs run with; ``clock``: what time it is at
+        each tick (windows close, horizons, retention, alert hysteresis and cooldowns follow it)."""
         self.model, self.cfg, self.roots = model, cfg, roots
+        self.clock = clock
         self.spec = WindowSpec.from_config(cfg.window)
         self.contexts = Contexts(roots.registry_root, model, cfg.drift.exclude, cfg.drift.outputs)
         self.store = StateStore(cfg.state_root, model)
         self.live = LiveQuality(model, roots.log_root, self.store, cfg.live.horizon_s)
         self.rec = recorder if recorder is not None else metrics.recorder()
         self.trigger = Trigger(self, job_client, training)
-        self._load(self.store.load(), time.time() if now_s is None else now_s)
+        self._load(self.store.load(), clock())
 
     # -- state -----------------------------------------------------------------------
     def _load(self, state: dict | None, now_s: float) -> None:
@@ -92,7 +90,7 @@ class ModelMonitor:
 
     def save(self, now_s: float) -> None:
         self.store.save({
-            "format": 1, "model": self.model, "saved_at": iso(now_s), "start_us": self.start_us,
+            "format": 1, "model": self.model, "saved_at": iso_s(now_s), "start_us": self.start_us,
             "spec": list(self.spec.__dict__.values()), "cursor": self.cursor.to_dict(),
             "versions": {v: {"emitted_through": w.emitted_through, "next_row": w.next_row}
                          for v, w in self.windows.items()},
@@ -100,8 +98,8 @@ class ModelMonitor:
             "live": self.live.to_dict()})
 
     # -- one evaluation ----------------------------------------------------------------
-    def tick(self, now_s: float | None = None) -> TickResult:
-        now_s = time.time() if now_s is None else now_s
+    def tick(self) -> TickResult:
+        now_s = self.clock()
         out = TickResult()
         self.contexts.refresh()
         # feedback lands in the partition of the day it is received: recent partitions suffice
@@ -115,7 +113,7 @@ class ModelMonitor:
         self._late_labels(changed, {r.window_id for r in out.windows}, now_s, out)
         out.triggers += self.trigger.poll(now_s)
         self.cursor.commit_released({v: w.released_through for v, w in self.windows.items()})
-        oldest = dt.datetime.fromtimestamp(now_s, dt.timezone.utc).date() - dt.timedelta(
+        oldest = utc_at(now_s).date() - dt.timedelta(
             days=self.cfg.cursor_retention_days)
         self.cursor.prune(oldest)
         self.live.prune(now_s)
@@ -144,8 +142,7 @@ class ModelMonitor:
 
     def _read(self, now_s: float, out: TickResult, keys: bool) -> None:
         since = max(self.start_us / 1e6, now_s - self.cfg.cursor_retention_days * 86400)
-        listed = predlog.list_segments(self.roots.log_root, self.model, dt.datetime.fromtimestamp(
-            since, dt.timezone.utc))
+        listed = predlog.list_segments(self.roots.log_root, self.model, utc_at(since))
         replay, self._replay = self._replay, []
         fresh = self.cursor.new(listed)[: self.cfg.max_segments_per_tick]
         for seg, replayed in [(s, True) for s in replay] + [(s, False) for s in fresh]:
@@ -210,9 +207,9 @@ class ModelMonitor:
             self._live_latest[version] = end_index
             metrics.record_live(self.rec, self.model, version, live)
         if enough:
-            window = {"window_end": iso(end_us / 1e6)}
+            window = {"window_end": iso_s(end_us / 1e6)}
             obs = obs + al.live_observations(self.model, version, live, self.cfg, window)
-        self._notify(self.alerts.observe(obs, iso(now_s), window_id), out)
+        self._notify(self.alerts.observe(obs, iso_s(now_s), window_id), out)
         reason = pol.on_live(version, live, self.cfg) if enough else None
         if reason:
             out.triggers += self.trigger.fire(reason, version, now_s)

@@ -20,6 +20,7 @@ from monitoring.live import LiveQuality
 from monitoring.retrain import Roots
 from monitoring.windows import ClosedWindow, VersionWindows, WindowSpec
 from registry import predlog
+from registry.clock import Clock, wall_clock_s
 
 
 @dataclass
@@ -41,7 +42,8 @@ def _us(t: dt.datetime) -> int:
 
 
 def evaluate_range(model: str, cfg: MonitoringConfig, roots: Roots, since: dt.datetime, until: dt.datetime,
-                   per_window: bool = False) -> RangeResult:
+                   per_window: bool = False, clock: Clock = wall_clock_s) -> RangeResult:
+    """``clock``: when the range is evaluated (each result's ``evaluated_at``)."""
     spec = WindowSpec.from_config(cfg.window) if per_window else WindowSpec.whole()
     out = RangeResult(model, since, until, spec)
     contexts = Contexts(roots.registry_root, model, cfg.drift.exclude, cfg.drift.outputs)
@@ -54,7 +56,7 @@ def evaluate_range(model: str, cfg: MonitoringConfig, roots: Roots, since: dt.da
         live.add_keys(seg.day, seg.path, r.keys)
         out.rows += r.rows
         out.segments += 1
-    now_s = dt.datetime.now(dt.timezone.utc).timestamp()
+    now_s = clock()
     if cfg.live.enabled:
         live.ingest(None, now_s, since_s=since.timestamp())
     min_labels = cfg.live.min_labelled_rows

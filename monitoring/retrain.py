@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from registry import feedback as fb
 from registry import fs as rfs
 from registry import predlog
+from registry.clock import Clock, wall_clock_s
 from registry.errors import NotFound
 from registry.store import ModelVersion
 
@@ -83,7 +84,8 @@ def live_slice(log_root: str, model: str, labelled: pa.Table, schema) -> pa.Tabl
     return pa.table(out)
 
 
-def with_live_rows(data_root: str, name: str, version: int | None, live: pa.Table, work_dir: Path) -> int:
+def with_live_rows(data_root: str, name: str, version: int | None, live: pa.Table, work_dir: Path,
+                   clock: Clock = wall_clock_s) -> int:
     """Publish base + live rows as a new version of dataset ``name``; returns its number."""
     from training.config import SplitConfig
     from training.datastore import DataStore
@@ -101,7 +103,8 @@ def with_live_rows(data_root: str, name: str, version: int | None, live: pa.Tabl
     pq.write_table(table, source)
     split = base.manifest.get("split", {})
     cfg = SplitConfig(**{k: split[k] for k in ("seed", "validation_share", "test_share") if k in split})
-    return ingest(DataStore(data_root), str(source), name, schema=base.schema, split=cfg).dataset.version
+    return ingest(DataStore(data_root), str(source), name, schema=base.schema, split=cfg,
+                  clock=clock).dataset.version
 
 
 def job_spec(plan: TrainingPlan, roots: Roots, training: dict):
@@ -121,11 +124,11 @@ def job_client(address: str, token: str | None):
     return make(address, token)
 
 
-def submit(client, spec) -> tuple[str, str]:
+def submit(client, spec, clock: Clock = wall_clock_s) -> tuple[str, str]:
     """Submit through the training sidecar; ``(job id, entry point)``."""
     from training.submit import submit as submit_job
 
-    job_id = submit_job(client, spec)
+    job_id = submit_job(client, spec, clock)
     return job_id, spec.entrypoint(job_id)
 
 

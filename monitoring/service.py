@@ -19,6 +19,7 @@ from monitoring import metrics
 from monitoring.config import MonitoringConfig
 from monitoring.monitor import ModelMonitor, TickResult
 from monitoring.retrain import Roots, job_client
+from registry.clock import Clock, wall_clock_s
 from registry.metrics import HUB_NAMESPACE
 from registry.store import Registry
 
@@ -48,8 +49,10 @@ def summarise(model: str, out: TickResult) -> list[str]:
 
 class MonitorService:
     def __init__(self, cfg: dict, roots: dict, models: list[str] | None = None, training: dict | None = None,
-                 job_token: str | None = None, autostart: bool = False) -> None:
-        """``autostart``: begin the evaluation loop now (an actor restarted by Ray resumes by itself)."""
+                 job_token: str | None = None, autostart: bool = False, clock: Clock = wall_clock_s) -> None:
+        """``autostart``: begin the evaluation loop now (an actor restarted by Ray resumes by itself);
+        ``clock``: what time it is for every model's monitor."""
+        self.clock = clock
         self.cfg = MonitoringConfig.model_validate(cfg)
         self.roots = Roots(**roots)
         self.models = list(models) if models else (list(self.cfg.models) if self.cfg.models else None)
@@ -77,16 +80,17 @@ class MonitorService:
     def monitor(self, model: str) -> ModelMonitor:
         if model not in self.monitors:
             self.monitors[model] = ModelMonitor(model, self.cfg, self.roots, recorder=self.rec,
-                                                job_client=self._job_client, training=self.training)
+                                                job_client=self._job_client, training=self.training,
+                                                clock=self.clock)
         return self.monitors[model]
 
-    def tick(self, now_s: float | None = None) -> dict:
+    def tick(self) -> dict:
         """Evaluate every model once; returns a plain summary (also kept for ``status``)."""
         with self._lock:
             summary = {}
             for model in self.models or Registry(self.roots.registry_root).list_models():
                 try:
-                    out = self.monitor(model).tick(now_s)
+                    out = self.monitor(model).tick()
                 except Exception as exc:  # noqa: BLE001 - one model's failure must not stop the others
                     log.exception("monitor tick of %s failed", model)
                     self.errors[model] = f"{type(exc).__name__}: {exc}"

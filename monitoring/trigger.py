@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
 from typing import TYPE_CHECKING
 
 from monitoring import policy as pol
 from monitoring import retrain
+from registry.clock import iso_s, utc_at
 
 if TYPE_CHECKING:
     from monitoring.monitor import ModelMonitor
@@ -48,14 +48,14 @@ class Trigger:
         if why_not:
             log.info("%s: retraining not triggered (%s): %s", m.model, reason, why_not)
             return []
-        trigger_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now_s)) + "-" + secrets.token_hex(3)
-        base = {"trigger_id": trigger_id, "model": m.model, "version": version, "at": _iso(now_s)}
+        trigger_id = utc_at(now_s).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+        base = {"trigger_id": trigger_id, "model": m.model, "version": version, "at": iso_s(now_s)}
         records = [{**base, "event": "triggered", "reason": reason}]
         m.policy.last_trigger_at = now_s
         m.rec.inc("mlgate_retrain_triggers_total", (m.model, reason.split(" ", 1)[0]))
         try:
             plan = self._plan(trigger_id, version)
-            job_id, command = retrain.submit(self.client(), retrain.job_spec(plan, m.roots, self.training))
+            job_id, command = retrain.submit(self.client(), retrain.job_spec(plan, m.roots, self.training), m.clock)
         except Exception as exc:  # noqa: BLE001 - recorded in the history, the monitor goes on
             log.exception("%s: retraining trigger %s failed", m.model, trigger_id)
             records.append({**base, "event": "failed", "error": f"{type(exc).__name__}: {exc}"})
@@ -80,7 +80,7 @@ class Trigger:
             live = retrain.live_slice(m.roots.log_root, m.model, rows, schema)
             if live.num_rows:
                 work = m.store.path / "retrain" / trigger_id
-                data_version = retrain.with_live_rows(m.roots.data_root, name, data_version, live, work)
+                data_version = retrain.with_live_rows(m.roots.data_root, name, data_version, live, work, m.clock)
                 live_rows = live.num_rows
         return retrain.TrainingPlan(trigger_id=trigger_id, model=m.model, run_id=f"{m.model}-retrain-{trigger_id}",
                                     data_name=name, data_version=data_version, live_rows=live_rows)
@@ -101,15 +101,10 @@ class Trigger:
             if status not in retrain.TERMINAL:
                 still.append(job)
                 continue
-            records.append({"trigger_id": job["trigger_id"], "model": m.model, "at": _iso(now_s),
+            records.append({"trigger_id": job["trigger_id"], "model": m.model, "at": iso_s(now_s),
                             "event": "finished", "job_id": job["job_id"], "status": status, "message": message,
                             "result": retrain.run_result(m.roots.runs_root, job["run_id"])})
         m.policy.active = still
         m.store.append("triggers", records)
         return records
 
-
-def _iso(ts_s: float) -> str:
-    import datetime as dt
-
-    return dt.datetime.fromtimestamp(ts_s, dt.timezone.utc).isoformat(timespec="seconds")

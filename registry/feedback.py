@@ -17,12 +17,9 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import os
-import socket
-import time
-import uuid
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from registry import fs as rfs
@@ -60,9 +57,8 @@ def read_feedback(log_root: str, segments: list[predlog.Segment]) -> pa.Table:
 
 
 def table(request_ids: list[str], row_indexes: list[int], labels: list[str | None],
-          values: list[float | None], received: dt.datetime | None = None) -> pa.Table:
-    """Feedback records in :data:`SCHEMA`, all received at ``received`` (default: now)."""
-    received = received or dt.datetime.now(dt.timezone.utc)
+          values: list[float | None], received: dt.datetime) -> pa.Table:
+    """Feedback records in :data:`SCHEMA`, all received at ``received`` (an aware datetime)."""
     n = len(request_ids)
     return pa.table({
         predlog.REQUEST_ID: pa.array(request_ids, pa.string()),
@@ -78,12 +74,15 @@ class FeedbackWriter:
 
     def __init__(self, log_root: str) -> None:
         self.fs, self.path = rfs.resolve(feedback_root(log_root))
-        self.writer_id = f"{socket.gethostname()}-{os.getpid()}-{int(time.time())}-{uuid.uuid4().hex[:6]}"
+        self.writer_id = predlog.writer_id()
         self._seq = itertools.count(1)
 
     def write(self, model: str, records: pa.Table) -> str:
-        """Publish ``records`` (in :data:`SCHEMA`) for ``model``; returns the segment path."""
-        day = dt.datetime.now(dt.timezone.utc).date()
+        """Publish ``records`` (in :data:`SCHEMA`, not empty) for ``model`` in the partition of
+        the day they were received (their earliest ``ts``); returns the segment path."""
+        if records.num_rows == 0:
+            raise ValueError("feedback: no records to write")
+        day = pc.min(records[predlog.TIMESTAMP]).as_py().astimezone(dt.timezone.utc).date()
         directory = predlog.partition_dir(self.path, model, day)
         self.fs.create_dir(directory, recursive=True)
         name = predlog.segment_name(self.writer_id, next(self._seq))

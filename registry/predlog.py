@@ -15,6 +15,9 @@ start with ``.`` are in progress and ignored.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import socket
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -56,6 +59,12 @@ def partition_dir(root_path: str, model: str, day: dt.date) -> str:
 
 def segment_name(writer_id: str, seq: int) -> str:
     return f"{writer_id}-{seq:08d}.parquet"
+
+
+def writer_id() -> str:
+    """A segment writer's name, unique across hosts, processes and restarts (host, pid and
+    random bits: no clock, so names do not depend on the date or on clocks agreeing)."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
 
 
 @dataclass(frozen=True)

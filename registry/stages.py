@@ -16,7 +16,6 @@ from __future__ import annotations
 import getpass
 import json
 import socket
-import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Callable, Literal
@@ -25,6 +24,7 @@ import pyarrow.fs as pafs
 from pydantic import BaseModel, ConfigDict, Field
 
 from registry import fs as rfs
+from registry.clock import Clock, wall_clock_s
 from registry.errors import Conflict
 
 Stage = Literal["candidate", "production", "archived"]
@@ -81,9 +81,11 @@ class StageState:
 class StageBook:
     """The stage history of the models under one registry root."""
 
-    def __init__(self, fs: pafs.FileSystem, root_path: str) -> None:
+    def __init__(self, fs: pafs.FileSystem, root_path: str, clock: Clock = wall_clock_s) -> None:
+        """``clock``: when a stage change happens (each event's ``at``)."""
         self.fs = fs
         self.root_path = root_path
+        self.clock = clock
 
     def _dir(self, model: str) -> str:
         return f"{self.root_path}/{model}/{_DIR}"
@@ -108,7 +110,7 @@ class StageBook:
         for _ in range(_RETRIES):
             state = self.state(model)
             fields = decide(state)
-            event = StageEvent(seq=state.seq + 1, model=model, at=time.time(),
+            event = StageEvent(seq=state.seq + 1, model=model, at=self.clock(),
                                previous_production=state.production, **fields)
             if self._try_write(model, event):
                 return event

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -27,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from registry import fs as rfs
 from registry import stages as rstages
+from registry.clock import Clock, wall_clock_s
 from registry.errors import Conflict, NotFound, RegistryError
 from registry.preprocess import Preprocessor
 from registry.schema import ModelSchema
@@ -122,8 +122,10 @@ class ModelVersion:
 
 
 class Registry:
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, clock: Clock = wall_clock_s) -> None:
+        """``clock``: when versions are published (``created_at``) and stages change."""
         self.root = root
+        self.clock = clock
         self.fs, self.path = rfs.resolve(root)
 
     # -- reading -----------------------------------------------------------------
@@ -159,7 +161,7 @@ class Registry:
     # -- stages (registry.stages): candidate, production, archived; kept as history ----
     @property
     def stages(self) -> rstages.StageBook:
-        return rstages.StageBook(self.fs, self.path)
+        return rstages.StageBook(self.fs, self.path, self.clock)
 
     def stage_of(self, name: str, version: int) -> str | None:
         return self.stages.state(name).stages.get(version)
@@ -198,7 +200,7 @@ class Registry:
         manifest = {
             "format": 1,
             "name": name,
-            "created_at": time.time(),
+            "created_at": self.clock(),
             "files": {k: {"bytes": len(v), "sha256": hashlib.sha256(v).hexdigest()} for k, v in files.items()},
             **manifest_extra,
         }

@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 
 from registry import feedback as contract
 from registry import predlog
+from registry.clock import Clock, utc_now, utc_today, wall_clock_s
 from registry.errors import InvalidInput, NotFound
 from registry.schema import ModelSchema
 from serving.http.errors import JSON
@@ -42,12 +43,14 @@ class KnownIds:
 
     Each segment is read once. Partitions older than yesterday no longer change, so after
     the first look only today's and yesterday's are listed again; partitions older than
-    ``max_age_days`` are forgotten. Memory: one entry per logged request in the horizon.
+    ``max_age_days`` are forgotten, both counted from ``clock``'s day. Memory: one entry
+    per logged request in the horizon.
     """
 
-    def __init__(self, log_root: str, max_age_days: int = 7) -> None:
+    def __init__(self, log_root: str, max_age_days: int = 7, clock: Clock = wall_clock_s) -> None:
         self.log_root = log_root
         self.max_age_days = max_age_days
+        self.clock = clock
         self._lock = threading.Lock()
         self._seen: dict[str, set[str]] = {}  # model -> segment paths read
         self._rows: dict[str, dict[dt.date, Counter]] = {}  # model -> day -> request id -> rows
@@ -60,7 +63,7 @@ class KnownIds:
             return {rid: sum(c.get(rid, 0) for c in days) for rid in request_ids}
 
     def _refresh(self, model: str) -> None:
-        today = dt.datetime.now(dt.timezone.utc).date()
+        today = utc_today(self.clock)
         oldest = today - dt.timedelta(days=self.max_age_days)
         first_look = model not in self._seen
         seen = self._seen.setdefault(model, set())
@@ -89,11 +92,14 @@ class FeedbackHandler:
     """The ``feedback`` POST route of :class:`serving.http.app.GatewayApp`."""
 
     def __init__(self, log_root: str, schema_of: Callable[[str, str | None], ModelSchema],
-                 flush: Callable[[], None] | None = None, max_age_days: int = 7) -> None:
-        """``schema_of(model, version)`` raises NotFound for a model this gateway does not serve."""
+                 flush: Callable[[], None] | None = None, max_age_days: int = 7,
+                 clock: Clock = wall_clock_s) -> None:
+        """``schema_of(model, version)`` raises NotFound for a model this gateway does not serve;
+        ``clock``: when labels are received (their ``ts`` and partition day) and the known-ids horizon."""
         self.schema_of = schema_of
         self.flush = flush
-        self.known = KnownIds(log_root, max_age_days)
+        self.clock = clock
+        self.known = KnownIds(log_root, max_age_days, clock)
         self.writer = contract.FeedbackWriter(log_root)
 
     async def __call__(self, route, headers: dict, body: bytes):
@@ -114,7 +120,7 @@ class FeedbackHandler:
             raise NotFound(f"feedback: unknown prediction ids (not in the published prediction log of "
                            f"{model}; a label can be sent once its prediction is published): {named}")
         ids, idx, labels, values = (list(col) for col in zip(*items))
-        self.writer.write(model, contract.table(ids, idx, labels, values))
+        self.writer.write(model, contract.table(ids, idx, labels, values, utc_now(self.clock)))
         return len(items)
 
 

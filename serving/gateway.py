@@ -10,6 +10,7 @@ import logging
 import os
 import socket
 
+from registry.clock import Clock, wall_clock_s
 from registry.store import Registry
 from serving.config import ServingConfig
 from serving.dataplane import DataPlane
@@ -26,13 +27,15 @@ PROMETHEUS = (b"content-type", b"text/plain; version=0.0.4; charset=utf-8")
 
 class Gateway:
     def __init__(self, registry_root: str, cfg: ServingConfig, log_root: str | None = None,
-                 hub=None, port: int | None = None) -> None:
+                 hub=None, port: int | None = None, clock: Clock = wall_clock_s) -> None:
+        """``clock``: the wall time of arrivals (log records) and of received labels."""
         import torch
 
         torch.set_num_threads(cfg.torch_num_threads)
         if cfg.unnice:
             _reset_nice()
         self.cfg = cfg
+        self.clock = clock
         self.registry = Registry(registry_root)
         self.log_root = log_root
         self.hub = hub if hub is not None else LocalHub()
@@ -67,9 +70,10 @@ class Gateway:
             from serving.feedback import FeedbackHandler
 
             schema_of = lambda m, v: self.dataplane.model(m, v).schema  # noqa: E731
-            extra_post["feedback"] = FeedbackHandler(self.log_root, schema_of, flush=self.writer.flush)
+            extra_post["feedback"] = FeedbackHandler(self.log_root, schema_of, flush=self.writer.flush,
+                                                     clock=self.clock)
         return GatewayApp(self.dataplane, self.cfg.max_body_bytes, extra_get={"metrics": self._metrics},
-                          extra_post=extra_post)
+                          extra_post=extra_post, clock=self.clock)
 
     async def _metrics(self, route, headers) -> tuple:
         if self.pusher is None:

@@ -13,11 +13,7 @@ import datetime as dt
 import hashlib
 import hmac
 import logging
-import os
-import socket
 import threading
-import time
-import uuid
 from itertools import repeat
 from typing import Callable
 
@@ -158,7 +154,7 @@ class PredictionLogWriter:
         self.on_publish = on_publish
         self.fs, self.path = rfs.resolve(root)
         self.metrics = metrics
-        self.writer_id = f"{socket.gethostname()}-{os.getpid()}-{int(time.time())}-{uuid.uuid4().hex[:6]}"
+        self.writer_id = contract.writer_id()
         self._seq = 0
         self._buf: dict[tuple[str, str | None, int], _Pending] = {}
         self._rows = 0

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +19,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from registry import fs as rfs
+from registry.clock import Clock, wall_clock_s
 from registry.errors import InvalidInput
 from training import demo_data
 from training.config import SplitConfig
@@ -80,7 +80,10 @@ def fingerprint(schema: DatasetSchema, split: SplitConfig, parts: dict[str, dict
 
 def ingest(store: DataStore, source: str, name: str, *, target: str | None = None,
            schema: DatasetSchema | None = None, split: SplitConfig | None = None,
-           task: str | None = None, group_by: str | None = None, drop: tuple[str, ...] = ()) -> IngestResult:
+           task: str | None = None, group_by: str | None = None, drop: tuple[str, ...] = (),
+           clock: Clock = wall_clock_s) -> IngestResult:
+    """Validate, split and publish ``source`` as the next version of dataset ``name`` (stamped
+    ``created_at`` by ``clock``), unless the latest version already holds the same data."""
     split = split or SplitConfig()
     table, source_schema = read_source(source)
     schema = schema or source_schema
@@ -107,7 +110,7 @@ def ingest(store: DataStore, source: str, name: str, *, target: str | None = Non
     tables["rejected"] = checked.rejected
     manifest = {
         "format": 1,
-        "created_at": time.time(),
+        "created_at": clock(),
         "source": source if "://" in source or source.startswith(DEMO_PREFIX) else os.path.abspath(source),
         "fingerprint": fp,
         "schema": schema.model_dump(mode="json"),

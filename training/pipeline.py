@@ -144,7 +144,7 @@ def register(registry: Registry, run: Run, module, pre: Preprocessor, dataset: D
     lineage = {"run_id": run.run_id, "data": spec["data"], "code_revision": spec["code_revision"],
                "parameters": spec["parameters"], "seed": spec["seed"],
                "parent_version": parent.version if parent else None, "attempts": len(run.attempts()),
-               "source": "training.pipeline", "trained_at": time.time()}
+               "source": "training.pipeline", "trained_at": registry.clock()}
     files = {PROFILE_FILE: build_profile(dataset.columns("train"), dataset.schema, cfg.eval.profile_bins),
              "evaluation.json": json.dumps(evaluation, indent=1).encode(),
              "gate.json": json.dumps(decision, indent=1).encode(),

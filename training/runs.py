@@ -16,18 +16,18 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 from registry import fs as rfs
+from registry.clock import Clock, stamp, wall_clock_s
 from registry.errors import Conflict, InvalidInput, NotFound
 
 STATES = ("created", "submitted", "training", "evaluating", "registered", "failed", "stopped")
 
 
-def new_run_id(model: str) -> str:
-    return f"{model}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
+def new_run_id(model: str, clock: Clock = wall_clock_s) -> str:
+    return f"{model}-{stamp(clock)}-{secrets.token_hex(3)}"
 
 
 def code_revision() -> str:
@@ -76,7 +76,7 @@ class Run:
     def set_status(self, state: str, **fields: Any) -> None:
         if state not in STATES:
             raise ValueError(f"unknown run state {state!r}")
-        self._write("status.json", {**self.status, **fields, "state": state, "updated_at": time.time()})
+        self._write("status.json", {**self.status, **fields, "state": state, "updated_at": self.store.clock()})
 
     def record_epoch(self, metrics: dict[str, Any]) -> None:
         self._write(f"epochs/{int(metrics['epoch']):04d}.json", metrics)
@@ -87,7 +87,7 @@ class Run:
 
     def start_attempt(self, **fields: Any) -> int:
         attempt = len(self.attempts()) + 1
-        self._write(f"attempts/{attempt:03d}.json", {"attempt": attempt, "started_at": time.time(), **fields})
+        self._write(f"attempts/{attempt:03d}.json", {"attempt": attempt, "started_at": self.store.clock(), **fields})
         return attempt
 
     def attempts(self) -> list[dict[str, Any]]:
@@ -107,8 +107,10 @@ class Run:
 
 
 class RunStore:
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, clock: Clock = wall_clock_s) -> None:
+        """``clock``: the time stamped on runs, attempts and status changes."""
         self.root = root
+        self.clock = clock
         self.fs, self.path = rfs.resolve(root)
 
     def list_files(self, path: str):
@@ -123,7 +125,7 @@ class RunStore:
         if rfs.exists(self.fs, f"{run.path}/run.json"):
             raise Conflict(f"run {run_id!r} exists; resume it instead")
         self.fs.create_dir(run.path, recursive=True)
-        run._write("run.json", {"run_id": run_id, "created_at": time.time(), **spec})
+        run._write("run.json", {"run_id": run_id, "created_at": self.clock(), **spec})
         run.set_status("created")
         return run
 

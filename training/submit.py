@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, TextIO
 
+from registry.clock import Clock, utc_now, wall_clock_s
 from training.config import TrainingConfig
 from training.runs import code_revision
 
@@ -38,9 +39,9 @@ class JobSpec:
     config: TrainingConfig = field(default_factory=TrainingConfig)
     code_revision: str = field(default_factory=code_revision)
 
-    @property
-    def submission_id(self) -> str:
-        return f"mlgate-train-{self.run_id}-{time.strftime('%H%M%S')}"
+    def submission_id(self, clock: Clock = wall_clock_s) -> str:
+        """The Ray job's id: the run id plus the UTC time of submission (a resumed run is a new job)."""
+        return f"mlgate-train-{self.run_id}-{utc_now(clock).strftime('%H%M%S')}"
 
     def entrypoint(self, submission_id: str | None = None) -> str:
         args = ["python", "-m", "training", "train", "--run-id", self.run_id, "--model", self.model,
@@ -71,8 +72,8 @@ def job_client(address: str, token: str | None):
     return JobSubmissionClient(api_url(address), headers=headers)
 
 
-def submit(client, spec: JobSpec) -> str:
-    submission_id = spec.submission_id
+def submit(client, spec: JobSpec, clock: Clock = wall_clock_s) -> str:
+    submission_id = spec.submission_id(clock)
     return client.submit_job(entrypoint=spec.entrypoint(submission_id), submission_id=submission_id,
                              metadata={"mlgate_run_id": spec.run_id})
 

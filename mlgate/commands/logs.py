@@ -39,10 +39,11 @@ def _read(args: argparse.Namespace) -> int:
 
 
 def _tail(args: argparse.Namespace) -> int:
+    from registry.clock import utc_now
     from registry.predlog import list_segments, read_segments
 
     root = config_of(args).log_root
-    since = parse_time(args.since, "--since") if args.since else dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)
+    since = parse_time(args.since, "--since") if args.since else utc_now() - dt.timedelta(days=1)
     seen: set[str] = set()
     first = True
     while True:

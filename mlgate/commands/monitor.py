@@ -25,9 +25,10 @@ def _setup(args: argparse.Namespace, **overrides):
 
 def _range(args: argparse.Namespace) -> tuple[dt.datetime, dt.datetime]:
     from mlgate.timeparse import parse_time
+    from registry.clock import utc_now
     from registry.errors import InvalidInput
 
-    until = parse_time(args.until, "--until") if args.until else dt.datetime.now(dt.timezone.utc)
+    until = parse_time(args.until, "--until") if args.until else utc_now()
     since = parse_time(args.since, "--since")
     if since >= until:
         raise InvalidInput("--since: must be before --until")

@@ -10,7 +10,6 @@ the retraining history of the range, when the monitor has run.
 
 from __future__ import annotations
 
-import datetime as dt
 from html import escape
 
 import numpy as np
@@ -169,9 +168,8 @@ def _log_table(title: str, anchor: str, records: list[dict], columns: list[tuple
 
 
 def render(res: RangeResult, drift_share: float, alerts: list[dict] = (), triggers: list[dict] = (),
-           settings: str = "") -> str:
-    """The whole page as a string."""
-    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+           settings: str = "", generated_at: str = "") -> str:
+    """The whole page as a string; ``generated_at``: when it was made (ISO), shown in its header."""
     versions = "".join(_version(res, v, drift_share) for v in res.overall)
     versions = versions or '<p class="meta">No logged rows in range.</p>'
     alert_cols = [("at", lambda r: r["at"]), ("status", lambda r: r["status"]),
@@ -185,7 +183,8 @@ def render(res: RangeResult, drift_share: float, alerts: list[dict] = (), trigge
             f'</title><style>{CSS}</style></head><body data-model="{escape(res.model)}">'
             f'<header><h1>Drift report: {escape(res.model)}</h1><p class="meta">{res.since.isoformat()} to '
             f'{res.until.isoformat()} &middot; {res.rows} rows from {res.segments} log segments &middot; windows: '
-            f'{escape(res.spec.describe())} &middot; {escape(settings)} &middot; generated {now}</p></header>'
+            f'{escape(res.spec.describe())} &middot; {escape(settings)} &middot; '
+            f'generated {escape(generated_at)}</p></header>'
             f'{versions}{_log_table("Alerts", "alerts", list(alerts), alert_cols)}'
             f'{_log_table("Retraining", "retraining", list(triggers), trigger_cols)}'
             f'<script>{SCRIPT}</script></body></html>')

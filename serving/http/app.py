@@ -16,6 +16,7 @@ from typing import Awaitable, Callable
 
 import orjson
 
+from registry.clock import Clock, wall_clock_s
 from registry.errors import InvalidInput, MlgateError, NotFound, PayloadTooLarge
 from serving import protocol
 from serving.dataplane import DataPlane
@@ -45,8 +46,10 @@ class RequestIds:
 
 class GatewayApp:
     def __init__(self, dataplane: DataPlane, max_body_bytes: int, extra_get: dict | None = None,
-                 extra_post: dict | None = None) -> None:
+                 extra_post: dict | None = None, clock: Clock = wall_clock_s) -> None:
+        """``clock``: the wall time a request arrived at (its prediction-log ``ts``)."""
         self.dp = dataplane
+        self.clock = clock
         self.max_body_bytes = max_body_bytes
         self.extra_get: dict[str, Callable[[Route, dict], Awaitable[Response]]] = extra_get or {}
         self.extra_post: dict[str, Callable[[Route, dict, bytes], Awaitable[Response]]] = extra_post or {}
@@ -72,7 +75,7 @@ class GatewayApp:
                      body_error: Exception | None = None) -> Response:
         """One HTTP request -> (status, headers, body). ``body_error``: the body was refused (413)."""
         started = time.perf_counter()
-        wall = time.time()
+        wall = self.clock()
         route = match(path)
         if route is not None and route.kind in _INFER_KINDS and method == "POST":
             return await self._inference(route, headers, body, body_error, started, wall)

@@ -344,3 +344,15 @@ def test_latest_policy_prefers_production_so_candidates_are_not_served(tmp_path)
     assert [v.version for v in reg.served("m", VersionPolicy())] == [2]
     assert [v.version for v in reg.served("m", VersionPolicy(prefer_stage=None))] == [3]
     assert [v.version for v in reg.served("m", VersionPolicy(policy="all"))] == [1, 2, 3]
+
+
+def test_versions_and_stage_changes_are_stamped_by_the_registry_clock(tmp_path):
+    from tests.clock import ManualClock
+
+    clock = ManualClock(1_000_000_000.0)
+    reg = Registry(str(tmp_path), clock=clock)
+    v1 = reg.publish("m", files("a"))
+    clock.advance(3600)
+    event = reg.promote("m", 1, actor="test", reason="first", force=True)
+    assert v1.manifest["created_at"] == 1_000_000_000.0 and event.at == 1_000_003_600.0
+    assert [e.at for e in Registry(str(tmp_path)).stages.history("m")] == [1_000_003_600.0]

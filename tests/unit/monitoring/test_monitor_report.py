@@ -12,6 +12,7 @@ from monitoring.config import MonitoringConfig
 from monitoring.report import build_report, write_report
 from monitoring.retrain import Roots
 from registry import feedback as fb
+from tests.clock import ManualClock
 from tests.unit.monitoring import browser
 from tests.unit.monitoring import logdata as ld
 
@@ -25,10 +26,13 @@ def report(tmp_path_factory, registry_root) -> str:
     ld.traffic(logs, "1", 2400, ld.T0_US, 1_500_000, seed=1, segments=4)  # 12:00 - 13:00
     ld.traffic(logs, "1", 2400, ld.T0_US + 3600 * 10**6, 1_500_000, seed=2, shift=1.5, segments=4, first_id=2400)
     ids = [f"r{i}" for i in range(0, 4800, 10)]
-    fb.FeedbackWriter(logs).write("demo", fb.table(ids, [0] * len(ids), ["stay"] * len(ids), [None] * len(ids)))
+    clock = ManualClock(ld.T0 + dt.timedelta(hours=2))  # labels come in after the traffic; then the report
+    fb.FeedbackWriter(logs).write("demo", fb.table(ids, [0] * len(ids), ["stay"] * len(ids), [None] * len(ids),
+                                                   clock.utc()))
     cfg = MonitoringConfig(state_root=str(d / "state"), window={"size_s": 1200, "slide_s": 600},
                            live={"min_labelled_rows": 20})
-    html = build_report("demo", cfg, Roots(registry_root, logs, "", ""), ld.T0, ld.T0 + dt.timedelta(hours=2))
+    html = build_report("demo", cfg, Roots(registry_root, logs, "", ""), ld.T0, ld.T0 + dt.timedelta(hours=2),
+                        clock=clock.advance(60))
     return str(write_report(str(d / "out" / "report.html"), html))
 
 
@@ -42,6 +46,7 @@ def test_report_is_self_contained_with_plots_and_a_summary(report):
         assert f'data-feature="{feature}" data-drifted="true"' in html
     assert 'data-feature="credit_score" data-drifted="false"' in html
     assert "Live metrics per window" in html and "accuracy" in html
+    assert "generated 2026-11-20T14:01:00+00:00" in html  # the report's clock, not the machine's
 
 
 @pytest.fixture(scope="module")

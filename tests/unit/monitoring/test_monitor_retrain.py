@@ -15,6 +15,7 @@ from monitoring.monitor import ModelMonitor
 from monitoring.retrain import Roots
 from monitoring.state import StateStore
 from registry import feedback as fb
+from tests.clock import ManualClock
 from tests.unit.monitoring import logdata as ld
 from training import demo_data
 from training.datastore import DataStore
@@ -68,17 +69,19 @@ def setup(tmp_path, registry_root):
                            retrain={"enabled": True, "drift_windows": 2, "cooldown_s": 3600, "data": "demo",
                                     "training_overrides": {"epochs": 1}})
     roots = Roots(registry_root, logs, data_root, str(tmp_path / "runs"))
-    return cfg, roots, jobs, ModelMonitor("demo", cfg, roots, job_client=lambda: jobs,
-                                          training={"epochs": 5, "workers": 1}, now_s=T0)
+    clock = ManualClock(T0)
+    return cfg, roots, jobs, clock, ModelMonitor("demo", cfg, roots, job_client=lambda: jobs,
+                                                 training={"epochs": 5, "workers": 1}, clock=clock)
 
 
 def test_drift_streak_submits_one_training_job_with_live_labels(setup):
-    cfg, roots, jobs, m = setup
+    cfg, roots, jobs, clock, m = setup
     ld.traffic(roots.log_root, "1", 300, ld.T0_US, 1000, seed=1)
     ld.traffic(roots.log_root, "1", 900, ld.T0_US + 10**6, 1000, seed=2, shift=1.5, first_id=300)
     fb.FeedbackWriter(roots.log_root).write("demo", fb.table([f"r{i}" for i in range(30)], [0] * 30,
-                                                             ["churn"] * 30, [None] * 30))
-    out = m.tick(T0 + 100)
+                                                             ["churn"] * 30, [None] * 30, clock.utc()))
+    clock.to(T0 + 100)
+    out = m.tick()
     assert [w.dataset_drift for w in out.windows] == [False, True, True, True]
     assert [t["event"] for t in out.triggers] == ["triggered", "submitted"]  # window 3 is blocked
     (job,) = jobs.submitted
@@ -99,10 +102,12 @@ def test_drift_streak_submits_one_training_job_with_live_labels(setup):
     os.makedirs(run_dir)
     with open(f"{run_dir}/result.json", "w") as f:
         json.dump({"model": "demo", "version": 2, "stage": "candidate", "gate": {"passed": True}}, f)
-    finished = m.tick(T0 + 200).triggers
+    clock.to(T0 + 200)
+    finished = m.tick().triggers
     assert [(t["event"], t["status"], t["result"]["version"]) for t in finished] == [("finished", "SUCCEEDED", 2)]
     ld.traffic(roots.log_root, "1", 600, ld.T0_US + 2 * 10**6, 1000, seed=3, shift=1.5, first_id=1200)
-    assert m.tick(T0 + 300).triggers == []  # cooldown
+    clock.to(T0 + 300)
+    assert m.tick().triggers == []  # cooldown
     text = history_text("demo", StateStore(cfg.state_root, "demo").read("triggers"), [], 10)
     assert "1 trigger(s)" in text and "SUCCEEDED" in text and "registered v2 as candidate, gate passed" in text
     assert "dataset drift in 2 consecutive windows" in text
@@ -113,8 +118,10 @@ def test_failed_submission_is_recorded(tmp_path, registry_root):
                            "size_rows": 300}, retrain={"enabled": True, "drift_windows": 1, "data": "missing"})
     roots = Roots(registry_root, str(tmp_path / "logs"), str(tmp_path / "data"), str(tmp_path / "runs"))
     ld.traffic(roots.log_root, "1", 300, ld.T0_US, 1000, seed=2, shift=1.5)
-    m = ModelMonitor("demo", cfg, roots, job_client=FakeJobs, now_s=T0)
-    out = m.tick(T0 + 100)
+    clock = ManualClock(T0)
+    m = ModelMonitor("demo", cfg, roots, job_client=FakeJobs, clock=clock)
+    clock.to(T0 + 100)
+    out = m.tick()
     assert [t["event"] for t in out.triggers] == ["triggered", "failed"]
     assert "demo" in out.triggers[1]["error"] or "missing" in out.triggers[1]["error"]
     assert "submission failed" in history_text("demo", StateStore(cfg.state_root, "demo").read("triggers"), [], 5)
@@ -130,12 +137,15 @@ def test_live_metric_below_threshold_triggers(tmp_path, registry_root):
     ingest(DataStore(roots.data_root), "demo:500", "demo")
     cols = demo_data.generate(300, seed=4)
     ld.write_log(roots.log_root, ld.log_table(cols, "1", ld.T0_US + np.arange(300)))
-    m = ModelMonitor("demo", cfg, roots, job_client=lambda: jobs, now_s=T0)
-    m.tick(T0 + 10)
+    clock = ManualClock(T0)
+    m = ModelMonitor("demo", cfg, roots, job_client=lambda: jobs, clock=clock)
+    clock.to(T0 + 10)
+    m.tick()
     wrong = np.where(ld.toy_model(cols).argmax(1) == 1, "stay", "churn")
     fb.FeedbackWriter(roots.log_root).write("demo", fb.table([f"r{i}" for i in range(40)], [0] * 40,
-                                                             list(wrong[:40]), [None] * 40))
-    out = m.tick(T0 + 20)
+                                                             list(wrong[:40]), [None] * 40, clock.utc()))
+    clock.to(T0 + 20)
+    out = m.tick()
     assert [t["event"] for t in out.triggers] == ["triggered", "submitted"]
     assert out.triggers[0]["reason"].startswith("live accuracy 0.0000 worse than 0.9")
     assert any(a["labels"]["alertname"] == "MlgateLiveQuality" for a in out.transitions)

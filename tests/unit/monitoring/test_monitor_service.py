@@ -5,6 +5,7 @@ from __future__ import annotations
 from monitoring.config import MonitoringConfig
 from monitoring.service import MonitorService
 from registry.metrics import MetricsHub
+from tests.clock import ManualClock
 from tests.unit.monitoring import logdata as ld
 
 
@@ -15,8 +16,10 @@ def test_tick_scores_every_model_and_exports_gauges(tmp_path, registry_root):
     cfg = MonitoringConfig(state_root=str(tmp_path / "state"), backfill_s=10**9, window={"by": "rows",
                            "size_rows": 600})
     roots = {"registry_root": registry_root, "log_root": logs, "data_root": "", "runs_root": ""}
-    service = MonitorService(cfg.model_dump(mode="json"), roots)
-    summary = service.tick(ld.T0.timestamp() + 100)
+    clock = ManualClock(ld.T0)
+    service = MonitorService(cfg.model_dump(mode="json"), roots, clock=clock)
+    clock.to(ld.T0.timestamp() + 100)
+    summary = service.tick()
     assert list(summary) == ["demo"] and [w["dataset_drift"] for w in summary["demo"]["windows"]] == [False, True]
     lines = [line for _, line in service.status()["lines"]]
     assert any("DRIFT [income, tenure_months, balance, plan]" in line for line in lines)
@@ -29,4 +32,5 @@ def test_tick_scores_every_model_and_exports_gauges(tmp_path, registry_root):
     assert 'mlgate_drift_feature_statistic{model="demo",version="1",feature="income",statistic="ks_pvalue"}' in text
     assert 'mlgate_drift_rows_total{model="demo"} 1200' in text
     assert 'mlgate_drift_alerts_firing{model="demo",version="1",alertname="MlgateDatasetDrift"} 1' in text
-    assert service.tick(ld.T0.timestamp() + 200)["demo"]["windows"] == []  # nothing new
+    clock.to(ld.T0.timestamp() + 200)
+    assert service.tick()["demo"]["windows"] == []  # nothing new

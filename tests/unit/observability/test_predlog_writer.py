@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from registry import predlog
-from registry.schema import FeatureSpec, ModelSchema, OutputSpec
+from registry.schema import FeatureSpec, ModelSchema
 from serving.config import PredictionLogConfig
 from registry.metrics import MetricsHub, MetricsRecorder
 from serving.predlog import PredictionLogWriter
