@@ -7,11 +7,12 @@ STAMP := $(VENV)/.installed
 TORCH_VERSION ?= 2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-slow test-all bench bench-kernels loadtest clean help
+.PHONY: setup run test test-clock test-slow test-all bench bench-kernels loadtest clean help
 
 help:
 	@echo "make run        set up, then serve the demo model on http://127.0.0.1:8000 (Ctrl-C stops)"
 	@echo "make test       set up, then run the default test suite"
+	@echo "make test-clock the unit tests with the process clock moved far away (CLOCK_OFFSETS='+400d -30d')"
 	@echo "make test-slow  the tests marked slow"
 	@echo "make bench      side-by-side serving benchmark (benchmarks/); BENCH_ARGS='--duration-s 5 --record'"
 	@echo "make loadtest   locust against a running mlgate: HOST, SCENARIO, DURATION, SLO_P99_MS, USERS, MODEL"
@@ -37,6 +38,26 @@ run: setup
 
 test: setup deps-browser
 	$(BIN)/python -m pytest -m "not slow and not gpu" $(PYTEST_ARGS)
+
+# The unit tests with the process's calendar moved (issue 13): no test may depend on the date
+# it runs on. libfaketime is preloaded into pytest and every process it starts; only the wall
+# clock moves, the monotonic clock that times waits and deadlines is left alone (durations are
+# not dates). The library comes from PyPI's libfaketime package (a dev dependency, so `setup`
+# installs it): Debian's faketime 0.9.10 either hangs Python's timed waits (monotonic faked) or
+# fails every time.sleep with EINVAL (monotonic kept: libfaketime issue 426, fixed later).
+CLOCK_OFFSETS ?= +400d -30d
+FAKETIME_LIB = $$($(BIN)/python -c "import importlib.util as u, pathlib as p; \
+  print(p.Path(u.find_spec('libfaketime').origin).parent / 'vendor/libfaketime/src/libfaketime.so.1')")
+test-clock: setup deps-browser
+	@set -e; lib="$(FAKETIME_LIB)"; test -f "$$lib"; \
+	for offset in $(CLOCK_OFFSETS); do \
+	  export LD_PRELOAD="$$lib" FAKETIME="$$offset" FAKETIME_DONT_FAKE_MONOTONIC=1; \
+	  moved_s=$$($(BIN)/python -c "import time; print(int(time.time()))"); \
+	  skew_s=$$(( moved_s - $$(env -u LD_PRELOAD date +%s) )); \
+	  echo "== unit tests with the clock at $$offset: $$(env -u LD_PRELOAD date -u -d @$$moved_s +%FT%TZ)"; \
+	  test "$${skew_s#-}" -gt 86400 || { echo "test-clock: the process clock did not move"; exit 1; }; \
+	  $(BIN)/python -m pytest tests/unit -m "not slow and not gpu" -p no:cacheprovider -q $(PYTEST_ARGS); \
+	done
 
 test-slow: setup deps-browser
 	$(BIN)/python -m pytest -m "slow and not gpu" $(PYTEST_ARGS)
