@@ -7,11 +7,12 @@ STAMP := $(VENV)/.installed
 TORCH_VERSION ?= 2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-clock test-slow test-all bench bench-kernels loadtest clean help
+.PHONY: setup run lint test test-clock test-slow test-all bench bench-kernels loadtest clean help
 
 help:
 	@echo "make run        set up, then serve the demo model on http://127.0.0.1:8000 (Ctrl-C stops)"
 	@echo "make test       set up, then run the default test suite"
+	@echo "make lint       ruff on the whole tree (configuration: [tool.ruff] in pyproject.toml)"
 	@echo "make test-clock the unit tests with the process clock moved far away (CLOCK_OFFSETS='+400d -30d')"
 	@echo "make test-slow  the tests marked slow"
 	@echo "make bench      side-by-side serving benchmark (benchmarks/); BENCH_ARGS='--duration-s 5 --record'"
@@ -35,6 +36,9 @@ $(STAMP): pyproject.toml $(wildcard */__init__.py)  # a new package needs the ed
 
 run: setup
 	exec $(BIN)/mlgate up
+
+lint: setup
+	$(BIN)/ruff check .
 
 test: setup deps-browser
 	$(BIN)/python -m pytest -m "not slow and not gpu" $(PYTEST_ARGS)

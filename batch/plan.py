@@ -92,7 +92,7 @@ class Manifest:
         return json.dumps(asdict(self), indent=1).encode()
 
     @classmethod
-    def from_json(cls, raw: bytes) -> "Manifest":
+    def from_json(cls, raw: bytes) -> Manifest:
         data = json.loads(raw)
         data["fragments"] = [Fragment(**f) for f in data["fragments"]]
         return cls(**data)

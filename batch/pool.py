@@ -9,8 +9,9 @@ Rows never travel through the object store, and each actor holds one batch at a 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, fields, replace
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -57,7 +58,7 @@ def pool_size(cfg: BatchConfig, pending: int, cluster: dict[str, float],
     return max(1, min(size, pending)), use_gpu
 
 
-def run_on_ray(plan: "RunPlan", cfg: BatchConfig, on_result: Callable[[FragmentResult], None]) -> None:
+def run_on_ray(plan: RunPlan, cfg: BatchConfig, on_result: Callable[[FragmentResult], None]) -> None:
     """Score ``plan.pending`` on an actor pool; ``on_result`` is called as each fragment finishes."""
     import ray
     from ray.data import ActorPoolStrategy, DataContext

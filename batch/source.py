@@ -7,9 +7,10 @@ file) as a stream of record batches, so memory holds one batch, never a whole fi
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Literal
+from typing import Literal
 
 import pyarrow as pa
 import pyarrow.csv as pacsv

@@ -51,9 +51,9 @@ from benchmarks import results_md  # noqa: E402
 from monitoring.config import MonitoringConfig  # noqa: E402
 from monitoring.ingest import Contexts  # noqa: E402
 from monitoring.monitor import ModelMonitor  # noqa: E402
-from registry.references import OUTPUT_PROFILE_FILE, PROFILE_FILE, fit_output_profile  # noqa: E402
 from monitoring.retrain import Roots  # noqa: E402
 from registry import feedback, predlog  # noqa: E402
+from registry.references import OUTPUT_PROFILE_FILE, PROFILE_FILE, fit_output_profile  # noqa: E402
 from registry.store import Registry  # noqa: E402
 from serving.config import PredictionLogConfig  # noqa: E402
 from serving.predlog import PredictionLogWriter  # noqa: E402
@@ -63,7 +63,7 @@ from training.profile import build_profile  # noqa: E402
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 SECTION = "## Drift monitoring (issue 8)"
-T0_US = int(dt.datetime(2026, 11, 20, 12, tzinfo=dt.timezone.utc).timestamp() * 1e6)
+T0_US = int(dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC).timestamp() * 1e6)
 
 
 def toy_model(cols: dict[str, np.ndarray]) -> np.ndarray:
@@ -130,7 +130,7 @@ def with_feedback(d: str, request_rows: int) -> str:
         os.link(path, target)
     ids = [request_id(i - i % request_rows) for i in range(1000)]
     rows = [i % request_rows for i in range(1000)]
-    received = dt.datetime.fromtimestamp(T0_US / 1e6 + 3600, dt.timezone.utc)  # an hour into the logged day
+    received = dt.datetime.fromtimestamp(T0_US / 1e6 + 3600, dt.UTC)  # an hour into the logged day
     feedback.FeedbackWriter(root).write("demo", feedback.table(ids, rows, ["stay"] * len(ids), [None] * len(ids),
                                                                received))
     return root
@@ -194,7 +194,7 @@ def run_kernels(ctx, segments: list[tuple[dict, dict, int]], per: int, k: int) -
 
 def verdict(ratios: dict[str, float]) -> str:
     missed = [f"{name} ({r:.2f})" for name, r in ratios.items() if r >= 1]
-    return "met (highest {:.2f})".format(max(ratios.values())) if not missed else "MISSED on " + "; ".join(missed)
+    return f"met (highest {max(ratios.values()):.2f})" if not missed else "MISSED on " + "; ".join(missed)
 
 
 def cpu_name() -> str:
@@ -257,7 +257,8 @@ def main() -> None:
         logs_fb = with_feedback(d, args.request_rows)[len(d) + 1:]
         ratios: dict[str, float] = {}
         table_rows = ((2 * seg, 2 * seg, True, "logs"), (4 * seg, 2 * seg, True, "logs"),
-                      (4 * seg, seg, True, "logs"), (2 * seg, 2 * seg, True, logs_fb), (2 * seg, 2 * seg, False, "logs"))
+                      (4 * seg, seg, True, "logs"), (2 * seg, 2 * seg, True, logs_fb),
+                      (2 * seg, 2 * seg, False, "logs"))
         if args.rows_only == "feedback":
             table_rows = (table_rows[0], table_rows[3])
         for size, slide, live, logs in table_rows:

@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                f"per round: {', '.join(f'{x:.3f}' for x in pairs)}")
     print(summary)
     if args.record:
-        when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
         section = (f"\n## Cost of prediction logging and metrics (issue 5)\n\n### {when}: {report.machine()}\n\n"
                    f"Command: `python -m benchmarks.bench_observability --duration-s {args.duration_s:g} "
                    f"--rounds {args.rounds} --record`. mlgate up on a local Ray, `mlp` model, wrk -t1 "

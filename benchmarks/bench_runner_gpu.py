@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
     doc = {"date": stamp, "environment": env, "elapsed_s": elapsed, "quick": args.quick,
            "sizes": sizes, "rows": rows}
     for path in (out / f"bench_runner_{device.type}-{stamp}.json", out / f"bench_runner_{device.type}-latest.json"):

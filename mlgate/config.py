@@ -8,8 +8,9 @@ at start with the field named.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import orjson
 import yaml
@@ -48,7 +49,7 @@ class MlgateConfig(_Strict):
     training: TrainingConfig = Field(default_factory=TrainingConfig, description="Splits, training jobs, gate")
     batch: BatchConfig = Field(default_factory=BatchConfig, description="Batch scoring (mlgate score)")
 
-    def absolute(self) -> "MlgateConfig":
+    def absolute(self) -> MlgateConfig:
         """Local roots made absolute, so Ray workers with another cwd find them."""
         fix = {k: _abs(getattr(self, k)) for k in ("registry_root", "data_root", "runs_root", "log_root")}
         return self.model_copy(update=fix)

@@ -22,7 +22,7 @@ def parse_time(text: str, flag: str, now: dt.datetime | None = None) -> dt.datet
         t = dt.datetime.fromisoformat(text)
     except ValueError:
         raise InvalidInput(f"{flag}: expected ISO time or a duration like 15m, 2h, 1d; got {text!r}") from None
-    return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
 def parse_duration_s(text: str, flag: str) -> float:

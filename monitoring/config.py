@@ -36,7 +36,7 @@ class WindowConfig(_Strict):
     min_rows: int = Field(default=100, ge=1, description="Smaller windows are recorded but get no verdict")
 
     @model_validator(mode="after")
-    def _check(self) -> "WindowConfig":
+    def _check(self) -> WindowConfig:
         if self.by == "time" and self.slide_s is not None:
             ratio = self.size_s / self.slide_s
             if ratio < 1 or abs(ratio - round(ratio)) > 1e-9:

@@ -84,7 +84,7 @@ def ts_us(col) -> np.ndarray:
 
 
 def _utc(us: int | None):
-    return None if us is None else dt.datetime.fromtimestamp(us / 1e6, dt.timezone.utc)
+    return None if us is None else dt.datetime.fromtimestamp(us / 1e6, dt.UTC)
 
 
 @dataclass

@@ -22,6 +22,7 @@ from registry.references import OUTPUT_PROFILE_FILE, PROFILE_FILE, is_text, load
 from registry.schema import ModelSchema
 from registry.store import ModelVersion
 
+
 def numeric(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """float64 with NaN for nulls (zero copy when there are none)."""
     if not pa.types.is_floating(col.type) or col.type != pa.float64():

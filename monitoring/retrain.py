@@ -67,8 +67,8 @@ def live_slice(log_root: str, model: str, labelled: pa.Table, schema) -> pa.Tabl
     ts = labelled[predlog.TIMESTAMP].to_numpy()
     import datetime as dt
 
-    since = dt.datetime.fromtimestamp(ts.min() / 1e6, dt.timezone.utc)
-    until = dt.datetime.fromtimestamp(ts.max() / 1e6 + 1e-3, dt.timezone.utc)
+    since = dt.datetime.fromtimestamp(ts.min() / 1e6, dt.UTC)
+    until = dt.datetime.fromtimestamp(ts.max() / 1e6 + 1e-3, dt.UTC)
     cols = [predlog.REQUEST_ID, predlog.ROW_INDEX] + [predlog.INPUT_PREFIX + c.name for c in schema.features]
     logged = predlog.read_logs(log_root, model, since, until, cols)
     keys = [predlog.REQUEST_ID, predlog.ROW_INDEX]

@@ -1,8 +1,8 @@
 """Model registry: the one contract between serving, training, batch and monitoring."""
 
 from registry.errors import (
-    Conflict,
     ConfigError,
+    Conflict,
     DeadlineExceeded,
     InvalidInput,
     MlgateError,

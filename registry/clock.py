@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Callable
+from collections.abc import Callable
 
 Clock = Callable[[], float]
 """Seconds since the Unix epoch (UTC), as ``time.time()``."""
@@ -27,7 +27,7 @@ def wall_clock_s() -> float:
 
 def utc_at(ts_s: float) -> dt.datetime:
     """``ts_s`` (epoch seconds) as an aware UTC datetime."""
-    return dt.datetime.fromtimestamp(ts_s, dt.timezone.utc)
+    return dt.datetime.fromtimestamp(ts_s, dt.UTC)
 
 
 def utc_now(clock: Clock = wall_clock_s) -> dt.datetime:

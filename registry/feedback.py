@@ -82,7 +82,7 @@ class FeedbackWriter:
         the day they were received (their earliest ``ts``); returns the segment path."""
         if records.num_rows == 0:
             raise ValueError("feedback: no records to write")
-        day = pc.min(records[predlog.TIMESTAMP]).as_py().astimezone(dt.timezone.utc).date()
+        day = pc.min(records[predlog.TIMESTAMP]).as_py().astimezone(dt.UTC).date()
         directory = predlog.partition_dir(self.path, model, day)
         self.fs.create_dir(directory, recursive=True)
         name = predlog.segment_name(self.writer_id, next(self._seq))

@@ -7,7 +7,8 @@ actor ``HUB_NAME`` in namespace ``HUB_NAMESPACE`` (see ``serving/metrics_ray.py`
 Each process records into a cheap local :class:`MetricsRecorder` (dict increments).
 Hot request paths tally in their own structures and register a *collector* that folds
 the tallies into the recorder in bulk (:meth:`MetricsRecorder.observe_many`) when it is
-drained, so a request pays for a list append, not a histogram update. A pusher sends its *deltas* to a hub every ``push_interval_s``; the
+drained, so a request pays for a list append, not a histogram update. A pusher sends its
+*deltas* to a hub every ``push_interval_s``; the
 hub adds counters and histogram buckets, and sums gauges over live sources, so one
 scrape shows cluster-wide totals. Counters in the hub survive replica restarts.
 """
@@ -15,8 +16,8 @@ scrape shows cluster-wide totals. Counters in the hub survive replica restarts.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 

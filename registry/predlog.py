@@ -146,4 +146,4 @@ def read_logs(root: str, model: str, since: dt.datetime | None = None, until: dt
 
 
 def _utc(t: dt.datetime) -> dt.datetime:
-    return t if t.tzinfo is not None else t.replace(tzinfo=dt.timezone.utc)
+    return t if t.tzinfo is not None else t.replace(tzinfo=dt.UTC)

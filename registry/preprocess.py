@@ -34,7 +34,7 @@ class CategoricalEncoding:
     index: dict[str, int] = field(compare=False, repr=False)
 
     @classmethod
-    def of(cls, categories: tuple[str, ...]) -> "CategoricalEncoding":
+    def of(cls, categories: tuple[str, ...]) -> CategoricalEncoding:
         return cls(categories, {c: i for i, c in enumerate(categories)})
 
     @property
@@ -104,7 +104,7 @@ class Preprocessor:
         self.width = sum(2 for _ in numeric) + sum(e.width for e in categorical.values())
 
     @classmethod
-    def fit(cls, schema: ModelSchema, columns: dict[str, np.ndarray], clip_z: float = 10.0) -> "Preprocessor":
+    def fit(cls, schema: ModelSchema, columns: dict[str, np.ndarray], clip_z: float = 10.0) -> Preprocessor:
         numeric: dict[str, NumericEncoding] = {}
         categorical: dict[str, CategoricalEncoding] = {}
         for spec in schema.inputs:
@@ -153,7 +153,7 @@ class Preprocessor:
         )
 
     @classmethod
-    def from_json(cls, schema: ModelSchema, text: str) -> "Preprocessor":
+    def from_json(cls, schema: ModelSchema, text: str) -> Preprocessor:
         data = json.loads(text)
         numeric = {k: NumericEncoding(v["mean"], v["std"]) for k, v in data["numeric"].items()}
         categorical = {k: CategoricalEncoding.of(tuple(v)) for k, v in data["categorical"].items()}

@@ -42,7 +42,7 @@ def fit_profile(columns: Mapping[str, np.ndarray], categorical: list[str], bins:
     return buf.getvalue()
 
 
-def load_profile(data: bytes) -> "ReferenceProfile":
+def load_profile(data: bytes) -> ReferenceProfile:
     """The ``kernels.ReferenceProfile`` stored in ``data``."""
     from kernels import ReferenceProfile
 

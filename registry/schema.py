@@ -76,7 +76,7 @@ class ModelSchema(_Strict):
     target: str | None = Field(default=None, description="Training target column, if any")
 
     @model_validator(mode="after")
-    def _check(self) -> "ModelSchema":
+    def _check(self) -> ModelSchema:
         names = [f.name for f in self.inputs]
         if len(set(names)) != len(names):
             raise ValueError("input names must be unique")

@@ -17,8 +17,9 @@ import getpass
 import json
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Literal
 
 import pyarrow.fs as pafs
 from pydantic import BaseModel, ConfigDict, Field

@@ -63,7 +63,7 @@ class VersionPolicy(BaseModel):
 class ModelVersion:
     """A published, immutable model version."""
 
-    registry: "Registry"
+    registry: Registry
     name: str
     version: int
     manifest: dict[str, Any]

@@ -27,9 +27,10 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, Sequence, TypeVar
+from typing import Any, Generic, TypeVar
 
 from registry.errors import DeadlineExceeded, Overloaded
 
@@ -76,7 +77,7 @@ class Batcher(Generic[P, R]):
         retry_after_s: float = 1.0,
         on_batch: Callable[[BatchStats], None] | None = None,
         on_done: OnDone | None = None,
-        service_time: "ServiceTime | None" = None,
+        service_time: ServiceTime | None = None,
     ) -> None:
         self._fn = fn
         self.service_time = service_time or ServiceTime()
@@ -124,7 +125,7 @@ class Batcher(Generic[P, R]):
             if deadline is None:
                 return await item.future
             return await asyncio.wait_for(asyncio.shield(item.future), max(0.0, deadline - time.monotonic()))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             if item.future.done() and not item.future.cancelled() and item.future.exception() is None:
                 return item.future.result()  # it was answered as the timer fired: the answer stands
             raise DeadlineExceeded("deadline exceeded while waiting for the model") from None
@@ -170,7 +171,7 @@ class Batcher(Generic[P, R]):
             self._wakeup.clear()
             try:
                 await asyncio.wait_for(self._wakeup.wait(), left)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return
 
     def _take(self) -> list[_Item[P]]:

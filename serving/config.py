@@ -44,9 +44,9 @@ class ServingConfig(_Strict):
         default=None, description="Models to serve; None: every model in the registry"
     )
     unnice: bool = Field(default=True, description="Reset the replica's raised nice level to 0 when allowed")
-    prediction_log: "PredictionLogConfig" = Field(default_factory=lambda: PredictionLogConfig(),
+    prediction_log: PredictionLogConfig = Field(default_factory=lambda: PredictionLogConfig(),
                                                   description="Prediction logs")
-    metrics: "MetricsConfig" = Field(default_factory=lambda: MetricsConfig(), description="Prometheus metrics")
+    metrics: MetricsConfig = Field(default_factory=lambda: MetricsConfig(), description="Prometheus metrics")
 
     def for_model(self, name: str) -> ModelServingConfig:
         return self.models.get(name, self.default_model)

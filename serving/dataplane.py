@@ -87,7 +87,7 @@ class DataPlane:
 
     @classmethod
     def load(cls, registry: Registry, cfg: ServingConfig, observers: list[Observer] | None = None,
-             on_batch=None, inflight: dict[tuple[str, str], int] | None = None) -> "DataPlane":
+             on_batch=None, inflight: dict[tuple[str, str], int] | None = None) -> DataPlane:
         names = cfg.serve_models if cfg.serve_models is not None else registry.list_models()
         plane = cls({}, observers, inflight)
         for name in names:

@@ -23,7 +23,7 @@ import datetime as dt
 import math
 import threading
 from collections import Counter
-from typing import Callable
+from collections.abc import Callable
 
 import orjson
 import pyarrow.compute as pc
@@ -72,7 +72,7 @@ class KnownIds:
             del by_day[day]
         seen.difference_update({p for p in seen if _day_of(p) < oldest})
         start = oldest if first_look else max(oldest, today - dt.timedelta(days=1))
-        for seg in predlog.list_segments(self.log_root, model, dt.datetime.combine(start, dt.time(), dt.timezone.utc)):
+        for seg in predlog.list_segments(self.log_root, model, dt.datetime.combine(start, dt.time(), dt.UTC)):
             if seg.path in seen:
                 continue
             ids = predlog.read_segments(self.log_root, [seg], [predlog.REQUEST_ID])[predlog.REQUEST_ID]

@@ -11,13 +11,13 @@ import os
 import socket
 
 from registry.clock import Clock, wall_clock_s
+from registry.metrics import LocalHub, MetricsPusher, MetricsRecorder
 from registry.store import Registry
 from serving.config import ServingConfig
 from serving.dataplane import DataPlane
 from serving.http.app import GatewayApp
 from serving.http.errors import JSON
 from serving.http.server import ServerThread
-from registry.metrics import LocalHub, MetricsPusher, MetricsRecorder
 from serving.observers import ErrorLogObserver, MetricsObserver, PredictionLogObserver
 from serving.predlog import PredictionLogWriter
 

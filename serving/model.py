@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 from registry.store import ModelVersion
 from serving.batching import Batcher, BatchStats
@@ -19,7 +20,7 @@ class ServedModel:
         version: ModelVersion,
         cfg: ModelServingConfig,
         on_batch: Callable[[str, str, BatchStats], None] | None = None,
-        on_done: Callable[["ServedModel", list, list[Prepared], list[Outputs], Any], None] | None = None,
+        on_done: Callable[[ServedModel, list, list[Prepared], list[Outputs], Any], None] | None = None,
     ) -> None:
         """``on_done(model, tags, payloads, results, whole)``: see :class:`serving.batching.Batcher`."""
         self.pipeline = ModelPipeline(version, cfg.device, cfg.precision, cfg.cuda_graph_batch_sizes)

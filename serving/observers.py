@@ -8,12 +8,12 @@ import threading
 
 import orjson
 
-from registry.errors import (DeadlineExceeded, InvalidInput, MlgateError, NotFound, Overloaded,
-                             PayloadTooLarge)
+from registry.errors import DeadlineExceeded, InvalidInput, MlgateError, NotFound, Overloaded, PayloadTooLarge
+from registry.metrics import MetricsRecorder
 from serving.batching import BatchStats
 from serving.dataplane import UNKNOWN_MODEL, BatchOutcome, Outcome
-from registry.metrics import MetricsRecorder
 from serving.predlog import PredictionLogWriter
+
 _REASONS = ((Overloaded, "queue_full"), (DeadlineExceeded, "deadline"), (PayloadTooLarge, "too_large"),
             (NotFound, "not_found"), (InvalidInput, "bad_input"))
 

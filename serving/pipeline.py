@@ -6,7 +6,7 @@ Ray-free and HTTP-free: real-time serving (through the batcher) and batch scorin
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -14,8 +14,8 @@ import hashlib
 import hmac
 import logging
 import threading
+from collections.abc import Callable
 from itertools import repeat
-from typing import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -23,9 +23,9 @@ import pyarrow.parquet as pq
 
 from registry import fs as rfs
 from registry import predlog as contract
+from registry.metrics import MetricsRecorder
 from registry.schema import ModelSchema
 from serving.config import PredictionLogConfig
-from registry.metrics import MetricsRecorder
 from serving.types import InferenceRequest
 
 log = logging.getLogger("mlgate.predlog")
@@ -69,7 +69,8 @@ class _Pending:
         self._add_arrays(rows, inputs, outputs)
 
     def add_answered(self, request_ids: list[str], ts_us: list[int], routes: list[str], latency_ms: list[float],
-                     rows: list[int], total: int, inputs: dict[str, np.ndarray], outputs: dict[str, np.ndarray]) -> None:
+                     rows: list[int], total: int, inputs: dict[str, np.ndarray],
+                     outputs: dict[str, np.ndarray]) -> None:
         """Several answered requests (status 200) whose ``total`` rows are in ``inputs``/``outputs``."""
         self.request_id.extend(request_ids)
         self.ts_us.extend(ts_us)

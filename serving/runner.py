@@ -43,7 +43,7 @@ class TorchRunner:
         self._in_features: int | None = None
 
     @classmethod
-    def from_bytes(cls, torchscript: bytes, **kwargs) -> "TorchRunner":
+    def from_bytes(cls, torchscript: bytes, **kwargs) -> TorchRunner:
         return cls(torch.jit.load(io.BytesIO(torchscript), map_location="cpu"), **kwargs)
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:

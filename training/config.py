@@ -22,7 +22,7 @@ class SplitConfig(_Strict):
     max_levels: int = Field(default=256, ge=2, description="Most distinct values an inferred categorical may have")
 
     @model_validator(mode="after")
-    def _check(self) -> "SplitConfig":
+    def _check(self) -> SplitConfig:
         if self.validation_share + self.test_share >= 0.9:
             raise ValueError("validation_share + test_share must leave at least 10% for training")
         return self

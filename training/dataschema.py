@@ -34,7 +34,7 @@ class DatasetSchema(_Strict):
     group_by: str | None = Field(default=None, description="Rows sharing this key land in one split")
 
     @model_validator(mode="after")
-    def _check(self) -> "DatasetSchema":
+    def _check(self) -> DatasetSchema:
         names = [c.name for c in self.features]
         if len(set(names)) != len(names):
             raise ValueError("feature names must be unique")
@@ -70,7 +70,7 @@ class DatasetSchema(_Strict):
                            class_labels=self.class_labels, target=self.target)
 
     @classmethod
-    def from_model_schema(cls, schema: ModelSchema, levels: dict[str, tuple[str, ...]] | None = None) -> "DatasetSchema":
+    def from_model_schema(cls, schema: ModelSchema, levels: dict[str, tuple[str, ...]] | None = None) -> DatasetSchema:
         levels = levels or {}
         features = tuple(
             ColumnSpec(name=f.name, kind="categorical" if f.categorical else "numeric", nullable=f.nullable,

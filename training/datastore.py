@@ -57,7 +57,7 @@ def columns_of(table: pa.Table, names: list[str], numeric: set[str]) -> dict[str
 
 @dataclass(frozen=True)
 class DatasetVersion:
-    store: "DataStore"
+    store: DataStore
     name: str
     version: int
     manifest: dict[str, Any]

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from registry import taskmetrics
 from registry.preprocess import Preprocessor
 from registry.schema import ModelSchema
 from registry.store import ModelVersion
-from registry import taskmetrics
 from training import metrics as m
 from training.config import EvalConfig
 from training.featurize import encode_target
@@ -31,7 +31,7 @@ class Scorer:
     schema: ModelSchema
 
     @classmethod
-    def from_version(cls, mv: ModelVersion) -> "Scorer":
+    def from_version(cls, mv: ModelVersion) -> Scorer:
         pre = mv.preprocessor()
         if pre is None:
             raise ValueError(f"{mv.name} version {mv.version} has no preprocessor (not a tabular model)")

@@ -17,8 +17,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from training.config import GateConfig
 from registry.taskmetrics import HIGHER_IS_BETTER
+from training.config import GateConfig
 
 
 def _check(name: str, passed: bool, detail: str) -> dict[str, Any]:

@@ -60,7 +60,8 @@ def train_loop(config: dict[str, Any]) -> None:
 
     rank = ray.train.get_context().get_world_rank()
     torch.manual_seed(config["seed"])
-    model = ray.train.torch.prepare_model(TabularMLP(config["in_features"], config["n_outputs"], tuple(config["hidden"])))
+    module = TabularMLP(config["in_features"], config["n_outputs"], tuple(config["hidden"]))
+    model = ray.train.torch.prepare_model(module)
     bare = getattr(model, "module", model)
     optimiser = torch.optim.Adam(model.parameters(), lr=config["learning_rate"])
     start, history = _restore(ray.train.get_checkpoint(), bare, optimiser, rank)

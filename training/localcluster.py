@@ -6,7 +6,8 @@ its own temp dir, token auth on (``RAY_AUTH_MODE=token``: Ray creates
 takes its Ray processes down with it: never ``ray stop``, which would also stop other
 people's clusters on the same machine.
 
-No node draining at stop (no Serve traffic to protect). Jobs inherit the head's environment: the venv's ``python`` first on ``PATH``, this
+No node draining at stop (no Serve traffic to protect). Jobs inherit the head's environment:
+the venv's ``python`` first on ``PATH``, this
 checkout on ``PYTHONPATH``, and ``RAY_ADDRESS`` naming this cluster (Ray Train's helper
 actors otherwise look for "the" local cluster and find several on a shared machine).
 """
@@ -73,7 +74,7 @@ class LocalCluster:
                    PYTHONPATH=os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p))
         return env
 
-    def start(self, timeout_s: float = 180.0) -> "LocalCluster":
+    def start(self, timeout_s: float = 180.0) -> LocalCluster:
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(self.command(), env=self.environment(), stdout=log,
                                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO_ROOT,
@@ -100,7 +101,8 @@ class LocalCluster:
             except OSError:
                 pass
             if time.monotonic() > give_up:
-                raise TimeoutError(f"the local Ray dashboard did not answer within {timeout_s:.0f}s:\n{self.log_tail()}")
+                raise TimeoutError(f"the local Ray dashboard did not answer within {timeout_s:.0f}s:\n"
+                                   f"{self.log_tail()}")
             time.sleep(0.5)
 
     def log_tail(self, chars: int = 4000) -> str:
@@ -120,7 +122,7 @@ class LocalCluster:
                 self.process.wait()
         shutil.rmtree(self.temp_dir, ignore_errors=True)
 
-    def __enter__(self) -> "LocalCluster":
+    def __enter__(self) -> LocalCluster:
         return self.start()
 
     def __exit__(self, *exc) -> None:

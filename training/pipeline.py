@@ -17,6 +17,7 @@ import numpy as np
 
 from registry import Registry
 from registry.preprocess import Preprocessor
+from registry.references import PROFILE_FILE
 from registry.store import ModelVersion
 from registry.torch_io import register_torch_model
 from training import evaluate as ev
@@ -24,7 +25,6 @@ from training import gate
 from training.config import TrainingConfig
 from training.datastore import DatasetVersion, DataStore
 from training.models import TabularMLP, export_classifier, export_regressor
-from registry.references import PROFILE_FILE
 from training.profile import build_profile
 from training.runs import Run, RunStore, code_revision
 

@@ -44,7 +44,7 @@ def code_revision() -> str:
 
 
 class Run:
-    def __init__(self, store: "RunStore", run_id: str) -> None:
+    def __init__(self, store: RunStore, run_id: str) -> None:
         self.store = store
         self.run_id = run_id
         self.path = f"{store.path}/{run_id}"

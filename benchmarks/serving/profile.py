@@ -17,7 +17,6 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-
 MODES = ("active", "gil", "native")
 _MODE_FLAGS = {"active": ["--nonblocking"], "gil": ["--nonblocking", "--gil"], "native": ["--native"]}
 

@@ -205,11 +205,12 @@ def results_section(rows: list[Row], meta: dict) -> str:
         value = "n/a" if r.value is None else f"{r.value:.2f}"
         met = {True: "yes", False: "NO", None: ""}[r.met]
         ratio_rows.append(f"| {what} | {value} | {r.goal} | {met} |")
+    rounds = f"; per cell the least disturbed of {meta['repeat']} rounds" if meta.get("repeat", 1) > 1 else ""
     return "\n".join([
         f"### {meta['date']}: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB",
         "",
         f"Command: `{meta['command']}` ({meta['wall_s'] / 60:.1f} min wall"
-        f"{'; per cell the least disturbed of %d rounds' % meta['repeat'] if meta.get('repeat', 1) > 1 else ''}). "
+        f"{rounds}). "
         f"wrk -t1, {meta['duration_s']:g} s "
         f"per cell after {meta['warmup_s']:g} s warm-up, loopback; one v2 JSON row per request "
         f"({meta['body_bytes']} bytes for mlp/heavy); one torch thread per model; batching servers at max 64 rows, "

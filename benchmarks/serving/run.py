@@ -28,8 +28,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.serving import models as bm  # noqa: E402
 from benchmarks.serving import answers, procs, profile, report, wrk  # noqa: E402
+from benchmarks.serving import models as bm  # noqa: E402
 from benchmarks.serving.base import Context, Server, Target, Unavailable  # noqa: E402
 from benchmarks.serving.servers import DEFAULT_SERVERS, SERVERS  # noqa: E402
 
@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         print("wrk not found: `apt-get install -y wrk` (make bench does it)", file=sys.stderr)
         return 2
     _sigterm_as_interrupt()
-    started, when = time.monotonic(), dt.datetime.now(dt.timezone.utc)
+    started, when = time.monotonic(), dt.datetime.now(dt.UTC)
     stamp = when.strftime("%Y%m%d-%H%M%S")
     out = Path(args.out)
     log_dir, prof_dir = out / "logs" / stamp, out / "profiles"

@@ -12,7 +12,7 @@ import itertools
 import os
 import time
 import uuid
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import orjson
 

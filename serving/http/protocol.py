@@ -107,7 +107,8 @@ class HttpProtocol(asyncio.Protocol):
             exc = task.exception()
             if exc is not None:
                 log.error("unhandled error in request handler", exc_info=exc)
-                status, headers, body = 500, [(b"content-type", b"application/json")], b'{"error":"internal server error"}'
+                status, headers = 500, [(b"content-type", b"application/json")]
+                body = b'{"error":"internal server error"}'
             else:
                 status, headers, body = task.result()
             self._write(status, headers, b"" if head else body, keep_alive and not self.closing)

@@ -12,7 +12,7 @@ import logging
 import socket
 import threading
 import time
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from serving.http.protocol import HttpProtocol
 

@@ -25,9 +25,9 @@ import pytest
 import torch
 
 from registry import Registry
+from registry.references import PROFILE_FILE, load_profile
 from training.datastore import DataStore
 from training.localcluster import LocalCluster
-from registry.references import PROFILE_FILE, load_profile
 from training.runs import RunStore
 from training.submit import job_client
 

@@ -135,7 +135,8 @@ def request(port: int, method: str, path: str, body: bytes | None = None,
 
 
 def post_json(port: int, path: str, doc, headers: dict | None = None) -> Reply:
-    return request(port, "POST", path, json.dumps(doc).encode(), {"Content-Type": "application/json", **(headers or {})})
+    return request(port, "POST", path, json.dumps(doc).encode(),
+                   {"Content-Type": "application/json", **(headers or {})})
 
 
 def assert_error(reply: Reply, status: int, *fragments: str) -> str:
@@ -288,7 +289,8 @@ def test_concurrent_callers_each_match_a_single_row_reference(served):
             start.wait(timeout=60)
         if i % 2:
             return post_json(served.port, "/v1/models/demo:predict", {"instances": chunk, "id": f"c{i}"})
-        return post_json(served.port, "/v2/models/demo/infer", {"id": f"c{i}", "inputs": v2_inputs(version.schema, chunk)})
+        return post_json(served.port, "/v2/models/demo/infer",
+                         {"id": f"c{i}", "inputs": v2_inputs(version.schema, chunk)})
 
     with ThreadPoolExecutor(16) as pool:
         replies = list(pool.map(call, range(callers)))
@@ -359,7 +361,7 @@ def test_overload_is_503_with_retry_after_and_every_other_answer_is_right(served
         inputs = [slow_input(1, 100 * burst + i) for i in range(12)]
         start = threading.Barrier(len(inputs))
 
-        def call(x: np.ndarray) -> Reply:
+        def call(x: np.ndarray, start: threading.Barrier = start) -> Reply:
             start.wait(timeout=60)
             return post_json(served.port, "/v2/models/slow/infer", slow_doc(x))
 

@@ -446,7 +446,7 @@ def test_on_done_hears_each_answered_item_once_with_its_tag_and_the_whole_batch(
     whole0 = done[0][3]
     assert whole0 is not None and len(whole0) == 1 and whole0[0] is done[0][2][0]
     assert done[1][3] is None  # split: no single batch return covers the answered items
-    for tags, ids, results, _ in done:
+    for _tags, ids, results, _ in done:
         for cid, result in zip(ids, results):
             np.testing.assert_array_equal(result, expected(cid, payload(cid, 1 if cid in (0, 6) else 2)[1]))
     np.testing.assert_array_equal(last, expected(6, payload(6, 1)[1]))

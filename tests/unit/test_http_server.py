@@ -129,7 +129,8 @@ def test_malformed_http_is_400_never_a_crash(gateway, raw):
 
 def test_head_has_headers_and_no_body(gateway):
     with socket.create_connection(("127.0.0.1", gateway.port), timeout=30) as sock:
-        sock.sendall(b"HEAD /v2/health/ready HTTP/1.1\r\nHost: x\r\n\r\nGET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.sendall(b"HEAD /v2/health/ready HTTP/1.1\r\nHost: x\r\n\r\n"
+                     b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
         reader = sock.makefile("rb")
         assert reader.readline().startswith(b"HTTP/1.1 200")
         while reader.readline().rstrip(b"\r\n"):

@@ -10,15 +10,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from registry.references import OUTPUT_PROFILE_FILE, PROFILE_FILE, fit_output_profile
 from registry import predlog
+from registry.references import OUTPUT_PROFILE_FILE, PROFILE_FILE, fit_output_profile
 from registry.store import Registry
 from training import demo_data
 from training.dataschema import DatasetSchema
 from training.profile import build_profile
 
 MODEL = "demo"
-T0 = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 T0_US = int(T0.timestamp() * 1e6)
 _seq = itertools.count(1)
 

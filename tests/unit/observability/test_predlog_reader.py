@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 
 from registry import predlog
 
-T0 = dt.datetime(2026, 11, 20, 12, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
 T0_US = int(T0.timestamp() * 1e6)
 
 

@@ -11,9 +11,9 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from registry import predlog
+from registry.metrics import MetricsHub, MetricsRecorder
 from registry.schema import FeatureSpec, ModelSchema
 from serving.config import PredictionLogConfig
-from registry.metrics import MetricsHub, MetricsRecorder
 from serving.predlog import PredictionLogWriter
 
 SCHEMA = ModelSchema(
@@ -147,7 +147,7 @@ def test_time_range_filters_records(tmp_path):
     import datetime as dt
 
     _write_old_and_new(tmp_path, age_us=3600 * 10**6)
-    since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=30)
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=30)
     table = predlog.read_logs(str(tmp_path), "m", since=since, columns=["request_id"])
     assert table.column_names == ["request_id"]
     assert set(table["request_id"].to_pylist()) == {"req-2"}

@@ -9,13 +9,13 @@ import torch
 
 from registry import Registry
 from registry.preprocess import Preprocessor
+from registry.references import PROFILE_FILE, load_profile
 from training import evaluate as ev
 from training.config import EvalConfig, TrainingConfig
 from training.datastore import DataStore
 from training.ingest import ingest
 from training.models import TabularMLP, export_classifier
 from training.pipeline import TrainRequest, assess, open_run, register
-from registry.references import PROFILE_FILE, load_profile
 
 FAST = TrainingConfig(eval=EvalConfig(latency_batch_sizes=(1, 8), latency_repeats=3))
 
@@ -24,7 +24,8 @@ FAST = TrainingConfig(eval=EvalConfig(latency_batch_sizes=(1, 8), latency_repeat
 def setup(tmp_path):
     ingest(DataStore(str(tmp_path / "data")), "demo:1500", "churn")
     req = TrainRequest(run_id="r1", registry_root=str(tmp_path / "reg"), data_root=str(tmp_path / "data"),
-                       runs_root=str(tmp_path / "runs"), data="churn", model="churn", config=FAST, code_revision="abc123")
+                       runs_root=str(tmp_path / "runs"), data="churn", model="churn", config=FAST,
+                       code_revision="abc123")
     run, dataset, cfg = open_run(req)
     schema = dataset.schema.model_schema()
     pre = Preprocessor.fit(schema, dataset.columns("train"))
