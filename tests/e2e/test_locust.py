@@ -10,11 +10,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.polling import wait_ready
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 REPO = Path(__file__).resolve().parents[2]
@@ -24,20 +24,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _wait_ready(url: str, proc: subprocess.Popen, timeout_s: float) -> None:
-    give_up = time.monotonic() + timeout_s
-    while time.monotonic() < give_up:
-        assert proc.poll() is None, "mlgate up exited before it was ready"
-        try:
-            with urllib.request.urlopen(f"{url}/v2/health/ready", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise TimeoutError(f"{url} not ready in {timeout_s}s")
 
 
 @pytest.fixture
@@ -51,7 +37,7 @@ def mlgate_url(tmp_path, demo_registry):
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait_ready(url, proc, 180)  # about 20 s on an idle 2-core machine
+        wait_ready(port, 180, proc=proc)  # about 20 s on an idle 2-core machine
         yield url
     finally:
         proc.send_signal(signal.SIGTERM)

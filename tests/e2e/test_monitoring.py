@@ -17,13 +17,13 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
 import numpy as np
 import pytest
 
 from registry import predlog
 from tests.conftest import free_port
+from tests.polling import until
 from training import demo_data
 
 pytestmark = pytest.mark.e2e
@@ -54,18 +54,6 @@ class Webhook:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-def until(condition, timeout_s: float, what: str, interval_s: float = 0.2):
-    """Poll ``condition`` (bounded); returns its first truthy value."""
-    give_up = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > give_up:
-            raise TimeoutError(f"{what}: not within {timeout_s:.0f}s")
-        time.sleep(interval_s)
 
 
 def http_json(port: int, method: str, path: str, body=None) -> tuple[int, dict, dict]:

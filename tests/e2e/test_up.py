@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -23,6 +22,7 @@ import psutil
 import pytest
 
 from tests.conftest import free_port
+from tests.polling import until
 
 pytestmark = pytest.mark.e2e
 
@@ -60,15 +60,9 @@ def ready(url: str) -> bool:
 
 
 def wait_for(predicate, timeout_s: float, what: str, proc: subprocess.Popen, out: Output, err_path: Path) -> None:
-    give_up = time.monotonic() + timeout_s
-    while not predicate():
-        if proc.poll() is not None:
-            pytest.fail(f"mlgate up exited with {proc.returncode} before {what}\nstdout:\n{out.text()}\n"
-                        f"stderr (tail):\n{err_path.read_text()[-4000:]}")
-        if time.monotonic() > give_up:
-            pytest.fail(f"no {what} within {timeout_s:.0f}s\nstdout:\n{out.text()}\n"
-                        f"stderr (tail):\n{err_path.read_text()[-4000:]}")
-        time.sleep(0.25)  # polling with a bound, not synchronisation
+    """Until ``predicate()``, failing early if ``mlgate up`` exits; both failures show its output."""
+    until(predicate, timeout_s, what, interval_s=0.25, proc=proc,
+          detail=lambda: f"stdout:\n{out.text()}\nstderr (tail):\n{err_path.read_text()[-4000:]}")
 
 
 def marked_processes(marker: str) -> list[psutil.Process]:
@@ -146,10 +140,11 @@ def test_up_serves_answers_its_curl_example_and_stops_cleanly_on_sigterm(tmp_pat
         assert code == 0, f"exit code {code}\nstderr (tail):\n{err_path.read_text()[-4000:]}"
         assert "shutting down" in out.text()
 
-        give_up = time.monotonic() + STOP_TIMEOUT_S
-        while (left := alive(list(tree_and_marked.values())) + marked_processes(marker)) and time.monotonic() < give_up:
-            time.sleep(0.25)  # bounded poll for the children to exit
-        assert not left, "left behind: " + ", ".join(f"{p.pid} {safe_cmdline(p)}" for p in left)
+        def left() -> list[psutil.Process]:
+            return alive(list(tree_and_marked.values())) + marked_processes(marker)
+
+        until(lambda: not left(), STOP_TIMEOUT_S, "every child exited", interval_s=0.25,
+              detail=lambda: "left behind: " + ", ".join(f"{p.pid} {safe_cmdline(p)}" for p in left()))
         assert not ready(url)
     finally:
         if proc.poll() is None or alive(tree) or marked_processes(marker):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import http.client
 import json
 import math
-import time
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -19,6 +18,7 @@ import pytest
 from batch.config import BatchConfig
 from batch.run import score
 from tests.conftest import free_port
+from tests.polling import wait_ready
 from tests.unit.batch.batchdata import KEY, REJECTED, edge_rows
 from training import demo_data
 
@@ -33,21 +33,6 @@ def post(port: int, path: str, doc) -> tuple[int, dict]:
         return resp.status, json.loads(resp.read())
     finally:
         conn.close()
-
-
-def wait_ready(port: int, timeout_s: float = 120.0) -> None:
-    give_up = time.monotonic() + timeout_s
-    while True:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conn.request("GET", "/v2/health/ready")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        if time.monotonic() > give_up:
-            raise TimeoutError(f"gateway on port {port} not ready within {timeout_s}s")
-        time.sleep(0.1)  # polling for readiness, bounded above
 
 
 def json_rows(table) -> list[dict]:

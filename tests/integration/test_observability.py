@@ -8,13 +8,13 @@ import json
 import os
 import signal
 import threading
-import time
 
 import pyarrow.parquet as pq
 import pytest
 
 from registry import predlog
 from tests.conftest import free_port
+from tests.polling import until, wait_ready
 
 pytestmark = pytest.mark.integration
 
@@ -40,20 +40,6 @@ def _undeploy():
 
     serve.delete(APP_NAME)
     shutdown_hub()
-
-
-def _wait_ready(port: int, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/v2/health/ready")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError("gateway not ready")
 
 
 def _send(port: int, n: int, start: int, route: str = "v2") -> list[str]:
@@ -96,7 +82,7 @@ def gateway(ray_session, demo_registry, tmp_path):
     port = free_port()
     log_root = str(tmp_path / "logs")
     _deploy(demo_registry, log_root, port)
-    _wait_ready(port)
+    wait_ready(port, 60)
     yield port, log_root
     _undeploy()
 
@@ -111,10 +97,8 @@ def test_n_requests_over_two_replicas_give_n_records_and_counter_n(gateway):
     n = connections * per_conn
     assert len(set(ids)) == n
 
-    deadline = time.monotonic() + 30
-    while (total := _requests_total(_scrape(port))) < n and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert total == n
+    until(lambda: _requests_total(_scrape(port)) >= n, 30, "every request counted in /metrics", interval_s=0.2)
+    assert _requests_total(_scrape(port)) == n
 
     _undeploy_graceful_then_check(log_root, ids)
 
@@ -155,10 +139,8 @@ def test_sigkill_during_load_leaves_only_readable_segments(gateway):
         os.kill(min(pids), signal.SIGKILL)
         answered = sum(f.result() for f in futures)
     assert answered > 0
-    deadline = time.monotonic() + 30  # the surviving replica publishes within its flush interval
-    while not (segments := predlog.list_segments(log_root, "demo")) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert segments
+    # the surviving replica publishes within its flush interval
+    segments = until(lambda: predlog.list_segments(log_root, "demo"), 30, "a published segment")
     for seg in segments:
         pq.read_table(seg.path)  # every published segment is complete
     table = predlog.read_logs(log_root, "demo", columns=["request_id"])

@@ -12,7 +12,6 @@ import random
 import shutil
 import socket
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -25,6 +24,7 @@ from torch import nn
 from registry import FeatureSpec, ModelSchema, OutputSpec, Registry
 from registry.torch_io import register_torch_model
 from tests.conftest import free_port
+from tests.polling import until, wait_ready
 from tests.reference import ROW, demo_doc, demo_rows, labels_of, reference_probabilities, reference_tensor, v2_inputs
 
 pytestmark = pytest.mark.integration
@@ -98,19 +98,6 @@ def served(ray_session, demo_registry, tmp_path_factory):
     finally:
         serve.delete(APP_NAME)
         shutdown_hub()
-
-
-def wait_ready(port: int, timeout_s: float = 120.0) -> None:
-    give_up = time.monotonic() + timeout_s
-    while True:
-        try:
-            if request(port, "GET", "/v2/health/ready").status == 200:
-                return
-        except OSError:
-            pass
-        if time.monotonic() > give_up:
-            raise TimeoutError(f"gateway on port {port} not ready within {timeout_s}s")
-        time.sleep(0.1)  # polling for readiness, bounded above
 
 
 @dataclass
@@ -397,12 +384,8 @@ def test_deadline_is_504(served, how):
 
 def wait_idle(served, timeout_s: float = 60.0) -> None:
     """Until the slow model answers a request without a deadline (its queue has drained)."""
-    give_up = time.monotonic() + timeout_s
-    while time.monotonic() < give_up:
-        if post_json(served.port, "/v2/models/slow/infer", slow_doc(slow_input(1, 0))).status == 200:
-            return
-        time.sleep(0.05)  # bounded polling
-    raise TimeoutError("slow model never became idle")
+    until(lambda: post_json(served.port, "/v2/models/slow/infer", slow_doc(slow_input(1, 0))).status == 200,
+          timeout_s, "slow model idle", interval_s=0.05)
 
 
 def test_no_client_input_gives_a_500_and_the_replica_survives(served):
