@@ -40,6 +40,8 @@ ERROR = "error"
 INPUT_PREFIX = "in_"
 OUTPUT_PREFIX = "out_"
 
+# The fixed columns of every segment, in this order: the one definition of the record schema
+# (the writer builds its columns with these types, readers and tests check against them).
 FIXED_FIELDS = [
     pa.field(REQUEST_ID, pa.string(), nullable=False),
     pa.field(ROW_INDEX, pa.int32(), nullable=False),
@@ -51,6 +53,12 @@ FIXED_FIELDS = [
     pa.field(LATENCY_MS, pa.float32(), nullable=False),
     pa.field(ERROR, pa.string()),
 ]
+FIXED_TYPES: dict[str, pa.DataType] = {f.name: f.type for f in FIXED_FIELDS}
+
+
+def segment_schema(values: dict[str, pa.DataType]) -> pa.Schema:
+    """A segment's schema: :data:`FIXED_FIELDS`, then the ``in_``/``out_`` value columns."""
+    return pa.schema([*FIXED_FIELDS, *(pa.field(name, kind) for name, kind in values.items())])
 
 
 def partition_dir(root_path: str, model: str, day: dt.date) -> str:

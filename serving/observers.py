@@ -12,7 +12,7 @@ from registry.errors import DeadlineExceeded, InvalidInput, MlgateError, NotFoun
 from registry.metrics import MetricsRecorder
 from serving.batching import BatchStats
 from serving.dataplane import UNKNOWN_MODEL, BatchOutcome, Outcome
-from serving.predlog import PredictionLogWriter
+from serving.predlog import PredictionLogWriter, RequestRecord
 
 _REASONS = ((Overloaded, "queue_full"), (DeadlineExceeded, "deadline"), (PayloadTooLarge, "too_large"),
             (NotFound, "not_found"), (InvalidInput, "bad_input"))
@@ -134,9 +134,9 @@ class PredictionLogObserver:
             inputs = prepared.columns if prepared.columns is not None else \
                 {model.schema.inputs[0].name: prepared.tensor}
             rows = prepared.rows
-        self.writer.record(request.request_id, int(o.wall_start_s * 1e6), request.model, o.version, request.route,
-                           o.status, o.latency_s * 1e3, _message(o.error), rows, inputs, o.outputs,
-                           model.schema if model is not None else None)
+        self.writer.record(RequestRecord(
+            request.request_id, int(o.wall_start_s * 1e6), request.model, o.version, request.route, o.status,
+            o.latency_s * 1e3, _message(o.error), rows, inputs, o.outputs, model.schema if model is not None else None))
 
 
 class ErrorLogObserver:

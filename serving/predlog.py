@@ -15,6 +15,7 @@ import hmac
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from itertools import repeat
 
 import numpy as np
@@ -29,6 +30,27 @@ from serving.config import PredictionLogConfig
 from serving.types import InferenceRequest
 
 log = logging.getLogger("mlgate.predlog")
+_T = contract.FIXED_TYPES
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """One request as the log keeps it: ``rows`` records with the contract's fixed columns
+    (``registry.predlog.FIXED_FIELDS``), and its input and output arrays by name, or None
+    when the request never got that far (they are logged as nulls)."""
+
+    request_id: str
+    ts_us: int
+    model: str
+    version: str | None
+    route: str
+    status: int
+    latency_ms: float
+    error: str | None = None
+    rows: int = 1
+    inputs: dict[str, np.ndarray] | None = None
+    outputs: dict[str, np.ndarray] | None = None
+    schema: ModelSchema | None = None
 
 
 class _Pending:
@@ -57,16 +79,15 @@ class _Pending:
         self._input_items = tuple(self.inputs.items())
         self._output_items = tuple(self.outputs.items())
 
-    def add(self, request_id: str, ts_us: int, route: str, status: int, latency_ms: float, error: str | None,
-            rows: int, inputs: dict[str, np.ndarray] | None, outputs: dict[str, np.ndarray] | None) -> None:
-        self.request_id.append(request_id)
-        self.ts_us.append(ts_us)
-        self.route.append(route)
-        self.status.append(status)
-        self.latency_ms.append(latency_ms)
-        self.error.append(error)
-        self.rows.append(rows)
-        self._add_arrays(rows, inputs, outputs)
+    def add(self, r: RequestRecord) -> None:
+        self.request_id.append(r.request_id)
+        self.ts_us.append(r.ts_us)
+        self.route.append(r.route)
+        self.status.append(r.status)
+        self.latency_ms.append(r.latency_ms)
+        self.error.append(r.error)
+        self.rows.append(r.rows)
+        self._add_arrays(r.rows, r.inputs, r.outputs)
 
     def add_answered(self, request_ids: list[str], ts_us: list[int], routes: list[str], latency_ms: list[float],
                      rows: list[int], total: int, inputs: dict[str, np.ndarray],
@@ -100,8 +121,8 @@ class _Pending:
         part_rows = np.array(self.part_rows, dtype=np.int64)
         spread = None if total == requests else pa.array(np.repeat(np.arange(requests), rows))
 
-        def per_request(values, kind: pa.DataType) -> pa.Array:
-            column = pa.array(values, kind)
+        def per_request(name: str, values) -> pa.Array:
+            column = pa.array(values, _T[name])
             return column if spread is None else column.take(spread)
 
         ts_us = np.array(self.ts_us, dtype=np.int64)
@@ -110,17 +131,18 @@ class _Pending:
         else:
             row_index = (np.arange(total) - np.repeat(np.cumsum(rows) - rows, rows)).astype(np.int32)
             ts_us = np.repeat(ts_us, rows)
-        cols: dict[str, pa.Array] = {
-            contract.REQUEST_ID: per_request(self.request_id, pa.string()),
-            contract.ROW_INDEX: pa.array(row_index, pa.int32()),
-            contract.TIMESTAMP: pa.array(ts_us, pa.timestamp("us", tz="UTC")),
-            contract.MODEL: pa.repeat(pa.scalar(self.model, pa.string()), total),
-            contract.VERSION: pa.repeat(pa.scalar(self.version, pa.string()), total),
-            contract.ROUTE: per_request(self.route, pa.string()),
-            contract.STATUS: per_request(np.array(self.status, dtype=np.int16), pa.int16()),
-            contract.LATENCY_MS: per_request(np.array(self.latency_ms, dtype=np.float32), pa.float32()),
-            contract.ERROR: per_request(self.error, pa.string()),
-        }
+        fixed = [  # in the contract's order, with its types
+            per_request(contract.REQUEST_ID, self.request_id),
+            pa.array(row_index, _T[contract.ROW_INDEX]),
+            pa.array(ts_us, _T[contract.TIMESTAMP]),
+            pa.repeat(pa.scalar(self.model, _T[contract.MODEL]), total),
+            pa.repeat(pa.scalar(self.version, _T[contract.VERSION]), total),
+            per_request(contract.ROUTE, self.route),
+            per_request(contract.STATUS, np.array(self.status, dtype=np.int16)),
+            per_request(contract.LATENCY_MS, np.array(self.latency_ms, dtype=np.float32)),
+            per_request(contract.ERROR, self.error),
+        ]
+        cols: dict[str, pa.Array] = {}
         if self.schema is not None:
             for spec in self.schema.inputs:
                 if spec.pii and (pii_mode == "drop" or key is None):
@@ -130,7 +152,8 @@ class _Pending:
                     _column(parts, part_rows)
             for out in self.schema.outputs:
                 cols[contract.OUTPUT_PREFIX + out.name] = _column(self.outputs[out.name], part_rows)
-        return pa.table(cols), ts_us // _US_PER_DAY
+        schema = contract.segment_schema({name: column.type for name, column in cols.items()})
+        return pa.Table.from_arrays([*fixed, *cols.values()], schema=schema), ts_us // _US_PER_DAY
 
 
 _LOW_CARDINALITY = (contract.MODEL, contract.VERSION, contract.ROUTE, contract.STATUS, contract.ERROR)
@@ -167,15 +190,12 @@ class PredictionLogWriter:
         self._thread.start()
 
     # -- request path ------------------------------------------------------------------
-    def record(self, request_id: str, ts_us: int, model: str, version: str | None, route: str, status: int,
-               latency_ms: float, error: str | None, rows: int, inputs: dict[str, np.ndarray] | None,
-               outputs: dict[str, np.ndarray] | None, schema: ModelSchema | None) -> None:
-        """One answered request (``rows`` records). ``inputs``/``outputs``: arrays by name, or
-        None when the request never got that far (they are logged as nulls)."""
+    def record(self, r: RequestRecord) -> None:
+        """One answered request (``r.rows`` records)."""
         with self._lock:
-            pending = self._reserve(model, version, schema, rows)
+            pending = self._reserve(r.model, r.version, r.schema, r.rows)
             if pending is not None:
-                pending.add(request_id, ts_us, route, status, latency_ms, error, rows, inputs, outputs)
+                pending.add(r)
 
     def record_batch(self, model: str, version: str, schema: ModelSchema, requests: list[InferenceRequest],
                      latency_s: list[float], rows: list[int], inputs: dict[str, np.ndarray],

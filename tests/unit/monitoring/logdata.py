@@ -50,17 +50,13 @@ def log_table(cols: dict[str, np.ndarray], version: str, ts_us: np.ndarray, firs
     proba = toy_model(cols)
     labels = np.array(demo_data.CLASS_LABELS, dtype=object)[proba.argmax(1)]
     req = first_id + np.arange(n) // rows_per_request
-    table = {
-        predlog.REQUEST_ID: pa.array([f"r{i}" for i in req], pa.string()),
-        predlog.ROW_INDEX: pa.array(np.arange(n) % rows_per_request, pa.int32()),
-        predlog.TIMESTAMP: pa.array(ts_us, pa.timestamp("us", tz="UTC")),
-        predlog.MODEL: pa.array([MODEL] * n, pa.string()),
-        predlog.VERSION: pa.array([version] * n, pa.string()),
-        predlog.ROUTE: pa.array(["plain"] * n, pa.string()),
-        predlog.STATUS: pa.array(np.full(n, status, np.int16)),
-        predlog.LATENCY_MS: pa.array(np.ones(n, np.float32)),
-        predlog.ERROR: pa.nulls(n, pa.string()),
+    fixed = {  # the contract's fixed columns, with its types
+        predlog.REQUEST_ID: [f"r{i}" for i in req], predlog.ROW_INDEX: np.arange(n) % rows_per_request,
+        predlog.TIMESTAMP: ts_us, predlog.MODEL: [MODEL] * n, predlog.VERSION: [version] * n,
+        predlog.ROUTE: ["plain"] * n, predlog.STATUS: np.full(n, status, np.int16),
+        predlog.LATENCY_MS: np.ones(n, np.float32), predlog.ERROR: [None] * n,
     }
+    table = {f.name: pa.array(fixed[f.name], f.type) for f in predlog.FIXED_FIELDS}
     for name in demo_data.NUMERIC:
         if name not in demo_data.PII_FEATURES:
             table[f"in_{name}"] = pa.array(cols[name], pa.float64(), from_pandas=True)
@@ -68,7 +64,8 @@ def log_table(cols: dict[str, np.ndarray], version: str, ts_us: np.ndarray, firs
         table[f"in_{name}"] = pa.array(list(cols[name]), pa.string())
     table["out_probabilities"] = pa.FixedSizeListArray.from_arrays(pa.array(proba.reshape(-1)), 2)
     table["out_label"] = pa.array(list(labels), pa.string())
-    return pa.table(table)
+    values = {name: column.type for name, column in table.items() if name not in predlog.FIXED_TYPES}
+    return pa.table(table, schema=predlog.segment_schema(values))
 
 
 def write_log(log_root: str, table: pa.Table, writer: str = "w") -> predlog.Segment:
