@@ -9,7 +9,6 @@ finished (:meth:`DataPlane.refused`).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
-from registry.errors import InvalidInput, MlgateError, NotFound, NotReady
+from registry.errors import InvalidInput, NotFound, NotReady, classify
 from registry.store import Registry
 from serving.config import ServingConfig
 from serving.model import ServedModel
@@ -27,7 +26,6 @@ from serving.types import InferenceRequest, InferenceResponse, Tensor
 from serving.validate import Prepared
 
 log = logging.getLogger("mlgate.serving")
-CLIENT_CLOSED = 499  # the client went away before its answer (nginx's convention); logged, never sent
 UNKNOWN_MODEL = "_unknown"  # the label of names no served model has (clients must not mint label values)
 
 
@@ -50,11 +48,7 @@ class Outcome:
 
     @property
     def status(self) -> int:
-        if self.error is None:
-            return 200
-        if isinstance(self.error, MlgateError):
-            return int(self.error.status)
-        return CLIENT_CLOSED if isinstance(self.error, asyncio.CancelledError) else 500
+        return 200 if self.error is None else classify(self.error).status
 
 
 @dataclass

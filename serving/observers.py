@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 
 import orjson
 
-from registry.errors import DeadlineExceeded, InvalidInput, MlgateError, NotFound, Overloaded, PayloadTooLarge
+from registry.errors import classify
 from registry.metrics import MetricsRecorder
 from serving.batching import BatchStats
 from serving.dataplane import UNKNOWN_MODEL, BatchOutcome, Outcome
 from serving.predlog import PredictionLogWriter, RequestRecord
 
-_REASONS = ((Overloaded, "queue_full"), (DeadlineExceeded, "deadline"), (PayloadTooLarge, "too_large"),
-            (NotFound, "not_found"), (InvalidInput, "bad_input"))
-
 errors_log = logging.getLogger("mlgate.errors")
 
 
 def rejection_reason(error: BaseException) -> str:
-    for kind, reason in _REASONS:
-        if isinstance(error, kind):
-            return reason
-    return "client_closed" if isinstance(error, asyncio.CancelledError) else "internal"
+    return classify(error).reason
 
 
 class MetricsObserver:
@@ -157,17 +150,11 @@ class ErrorLogObserver:
         if self.include_inputs and o.prepared is not None and o.prepared.columns is not None:
             record["inputs"] = {k: v.tolist() for k, v in o.prepared.columns.items()}
         line = orjson.dumps(record, default=str).decode()
-        if o.status >= 500 and o.status not in (503, 504):
+        if not classify(o.error).expected:
             errors_log.error(line)
         else:
             errors_log.warning(line)
 
 
 def _message(error: BaseException | None) -> str | None:
-    if error is None:
-        return None
-    if isinstance(error, MlgateError):
-        return error.message
-    if isinstance(error, asyncio.CancelledError):
-        return "the client closed the connection before the answer"
-    return "internal server error"
+    return None if error is None else classify(error).detail

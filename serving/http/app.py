@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 import orjson
 
 from registry.clock import Clock, wall_clock_s
-from registry.errors import InvalidInput, MlgateError, NotFound, PayloadTooLarge
+from registry.errors import InvalidInput, MethodNotAllowed, MlgateError, NotFound, PayloadTooLarge
 from serving import protocol
 from serving.dataplane import DataPlane
 from serving.http.errors import JSON, Response, error_response
@@ -84,12 +84,12 @@ class GatewayApp:
                 raise NotFound(f"no route {path}")
             if route.kind in _POST_KINDS:
                 if method != "POST":
-                    return 405, [JSON, (b"allow", b"POST")], b'{"error":"method not allowed; use POST"}'
+                    raise MethodNotAllowed("POST")
                 if body_error is not None:
                     raise body_error
                 return await self._post(route, headers, body)
             if method not in ("GET", "HEAD"):
-                return 405, [JSON, (b"allow", b"GET")], b'{"error":"method not allowed; use GET"}'
+                raise MethodNotAllowed("GET")
             return await self._get(route, headers)
         except Exception as exc:  # noqa: BLE001 - mapped in one place
             return error_response(exc, model=route.model if route else None)

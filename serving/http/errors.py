@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-import math
 
 import orjson
 
-from registry.errors import MlgateError, Overloaded
+from registry.errors import classify
 
 log = logging.getLogger("mlgate.http")
 
@@ -16,14 +15,10 @@ JSON = (b"content-type", b"application/json")
 
 
 def error_response(exc: BaseException, request_id: str | None = None, model: str | None = None) -> Response:
-    if isinstance(exc, MlgateError) and (exc.client_error or int(exc.status) in (503, 504)):
-        headers = [JSON]
-        if isinstance(exc, Overloaded):
-            headers.append((b"retry-after", str(max(1, math.ceil(exc.retry_after_s))).encode()))
-        return int(exc.status), headers, orjson.dumps({"error": exc.message})
-    log.error(
-        orjson.dumps({"event": "internal_error", "request_id": request_id, "model": model,
-                      "error": repr(exc)}).decode(),
-        exc_info=exc,
-    )
-    return 500, [JSON], b'{"error":"internal server error"}'
+    """The response for ``exc`` (``registry.errors.classify``); an internal fault is logged
+    with its traceback and answered with a generic body."""
+    kind = classify(exc)
+    if not kind.expected:
+        log.error(orjson.dumps({"event": "internal_error", "request_id": request_id, "model": model,
+                                "error": repr(exc)}).decode(), exc_info=exc)
+    return kind.status, [JSON, *kind.headers], orjson.dumps({"error": kind.message})

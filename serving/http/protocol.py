@@ -15,6 +15,7 @@ from http import HTTPStatus
 import httptools
 
 from registry.errors import PayloadTooLarge
+from serving.http.errors import error_response
 
 log = logging.getLogger("mlgate.http")
 
@@ -105,10 +106,8 @@ class HttpProtocol(asyncio.Protocol):
             if task.cancelled() or self.transport is None or self.transport.is_closing():
                 continue
             exc = task.exception()
-            if exc is not None:
-                log.error("unhandled error in request handler", exc_info=exc)
-                status, headers = 500, [(b"content-type", b"application/json")]
-                body = b'{"error":"internal server error"}'
+            if exc is not None:  # the app maps its errors itself: this one escaped it
+                status, headers, body = error_response(exc)
             else:
                 status, headers, body = task.result()
             self._write(status, headers, b"" if head else body, keep_alive and not self.closing)
