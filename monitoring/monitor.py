@@ -63,8 +63,10 @@ class ModelMonitor:
         self.store = StateStore(cfg.state_root, model)
         self.live = LiveQuality(model, roots.log_root, self.store, cfg.live.horizon_s)
         self.rec = recorder if recorder is not None else metrics.recorder()
-        self.trigger = Trigger(self, job_client, training)
         self._load(self.store.load(), clock())
+        self.trigger = Trigger(model, cfg, roots, policy=self.policy, store=self.store, recorder=self.rec,
+                               registry=self.contexts.registry, labelled_rows=self.live.all_rows, clock=clock,
+                               job_client=job_client, training=training)
 
     # -- state -----------------------------------------------------------------------
     def _load(self, state: dict | None, now_s: float) -> None:

@@ -84,6 +84,13 @@ def live_slice(log_root: str, model: str, labelled: pa.Table, schema) -> pa.Tabl
     return pa.table(out)
 
 
+def dataset_schema(data_root: str, name: str, version: int | None):
+    """The schema of dataset ``name`` (version ``version``, default the latest); NotFound if absent."""
+    from training.datastore import DataStore
+
+    return DataStore(data_root).get(name, version).schema
+
+
 def with_live_rows(data_root: str, name: str, version: int | None, live: pa.Table, work_dir: Path,
                    clock: Clock = wall_clock_s) -> int:
     """Publish base + live rows as a new version of dataset ``name``; returns its number."""
