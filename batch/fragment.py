@@ -22,8 +22,8 @@ from batch.job import FragmentResult, ScoreJob
 from batch.plan import TMP_DIR, Fragment, part_path, rejects_path
 from batch.source import ReadSpec, iter_fragment, read_schema
 from batch.validate import check_batch
-from registry import fs as rfs
-from registry.clock import wall_clock_s
+from contracts import fs as rfs
+from contracts.clock import wall_clock_s
 from registry.store import Registry
 from serving.pipeline import ModelPipeline
 

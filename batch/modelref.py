@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from registry.errors import InvalidInput, NotFound
+from contracts.errors import InvalidInput, NotFound
 from registry.store import ModelVersion, Registry
 
 _REF = re.compile(r"(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)(?::(?P<version>[0-9]+)|@(?P<stage>[A-Za-z][A-Za-z0-9_-]*))?")

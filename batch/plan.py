@@ -23,8 +23,8 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
-from registry import fs as rfs
-from registry.errors import Conflict
+from contracts import fs as rfs
+from contracts.errors import Conflict
 
 MANIFEST = "_manifest.json"
 REJECTS_DIR = "_rejects"

@@ -18,7 +18,7 @@ import numpy as np
 from batch import plan as bplan
 from batch.config import BatchConfig
 from batch.job import FragmentResult, ScoreJob
-from registry.errors import InvalidInput
+from contracts.errors import InvalidInput
 
 if TYPE_CHECKING:
     from batch.run import RunPlan

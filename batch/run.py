@@ -20,9 +20,9 @@ from batch.pool import run_on_ray
 from batch.progress import Progress, ScoreSummary
 from batch.source import Format, InputFile, ReadSpec, Source, open_source, read_schema, row_groups
 from batch.validate import accepts
-from registry import fs as rfs
-from registry.clock import wall_clock_s
-from registry.errors import InvalidInput
+from contracts import fs as rfs
+from contracts.clock import wall_clock_s
+from contracts.errors import InvalidInput
 from registry.schema import ModelSchema
 from registry.store import Registry
 

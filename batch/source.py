@@ -17,8 +17,8 @@ import pyarrow.csv as pacsv
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from registry import fs as rfs
-from registry.errors import InvalidInput
+from contracts import fs as rfs
+from contracts.errors import InvalidInput
 
 Format = Literal["parquet", "csv"]
 _SUFFIXES: dict[str, Format] = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".csv.gz": "csv"}

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from registry.errors import InvalidInput
+from contracts.errors import InvalidInput
 from registry.schema import FeatureSpec, ModelSchema
 from serving.validate import Prepared, check_finite
 

@@ -48,11 +48,11 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import results_md  # noqa: E402
+from contracts import feedback, predlog  # noqa: E402
 from monitoring.config import MonitoringConfig  # noqa: E402
 from monitoring.ingest import Contexts  # noqa: E402
 from monitoring.monitor import ModelMonitor  # noqa: E402
 from monitoring.retrain import Roots  # noqa: E402
-from registry import feedback, predlog  # noqa: E402
 from registry.references import OUTPUT_PROFILE_FILE, PROFILE_FILE, fit_output_profile  # noqa: E402
 from registry.store import Registry  # noqa: E402
 from serving.config import PredictionLogConfig  # noqa: E402

@@ -49,7 +49,7 @@ from locust.stats import StatsEntry
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.serving.procs import listening_pids, rss_bytes  # noqa: E402
-from registry.metrics import histogram_quantile  # noqa: E402
+from contracts.prometheus import histogram_quantile  # noqa: E402
 
 DEMO_ROW = {"age": 42.0, "income": 52000.0, "tenure_months": 18.0, "balance": 1200.5, "credit_score": 640.0,
             "num_products": 2.0, "region": "north", "plan": "basic", "channel": "web"}

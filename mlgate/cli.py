@@ -10,7 +10,7 @@ import sys
 import threading
 from typing import NoReturn
 
-from registry.errors import MlgateError
+from contracts.errors import MlgateError
 
 # Command groups, one module each under mlgate/commands/ (each has register(subparsers)).
 COMMANDS = ("up", "models", "demo", "logs", "score", "data", "train", "runs", "monitor")

@@ -17,8 +17,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from batch.config import BatchConfig
+from contracts.errors import ConfigError
 from monitoring.config import MonitoringConfig
-from registry.errors import ConfigError
 from serving.config import ServingConfig
 from training.config import TrainingConfig
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from registry.errors import InvalidInput
+from contracts.errors import InvalidInput
 from training import demo_data
 
 

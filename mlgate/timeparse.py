@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from registry.clock import utc_now
-from registry.errors import InvalidInput
+from contracts.clock import utc_now
+from contracts.errors import InvalidInput
 
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}

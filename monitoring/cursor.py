@@ -16,7 +16,7 @@ import datetime as dt
 import re
 from dataclasses import asdict, dataclass, field
 
-from registry.predlog import Segment
+from contracts.predlog import Segment
 
 
 def seg_key(seg: Segment) -> tuple[str, str]:

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from contracts.clock import iso_s
 from kernels import adjust_pvalues, dataset_drift
 from monitoring import methods
 from monitoring.config import DriftConfig
 from monitoring.reference import VersionContext
 from monitoring.windows import ClosedWindow
-from registry.clock import iso_s
 
 LEVEL_CAP = 1e6  # severity of p-value 0 (JSON has no infinity)
 

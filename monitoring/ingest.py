@@ -16,13 +16,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from contracts import predlog
+from contracts.errors import NotFound
+from contracts.predlog import Segment
 from monitoring import labels
 from monitoring.cursor import Mark
 from monitoring.reference import VersionContext, load_context
 from monitoring.windows import VersionWindows, WindowSpec
-from registry import predlog
-from registry.errors import NotFound
-from registry.predlog import Segment
 from registry.store import Registry
 
 FIXED = [predlog.TIMESTAMP, predlog.VERSION, predlog.STATUS]

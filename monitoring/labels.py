@@ -17,8 +17,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from registry import feedback as fb
-from registry import predlog
+from contracts import feedback as fb
+from contracts import predlog
 
 BUCKET = "bucket"
 PRED = "pred"

@@ -19,13 +19,13 @@ import uuid
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from contracts import feedback as fb
+from contracts import predlog
+from contracts.clock import utc_at
 from monitoring import labels
 from monitoring.cursor import Cursor
 from monitoring.ingest import KeyStub
 from monitoring.state import StateStore
-from registry import feedback as fb
-from registry import predlog
-from registry.clock import utc_at
 
 
 def _day(ts_s: float) -> dt.date:

@@ -17,8 +17,10 @@ import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
+from contracts import predlog
+from contracts.clock import Clock, iso_s, utc_at, wall_clock_s
 from monitoring import alerts as al
-from monitoring import metrics, notify
+from monitoring import gauges, notify
 from monitoring import policy as pol
 from monitoring.config import MonitoringConfig
 from monitoring.cursor import Cursor
@@ -30,8 +32,6 @@ from monitoring.retrain import Roots
 from monitoring.state import StateStore
 from monitoring.trigger import Trigger
 from monitoring.windows import VersionWindows, WindowSpec
-from registry import predlog
-from registry.clock import Clock, iso_s, utc_at, wall_clock_s
 
 log = logging.getLogger("mlgate.monitoring")
 
@@ -62,7 +62,7 @@ class ModelMonitor:
         self.contexts = Contexts(roots.registry_root, model, cfg.drift.exclude, cfg.drift.outputs)
         self.store = StateStore(cfg.state_root, model)
         self.live = LiveQuality(model, roots.log_root, self.store, cfg.live.horizon_s)
-        self.rec = recorder if recorder is not None else metrics.recorder()
+        self.rec = recorder if recorder is not None else gauges.recorder()
         self._load(self.store.load(), clock())
         self.trigger = Trigger(model, cfg, roots, policy=self.policy, store=self.store, recorder=self.rec,
                                registry=self.contexts.registry, labelled_rows=self.live.all_rows, clock=clock,
@@ -178,7 +178,7 @@ class ModelMonitor:
                 out.windows.append(result)
         self.store.append("windows", [r.to_dict() for r in out.windows])
         for result in out.windows:
-            metrics.record_window(self.rec, result)
+            gauges.record_window(self.rec, result)
             obs = al.observations(result, self.cfg)
             self._live(result.version, result.window_id, result.end_us, result.live, now_s, out, obs)
             reason = pol.on_window(self.policy, result, self.cfg)
@@ -207,7 +207,7 @@ class ModelMonitor:
         end_index = int(window_id.rsplit(":", 1)[1])
         if enough and end_index >= self._live_latest.get(version, end_index):
             self._live_latest[version] = end_index
-            metrics.record_live(self.rec, self.model, version, live)
+            gauges.record_live(self.rec, self.model, version, live)
         if enough:
             window = {"window_end": iso_s(end_us / 1e6)}
             obs = obs + al.live_observations(self.model, version, live, self.cfg, window)
@@ -229,4 +229,4 @@ class ModelMonitor:
         for s in self.alerts.states.values():
             key = (s.labels["version"], s.labels["alertname"])
             firing[key] = firing.get(key, 0) + (s.status == "firing")
-        metrics.record_alerts(self.rec, self.model, firing)
+        gauges.record_alerts(self.rec, self.model, firing)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from contracts import predlog
+from contracts.clock import Clock, wall_clock_s
 from monitoring.config import MonitoringConfig
 from monitoring.drift import WindowResult, evaluate
 from monitoring.ingest import Contexts, read_segment
@@ -19,8 +21,6 @@ from monitoring.labels import live_metrics
 from monitoring.live import LiveQuality
 from monitoring.retrain import Roots
 from monitoring.windows import ClosedWindow, VersionWindows, WindowSpec
-from registry import predlog
-from registry.clock import Clock, wall_clock_s
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Live task metrics of labelled predictions: ``registry.taskmetrics`` (the same
+"""Live task metrics of labelled predictions: ``contracts.scores`` (the same
 definitions as training's evaluation) on what a window has; an empty window has none."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from registry.taskmetrics import HIGHER_IS_BETTER, classification_metrics, regression_metrics
+from contracts.scores import HIGHER_IS_BETTER, classification_metrics, regression_metrics
 
 
 def classification(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:

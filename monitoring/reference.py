@@ -16,8 +16,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from contracts import predlog
 from kernels import ReferenceProfile
-from registry import predlog
 from registry.references import OUTPUT_PROFILE_FILE, PROFILE_FILE, is_text, load_profile, output_columns
 from registry.schema import ModelSchema
 from registry.store import ModelVersion

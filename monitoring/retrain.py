@@ -22,11 +22,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from registry import feedback as fb
-from registry import fs as rfs
-from registry import predlog
-from registry.clock import Clock, wall_clock_s
-from registry.errors import NotFound
+from contracts import feedback as fb
+from contracts import fs as rfs
+from contracts import predlog
+from contracts.clock import Clock, wall_clock_s
+from contracts.errors import NotFound
 from registry.store import ModelVersion
 
 

@@ -15,12 +15,12 @@ import threading
 import time
 from collections import deque
 
-from monitoring import metrics
+from contracts.clock import Clock, wall_clock_s
+from contracts.prometheus import HUB_NAMESPACE
+from monitoring import gauges
 from monitoring.config import MonitoringConfig
 from monitoring.monitor import ModelMonitor, TickResult
 from monitoring.retrain import Roots, job_client
-from registry.clock import Clock, wall_clock_s
-from registry.metrics import HUB_NAMESPACE
 from registry.store import Registry
 
 log = logging.getLogger("mlgate.monitoring")
@@ -58,9 +58,9 @@ class MonitorService:
         self.models = list(models) if models else (list(self.cfg.models) if self.cfg.models else None)
         self.training = training
         self.job_token = job_token
-        self.rec = metrics.recorder()
+        self.rec = gauges.recorder()
         # a stable source: a restarted monitor replaces its gauges in the hub instead of adding to them
-        self.pusher = metrics.HubPusher(self.rec, "monitor:" + (",".join(self.models) if self.models else "*"))
+        self.pusher = gauges.HubPusher(self.rec, "monitor:" + (",".join(self.models) if self.models else "*"))
         self.monitors: dict[str, ModelMonitor] = {}
         self.lines: deque[tuple[int, str]] = deque(maxlen=1000)
         self.ticks = 0

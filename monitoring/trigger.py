@@ -14,12 +14,12 @@ from collections.abc import Callable
 
 import pyarrow as pa
 
+from contracts.clock import Clock, iso_s, utc_at
+from contracts.prometheus import MetricsRecorder
 from monitoring import policy as pol
 from monitoring import retrain
 from monitoring.config import MonitoringConfig
 from monitoring.state import StateStore
-from registry.clock import Clock, iso_s, utc_at
-from registry.metrics import MetricsRecorder
 from registry.store import Registry
 
 log = logging.getLogger("mlgate.monitoring")

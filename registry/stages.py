@@ -24,9 +24,9 @@ from typing import Literal
 import pyarrow.fs as pafs
 from pydantic import BaseModel, ConfigDict, Field
 
-from registry import fs as rfs
-from registry.clock import Clock, wall_clock_s
-from registry.errors import Conflict
+from contracts import fs as rfs
+from contracts.clock import Clock, wall_clock_s
+from contracts.errors import Conflict
 
 Stage = Literal["candidate", "production", "archived"]
 STAGES: tuple[str, ...] = ("candidate", "production", "archived")

@@ -24,10 +24,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from registry import fs as rfs
+from contracts import fs as rfs
+from contracts.clock import Clock, wall_clock_s
+from contracts.errors import Conflict, NotFound, RegistryError
 from registry import stages as rstages
-from registry.clock import Clock, wall_clock_s
-from registry.errors import Conflict, NotFound, RegistryError
 from registry.preprocess import Preprocessor
 from registry.schema import ModelSchema
 

@@ -6,7 +6,7 @@ import io
 import json
 from typing import Any
 
-from registry.errors import InvalidInput
+from contracts.errors import InvalidInput
 from registry.preprocess import Preprocessor
 from registry.schema import ModelSchema
 from registry.store import ModelVersion, Registry

@@ -32,7 +32,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from registry.errors import DeadlineExceeded, Overloaded
+from contracts.errors import DeadlineExceeded, Overloaded
 
 log = logging.getLogger("mlgate.serving")
 

@@ -53,7 +53,7 @@ class ServingConfig(_Strict):
 
 
 class PredictionLogConfig(_Strict):
-    """Durable columnar prediction logs (see registry/predlog.py for the layout)."""
+    """Durable columnar prediction logs (see contracts/predlog.py for the layout)."""
 
     enabled: bool = Field(default=True, description="Write a record per row of every answered request")
     flush_interval_s: float = Field(default=2.0, gt=0, le=3600, description="Publish a segment at least this often")

@@ -16,7 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
-from registry.errors import InvalidInput, NotFound, NotReady, classify
+from contracts.errors import InvalidInput, NotFound, NotReady, classify
 from registry.store import Registry
 from serving.config import ServingConfig
 from serving.model import ServedModel

@@ -19,7 +19,7 @@ APP_NAME = "mlgate"
 class GatewayDeployment:
     def __init__(self, registry_root: str, serving_cfg: dict[str, Any], log_root: str | None = None) -> None:
         from serving.gateway import Gateway
-        from serving.metrics_ray import RayHub, get_or_create_hub
+        from serving.hub_actor import RayHub, get_or_create_hub
 
         cfg = ServingConfig.model_validate(serving_cfg)
         hub = RayHub(get_or_create_hub(), cfg.metrics.include_ray_metrics) if cfg.metrics.enabled else None
@@ -70,7 +70,7 @@ def shutdown_hub() -> None:
     """Remove the detached metrics hub (after the app is deleted)."""
     import ray
 
-    from serving.metrics_ray import HUB_NAME, HUB_NAMESPACE
+    from serving.hub_actor import HUB_NAME, HUB_NAMESPACE
 
     try:
         ray.kill(ray.get_actor(HUB_NAME, namespace=HUB_NAMESPACE))
@@ -86,7 +86,7 @@ def app_builder(args: dict[str, Any]):
     """
     from pydantic import ValidationError
 
-    from registry.errors import ConfigError
+    from contracts.errors import ConfigError
 
     try:
         cfg = ServingConfig.model_validate(args.get("serving", {}))

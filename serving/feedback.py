@@ -13,7 +13,7 @@ prediction log with at least ``row_index + 1`` rows. This replica's writer is fl
 first; a prediction answered by another replica is published within its
 ``serving.prediction_log.flush_interval_s``, so send labels after that. Unknown ids
 reject the whole body (404, the ids named). Accepted labels are published as one
-feedback segment (``registry.feedback``) before the answer.
+feedback segment (``contracts.feedback``) before the answer.
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ from collections.abc import Callable
 import orjson
 import pyarrow.compute as pc
 
-from registry import feedback as contract
-from registry import predlog
-from registry.clock import Clock, utc_now, utc_today, wall_clock_s
-from registry.errors import InvalidInput, NotFound
+from contracts import feedback as contract
+from contracts import predlog
+from contracts.clock import Clock, utc_now, utc_today, wall_clock_s
+from contracts.errors import InvalidInput, NotFound
 from registry.schema import ModelSchema
 from serving.http.errors import JSON
 

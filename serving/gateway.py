@@ -10,8 +10,8 @@ import logging
 import os
 import socket
 
-from registry.clock import Clock, wall_clock_s
-from registry.metrics import LocalHub, MetricsPusher, MetricsRecorder
+from contracts.clock import Clock, wall_clock_s
+from contracts.prometheus import LocalHub, MetricsPusher, MetricsRecorder
 from registry.store import Registry
 from serving.config import ServingConfig
 from serving.dataplane import DataPlane

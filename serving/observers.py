@@ -7,8 +7,8 @@ import threading
 
 import orjson
 
-from registry.errors import classify
-from registry.metrics import MetricsRecorder
+from contracts.errors import classify
+from contracts.prometheus import MetricsRecorder
 from serving.batching import BatchStats
 from serving.dataplane import UNKNOWN_MODEL, BatchOutcome, Outcome
 from serving.predlog import PredictionLogWriter, RequestRecord

@@ -22,9 +22,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from registry import fs as rfs
-from registry import predlog as contract
-from registry.metrics import MetricsRecorder
+from contracts import fs as rfs
+from contracts import predlog as contract
+from contracts.prometheus import MetricsRecorder
 from registry.schema import ModelSchema
 from serving.config import PredictionLogConfig
 from serving.types import InferenceRequest
@@ -36,7 +36,7 @@ _T = contract.FIXED_TYPES
 @dataclass(slots=True)
 class RequestRecord:
     """One request as the log keeps it: ``rows`` records with the contract's fixed columns
-    (``registry.predlog.FIXED_FIELDS``), and its input and output arrays by name, or None
+    (``contracts.predlog.FIXED_FIELDS``), and its input and output arrays by name, or None
     when the request never got that far (they are logged as nulls)."""
 
     request_id: str

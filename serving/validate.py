@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from registry.errors import InvalidInput
+from contracts.errors import InvalidInput
 from registry.schema import FeatureSpec, ModelSchema
 from serving.types import Tensor
 

@@ -1,10 +1,10 @@
-"""A clock tests set: the code under test asks it what time it is (``registry.clock.Clock``)."""
+"""A clock tests set: the code under test asks it what time it is (``contracts.clock.Clock``)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from registry.clock import utc_at
+from contracts.clock import utc_at
 
 
 class ManualClock:

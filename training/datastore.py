@@ -19,8 +19,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from registry import fs as rfs
-from registry.errors import Conflict, NotFound, RegistryError
+from contracts import fs as rfs
+from contracts.errors import Conflict, NotFound, RegistryError
 from training.dataschema import DatasetSchema
 from training.split import SPLITS
 

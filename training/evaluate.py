@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from registry import taskmetrics
+from contracts import scores
 from registry.preprocess import Preprocessor
 from registry.schema import ModelSchema
 from registry.store import ModelVersion
-from training import metrics as m
+from training import slices as m
 from training.config import EvalConfig
 from training.featurize import encode_target
 
@@ -64,9 +64,9 @@ def evaluate(scorer: Scorer, columns: dict[str, np.ndarray], target: str, catego
     y = encode_target(schema.task, schema.class_labels, columns[target])
     out = scorer.predict(columns)
     if schema.task == "classification":
-        metrics = taskmetrics.classification_metrics(y, out)
+        metrics = scores.classification_metrics(y, out)
     else:
-        metrics = taskmetrics.regression_metrics(y, out)
+        metrics = scores.regression_metrics(y, out)
     slices = m.slice_metrics(schema.task, y, out, {c: columns[c] for c in categorical}, cfg.min_slice_rows)
     feature, gap = m.max_slice_gap(slices)
     return {"rows": int(len(y)), "metrics": metrics, "slices": slices,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from registry.taskmetrics import HIGHER_IS_BETTER
+from contracts.scores import HIGHER_IS_BETTER
 from training.config import GateConfig
 
 

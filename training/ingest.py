@@ -18,9 +18,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from registry import fs as rfs
-from registry.clock import Clock, wall_clock_s
-from registry.errors import InvalidInput
+from contracts import fs as rfs
+from contracts.clock import Clock, wall_clock_s
+from contracts.errors import InvalidInput
 from training import demo_data
 from training.config import SplitConfig
 from training.dataschema import DatasetSchema

@@ -19,9 +19,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from registry import fs as rfs
-from registry.clock import Clock, stamp, wall_clock_s
-from registry.errors import Conflict, InvalidInput, NotFound
+from contracts import fs as rfs
+from contracts.clock import Clock, stamp, wall_clock_s
+from contracts.errors import Conflict, InvalidInput, NotFound
 
 STATES = ("created", "submitted", "training", "evaluating", "registered", "failed", "stopped")
 

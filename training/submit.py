@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from registry.clock import Clock, utc_now, wall_clock_s
+from contracts.clock import Clock, utc_now, wall_clock_s
 from training.config import TrainingConfig
 from training.runs import code_revision
 

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from registry.errors import InvalidInput
+from contracts.errors import InvalidInput
 from training.dataschema import ColumnSpec, DatasetSchema
 
 _NUMERIC_SHARE = 0.98  # an inferred string column is numeric when this share parses

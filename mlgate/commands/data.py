@@ -11,7 +11,7 @@ _SHOWN_REJECTS = 10
 
 
 def _store(cfg):
-    from registry.errors import ConfigError
+    from contracts.errors import ConfigError
     from training.datastore import DataStore
 
     live = cfg.log_root.rstrip("/")

@@ -29,7 +29,7 @@ def _columns(args: argparse.Namespace) -> list[str] | None:
 
 
 def _read(args: argparse.Namespace) -> int:
-    from registry.predlog import read_logs
+    from contracts.predlog import read_logs
 
     since = parse_time(args.since, "--since") if args.since else None
     until = parse_time(args.until, "--until") if args.until else None
@@ -39,8 +39,8 @@ def _read(args: argparse.Namespace) -> int:
 
 
 def _tail(args: argparse.Namespace) -> int:
-    from registry.clock import utc_now
-    from registry.predlog import list_segments, read_segments
+    from contracts.clock import utc_now
+    from contracts.predlog import list_segments, read_segments
 
     root = config_of(args).log_root
     since = parse_time(args.since, "--since") if args.since else utc_now() - dt.timedelta(days=1)

@@ -24,9 +24,9 @@ def _setup(args: argparse.Namespace, **overrides):
 
 
 def _range(args: argparse.Namespace) -> tuple[dt.datetime, dt.datetime]:
+    from contracts.clock import utc_now
+    from contracts.errors import InvalidInput
     from mlgate.timeparse import parse_time
-    from registry.clock import utc_now
-    from registry.errors import InvalidInput
 
     until = parse_time(args.until, "--until") if args.until else utc_now()
     since = parse_time(args.since, "--since")
@@ -36,8 +36,8 @@ def _range(args: argparse.Namespace) -> tuple[dt.datetime, dt.datetime]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from contracts.errors import InvalidInput
     from mlgate.timeparse import parse_duration_s
-    from registry.errors import InvalidInput
 
     every = parse_duration_s(args.every, "--every") if args.every else None
     cfg, mon, roots = _setup(args, **{"ray.address": args.address, "monitoring.interval_s": every})
@@ -60,7 +60,7 @@ def _serve(cfg, mon, roots, model: str | None, detach: bool) -> int:
     import ray
 
     from monitoring.service import actor_name, start_actor, stop_actor
-    from serving.metrics_ray import get_or_create_hub  # the CLI layer creates the hub, monitoring never
+    from serving.hub_actor import get_or_create_hub  # the CLI layer creates the hub, monitoring never
 
     raycluster.init(cfg.ray, dashboard=not cfg.ray.address and mon.retrain.enabled, log_to_driver=False)
     get_or_create_hub()
@@ -91,9 +91,9 @@ def _serve(cfg, mon, roots, model: str | None, detach: bool) -> int:
 
 
 def _stop(args: argparse.Namespace) -> int:
+    from contracts.errors import InvalidInput
     from mlgate import raycluster
     from monitoring.service import actor_name, stop_actor
-    from registry.errors import InvalidInput
 
     cfg = config_of(args, **{"ray.address": args.address})
     if not cfg.ray.address:

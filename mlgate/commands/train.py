@@ -8,8 +8,8 @@ from mlgate.commands import config_of
 
 
 def _train(args: argparse.Namespace) -> int:
+    from contracts.errors import InvalidInput
     from mlgate.raycluster import auth_token
-    from registry.errors import InvalidInput
     from training import submit
     from training.runs import new_run_id
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from contracts.clock import Clock, iso_s, wall_clock_s
 from monitoring.config import MonitoringConfig
 from monitoring.offline import evaluate_range
 from monitoring.retrain import Roots
 from monitoring.state import StateStore
-from registry.clock import Clock, iso_s, wall_clock_s
 
 
 def _in_range(records: list[dict], since: dt.datetime, until: dt.datetime) -> list[dict]:

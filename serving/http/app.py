@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable
 
 import orjson
 
-from registry.clock import Clock, wall_clock_s
-from registry.errors import InvalidInput, MethodNotAllowed, MlgateError, NotFound, PayloadTooLarge
+from contracts.clock import Clock, wall_clock_s
+from contracts.errors import InvalidInput, MethodNotAllowed, MlgateError, NotFound, PayloadTooLarge
 from serving import protocol
 from serving.dataplane import DataPlane
 from serving.http.errors import JSON, Response, error_response

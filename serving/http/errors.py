@@ -6,7 +6,7 @@ import logging
 
 import orjson
 
-from registry.errors import classify
+from contracts.errors import classify
 
 log = logging.getLogger("mlgate.http")
 
@@ -15,7 +15,7 @@ JSON = (b"content-type", b"application/json")
 
 
 def error_response(exc: BaseException, request_id: str | None = None, model: str | None = None) -> Response:
-    """The response for ``exc`` (``registry.errors.classify``); an internal fault is logged
+    """The response for ``exc`` (``contracts.errors.classify``); an internal fault is logged
     with its traceback and answered with a generic body."""
     kind = classify(exc)
     if not kind.expected:

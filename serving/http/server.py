@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 
-from serving.http.protocol import HttpProtocol
+from serving.http.connection import HttpProtocol
 
 log = logging.getLogger("mlgate.http")
 GRACEFUL_TIMEOUT_S = 30.0

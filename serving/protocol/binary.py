@@ -13,7 +13,7 @@ import struct
 
 import numpy as np
 
-from registry.errors import MlgateError
+from contracts.errors import MlgateError
 from serving.protocol.datatypes import WIRE_DTYPES, fail, format_shape
 
 _LENGTH = struct.Struct("<I")

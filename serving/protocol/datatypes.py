@@ -12,7 +12,7 @@ from typing import NoReturn
 
 import numpy as np
 
-from registry.errors import InvalidInput
+from contracts.errors import InvalidInput
 from registry.schema import V2_TO_NUMPY
 
 DATATYPES: frozenset[str] = frozenset(V2_TO_NUMPY)

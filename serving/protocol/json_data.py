@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from registry.errors import MlgateError
+from contracts.errors import MlgateError
 from registry.schema import V2_TO_NUMPY
 from serving.protocol.datatypes import FLOAT_DATATYPES, fail, format_shape, json_type, type_name
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from registry.errors import InvalidInput
+from contracts.errors import InvalidInput
 from registry.schema import ModelSchema
 from serving.protocol.json_data import json_to_array
 from serving.types import Tensor

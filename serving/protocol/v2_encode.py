@@ -16,7 +16,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 import orjson
 
-from registry.errors import MlgateError
+from contracts.errors import MlgateError
 from serving.protocol.binary import array_to_binary
 from serving.protocol.datatypes import DATATYPES, fail
 from serving.protocol.json_data import array_to_json

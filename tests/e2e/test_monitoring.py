@@ -21,7 +21,7 @@ import threading
 import numpy as np
 import pytest
 
-from registry import predlog
+from contracts import predlog
 from tests.conftest import free_port
 from tests.polling import until
 from training import demo_data

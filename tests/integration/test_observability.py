@@ -12,7 +12,7 @@ import threading
 import pyarrow.parquet as pq
 import pytest
 
-from registry import predlog
+from contracts import predlog
 from tests.conftest import free_port
 from tests.polling import until, wait_ready
 

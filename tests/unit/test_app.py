@@ -17,8 +17,8 @@ import pytest
 import torch
 from torch import nn
 
+from contracts.errors import DeadlineExceeded
 from registry import FeatureSpec, ModelSchema, Registry
-from registry.errors import DeadlineExceeded
 from registry.torch_io import register_torch_model
 from serving.config import ServingConfig
 from serving.dataplane import DataPlane

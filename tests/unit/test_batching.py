@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from registry.errors import DeadlineExceeded, Overloaded
+from contracts.errors import DeadlineExceeded, Overloaded
 from serving.batching import Batcher, BatchStats
 
 SAFETY_S = 10.0  # a bound so a broken contract fails instead of hanging; never a timing assertion

@@ -1,4 +1,4 @@
-"""Only ``registry/clock.py`` reads the wall clock; everything else is given a clock.
+"""Only ``contracts/clock.py`` reads the wall clock; everything else is given a clock.
 
 A module that asks ``time.time()`` or ``datetime.now()`` itself cannot be tested at a
 time of the test's choosing, and a test that mixes fixed dates with such a module
@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGES = ("registry", "serving", "training", "batch", "kernels", "monitoring", "mlgate")
-ALLOWED = {Path("registry/clock.py")}
+PACKAGES = ("contracts", "registry", "serving", "training", "batch", "kernels", "monitoring", "mlgate")
+ALLOWED = {Path("contracts/clock.py")}
 # calls that read the calendar: always, or when given no time argument
 ALWAYS = {("time", "time"), ("time", "time_ns"), ("datetime", "now"), ("datetime", "utcnow"),
           ("datetime", "today"), ("date", "today")}
@@ -75,4 +75,4 @@ def test_only_the_clock_module_reads_the_wall_clock():
     assert len(sources) > 50 and ALLOWED <= set(sources)
     offenders = [f"{path}:{line}: {call}" for path in sources if path not in ALLOWED
                  for line, call in clock_reads((REPO / path).read_text())]
-    assert offenders == [], "take a registry.clock.Clock instead:\n" + "\n".join(offenders)
+    assert offenders == [], "take a contracts.clock.Clock instead:\n" + "\n".join(offenders)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from contracts.errors import ConfigError
 from mlgate.config import load_config
-from registry.errors import ConfigError
 from serving.config import ServingConfig
 
 CLUSTER = Path(__file__).resolve().parents[2] / "cluster"

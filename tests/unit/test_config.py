@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from contracts.errors import ConfigError
 from mlgate.config import MlgateConfig, load_config
-from registry.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 

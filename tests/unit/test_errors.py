@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from registry.errors import (
+from contracts.errors import (
     INTERNAL_MESSAGE,
     ClientClosed,
     Conflict,

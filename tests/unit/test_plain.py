@@ -8,7 +8,7 @@ import numpy as np
 import orjson
 import pytest
 
-from registry.errors import InvalidInput
+from contracts.errors import InvalidInput
 from registry.schema import FeatureSpec, ModelSchema, OutputSpec
 from serving.protocol.plain import decode_instances, encode_predictions
 from training.demo_data import demo_schema

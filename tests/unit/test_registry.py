@@ -14,16 +14,8 @@ import pytest
 import torch
 from torch import nn
 
-from registry import (
-    FeatureSpec,
-    InvalidInput,
-    ModelSchema,
-    NotFound,
-    OutputSpec,
-    Registry,
-    RegistryError,
-    VersionPolicy,
-)
+from contracts.errors import InvalidInput, NotFound, RegistryError
+from registry import FeatureSpec, ModelSchema, OutputSpec, Registry, VersionPolicy
 from registry.preprocess import Preprocessor
 from registry.store import MANIFEST
 from registry.torch_io import register_torch_model

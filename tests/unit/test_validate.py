@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from registry.errors import InvalidInput
+from contracts.errors import InvalidInput
 from registry.schema import FeatureSpec, ModelSchema, OutputSpec
 from serving.types import Tensor
 from serving.validate import prepare

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from batch.modelref import ModelRef, parse_model_ref, resolve
-from registry import FeatureSpec, InvalidInput, ModelSchema, NotFound, Registry
+from contracts.errors import InvalidInput, NotFound
+from registry import FeatureSpec, ModelSchema, Registry
 from registry.torch_io import register_torch_model
 
 SCHEMA = ModelSchema(kind="tensor", task="classification", inputs=(FeatureSpec(name="x", datatype="FP32", shape=(2,)),),

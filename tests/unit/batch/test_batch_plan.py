@@ -9,7 +9,7 @@ import pytest
 
 from batch import plan
 from batch.plan import Fragment, Manifest, plan_fragments
-from registry.errors import Conflict
+from contracts.errors import Conflict
 
 
 def ranges(fragments):
@@ -134,7 +134,7 @@ def test_pool_size(cfg, cluster, available, expected):
 def test_asking_for_gpus_on_a_cluster_without_them_fails():
     from batch.config import BatchConfig
     from batch.pool import pool_size
-    from registry.errors import InvalidInput
+    from contracts.errors import InvalidInput
 
     with pytest.raises(InvalidInput, match="--gpu"):
         pool_size(BatchConfig(gpu=True), 10, {"CPU": 8}, {"CPU": 8})

@@ -13,7 +13,8 @@ import pytest
 from batch.config import BatchConfig
 from batch.fragment import FragmentScorer
 from batch.run import plan_run, score_in_process
-from registry import Conflict, InvalidInput, Registry
+from contracts.errors import Conflict, InvalidInput
+from registry import Registry
 from serving.pipeline import ModelPipeline
 from tests.unit.batch.batchdata import KEY, REJECTED, edge_rows, oracle_probabilities
 

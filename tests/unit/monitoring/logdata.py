@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from registry import predlog
+from contracts import predlog
 from registry.references import OUTPUT_PROFILE_FILE, PROFILE_FILE, fit_output_profile
 from registry.store import Registry
 from training import demo_data

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from monitoring.metrics import MONITOR_METRICS
-from registry.metrics import SERVING_METRICS
+from contracts.prometheus import SERVING_METRICS
+from monitoring.gauges import MONITOR_METRICS
 
 RULES = Path(__file__).resolve().parents[3] / "cluster" / "prometheus" / "mlgate-alerts.yaml"
 DURATION = re.compile(r"^\d+[smhdwy]$")

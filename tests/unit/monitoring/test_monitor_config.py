@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
+from contracts.errors import ConfigError
 from mlgate.config import load_config
 from monitoring.config import MonitoringConfig
-from registry.errors import ConfigError
 
 
 def test_defaults_and_environment():

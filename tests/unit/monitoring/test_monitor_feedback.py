@@ -9,12 +9,12 @@ import numpy as np
 import orjson
 import pytest
 
+from contracts import feedback as fb
+from contracts.errors import InvalidInput, NotFound
 from monitoring.config import MonitoringConfig
 from monitoring.monitor import ModelMonitor
 from monitoring.retrain import Roots
 from monitoring.state import StateStore
-from registry import feedback as fb
-from registry.errors import InvalidInput, NotFound
 from serving.feedback import FeedbackHandler, parse_items
 from serving.http.routes import Route
 from tests.clock import ManualClock

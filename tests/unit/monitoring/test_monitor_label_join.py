@@ -6,8 +6,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from contracts import predlog
 from monitoring import labels
-from registry import predlog
 
 
 def keys_of(ids: list, version: str = "1", seed: int = 0) -> pa.Table:

@@ -8,10 +8,10 @@ import re
 import numpy as np
 import pytest
 
+from contracts import feedback as fb
 from monitoring.config import MonitoringConfig
 from monitoring.report import build_report, write_report
 from monitoring.retrain import Roots
-from registry import feedback as fb
 from tests.clock import ManualClock
 from tests.unit.monitoring import browser
 from tests.unit.monitoring import logdata as ld

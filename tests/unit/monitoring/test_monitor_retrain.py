@@ -8,13 +8,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from contracts import feedback as fb
 from monitoring import policy
 from monitoring.config import MonitoringConfig
 from monitoring.console import history_text
 from monitoring.monitor import ModelMonitor
 from monitoring.retrain import Roots
 from monitoring.state import StateStore
-from registry import feedback as fb
 from tests.clock import ManualClock
 from tests.unit.monitoring import logdata as ld
 from training import demo_data

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from contracts.prometheus import MetricsHub
 from monitoring.config import MonitoringConfig
 from monitoring.service import MonitorService
-from registry.metrics import MetricsHub
 from tests.clock import ManualClock
 from tests.unit.monitoring import logdata as ld
 

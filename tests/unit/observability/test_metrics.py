@@ -6,7 +6,7 @@ import threading
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from registry.metrics import MetricsHub, MetricsRecorder
+from contracts.prometheus import MetricsHub, MetricsRecorder
 
 LABELS = ("demo", "1", "v2", "200")
 
@@ -99,7 +99,7 @@ def test_label_values_are_escaped_and_parse():
 
 
 def test_dynamic_metric_definitions_travel_with_the_push():
-    from registry.metrics import MetricDef
+    from contracts.prometheus import MetricDef
 
     defs = {"mlgate_drift_psi": MetricDef("mlgate_drift_psi", "gauge", "PSI.", ("model", "feature"))}
     rec = MetricsRecorder(defs)
@@ -120,7 +120,7 @@ def test_a_scrape_counts_the_scraping_process_own_latest_requests():
 def test_observe_many_counts_each_value_in_its_le_bucket():
     import bisect
 
-    from registry.metrics import LATENCY_BUCKETS_S
+    from contracts.prometheus import LATENCY_BUCKETS_S
 
     values = [0.0, 0.0005, 0.0007, 0.001, 0.003, 2.5, 9.99, 10.0, 11.0, 1e9]
     expected = [0.0] * (len(LATENCY_BUCKETS_S) + 3)  # oracle: one bisect per value
@@ -147,7 +147,7 @@ def test_collectors_fold_their_tallies_in_at_every_drain():
 
 
 def test_histogram_quantile_interpolates_like_prometheus():
-    from registry.metrics import histogram_quantile
+    from contracts.prometheus import histogram_quantile
 
     inf = float("inf")
     # 100 observations: 50 in (0, 0.1], 40 in (0.1, 0.25], 10 in (0.25, 0.5]

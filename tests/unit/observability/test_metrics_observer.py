@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from registry.errors import InvalidInput, Overloaded
-from registry.metrics import MetricsHub, MetricsRecorder
+from contracts.errors import InvalidInput, Overloaded
+from contracts.prometheus import MetricsHub, MetricsRecorder
 from serving.batching import BatchStats
 from serving.dataplane import BatchOutcome, Outcome
 from serving.observers import MetricsObserver

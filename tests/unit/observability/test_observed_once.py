@@ -11,8 +11,8 @@ import time
 import numpy as np
 import pytest
 
+from contracts.errors import InvalidInput
 from registry import Registry
-from registry.errors import InvalidInput
 from serving.config import ServingConfig
 from serving.dataplane import BatchOutcome, DataPlane, Outcome
 from serving.protocol import decode_infer_request

@@ -8,7 +8,7 @@ import os
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from registry import predlog
+from contracts import predlog
 
 T0 = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
 T0_US = int(T0.timestamp() * 1e6)

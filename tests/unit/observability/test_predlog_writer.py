@@ -11,8 +11,8 @@ import time
 import numpy as np
 import pyarrow.parquet as pq
 
-from registry import predlog
-from registry.metrics import MetricsHub, MetricsRecorder
+from contracts import predlog
+from contracts.prometheus import MetricsHub, MetricsRecorder
 from registry.schema import FeatureSpec, ModelSchema
 from serving.config import PredictionLogConfig
 from serving.predlog import PredictionLogWriter, RequestRecord

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from registry.errors import InvalidInput
+from contracts.errors import InvalidInput
 from registry.schema import V2_TO_NUMPY
 from serving.protocol.json_data import json_to_array, one_value_array
 from serving.protocol.v2_decode import decode_infer_request

@@ -8,7 +8,7 @@ import numpy as np
 import orjson
 import pytest
 
-from registry.errors import InvalidInput
+from contracts.errors import InvalidInput
 from registry.schema import V2_TO_NUMPY
 from serving.protocol import decode_infer_request
 from serving.types import InferenceRequest

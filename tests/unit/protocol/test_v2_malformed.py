@@ -8,7 +8,7 @@ import struct
 import orjson
 import pytest
 
-from registry.errors import InvalidInput
+from contracts.errors import InvalidInput
 from serving.protocol import decode_infer_request
 
 

@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from registry.errors import InvalidInput, NotFound
+from contracts.errors import InvalidInput, NotFound
 from training.config import SplitConfig
 from training.ingest import ingest
 from training.split import SPLITS

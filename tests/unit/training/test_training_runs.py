@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from registry.errors import Conflict, InvalidInput, NotFound
+from contracts.errors import Conflict, InvalidInput, NotFound
 from training.runs import RunStore, new_run_id
 
 

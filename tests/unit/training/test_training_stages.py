@@ -8,8 +8,8 @@ import os
 
 import pytest
 
+from contracts.errors import Conflict, NotFound
 from registry import Registry
-from registry.errors import Conflict, NotFound
 from registry.schema import FeatureSpec, ModelSchema, OutputSpec
 from registry.stages import GATE_FILE
 

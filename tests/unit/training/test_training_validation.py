@@ -8,7 +8,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from registry.errors import InvalidInput
+from contracts.errors import InvalidInput
 from training.dataschema import ColumnSpec, DatasetSchema
 from training.ingest import ingest
 from training.validate import infer_schema, validate

@@ -8,7 +8,7 @@ import urllib.request
 
 import ray
 
-from registry.metrics import HUB_NAME, HUB_NAMESPACE, MetricsHub
+from contracts.prometheus import HUB_NAME, HUB_NAMESPACE, MetricsHub
 
 log = logging.getLogger("mlgate.metrics")
 

@@ -14,7 +14,7 @@ from http import HTTPStatus
 
 import httptools
 
-from registry.errors import PayloadTooLarge
+from contracts.errors import PayloadTooLarge
 from serving.http.errors import error_response
 
 log = logging.getLogger("mlgate.http")

@@ -1,5 +1,5 @@
 """Per-slice metrics of an evaluation (pure numpy). The task metrics themselves are
-``registry.taskmetrics``, shared with the monitor's live quality."""
+``contracts.scores``, shared with the monitor's live quality."""
 
 from __future__ import annotations
 

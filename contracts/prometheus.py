@@ -2,7 +2,7 @@
 
 A contract between processes (serving replicas, the drift monitor): they push
 snapshots in the format of :meth:`MetricsRecorder.drain` to one hub, the named Ray
-actor ``HUB_NAME`` in namespace ``HUB_NAMESPACE`` (see ``serving/metrics_ray.py``).
+actor ``HUB_NAME`` in namespace ``HUB_NAMESPACE`` (see ``serving/hub_actor.py``).
 
 Each process records into a cheap local :class:`MetricsRecorder` (dict increments).
 Hot request paths tally in their own structures and register a *collector* that folds

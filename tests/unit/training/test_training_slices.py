@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from registry import taskmetrics as tm
-from training import metrics as m
+from contracts import scores as tm
+from training import slices as m
 
 
 def _binary(n=500, seed=0, ties=False):

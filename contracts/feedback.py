@@ -22,8 +22,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from registry import fs as rfs
-from registry import predlog
+from contracts import fs as rfs
+from contracts import predlog
 
 FEEDBACK_DIR = "feedback"
 LABEL = "label"

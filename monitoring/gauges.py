@@ -1,7 +1,7 @@
 """Prometheus series of the monitor, pushed to the cluster-wide hub serving renders at /metrics.
 
 Gauges hold the latest scored window of each model version; counters add up. The hub
-is the named Ray actor ``registry.metrics.HUB_NAME``; when it is absent (no gateway
+is the named Ray actor ``contracts.prometheus.HUB_NAME``; when it is absent (no gateway
 running, or Ray not used) the monitor keeps its recorder and pushes nothing.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from registry.metrics import HUB_NAME, HUB_NAMESPACE, MetricDef, MetricsRecorder
+from contracts.prometheus import HUB_NAME, HUB_NAMESPACE, MetricDef, MetricsRecorder
 
 log = logging.getLogger("mlgate.monitoring")
 _MV = ("model", "version")

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from registry import fs as rfs
+from contracts import fs as rfs
 
 REQUEST_ID = "request_id"
 ROW_INDEX = "row_index"

@@ -1,0 +1,19 @@
+"""``contracts`` is the bottom layer: it imports nothing of ours but itself."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+OURS = {"registry", "serving", "training", "batch", "kernels", "monitoring", "mlgate", "benchmarks", "tests"}
+
+
+def test_contracts_import_only_contracts_and_libraries():
+    offenders = []
+    for path in sorted((REPO / "contracts").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            offenders += [f"{path.relative_to(REPO)}:{node.lineno}: {n}" for n in names if n.split(".")[0] in OURS]
+    assert offenders == []
