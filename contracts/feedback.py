@@ -89,5 +89,5 @@ class FeedbackWriter:
         tmp = f"{directory}/.{name}.tmp"
         with self.fs.open_output_stream(tmp) as out:
             pq.write_table(records.cast(SCHEMA), out, compression="zstd")
-        self.fs.move(tmp, f"{directory}/{name}")
+        rfs.publish(self.fs, tmp, f"{directory}/{name}")
         return f"{directory}/{name}"

@@ -31,10 +31,44 @@ def write_bytes(fs: pafs.FileSystem, path: str, data: bytes) -> None:
 
 
 def write_atomic(fs: pafs.FileSystem, path: str, data: bytes) -> None:
-    """Write under a temporary name, then rename (atomic on local filesystems)."""
+    """Write under a temporary name, then publish it as ``path`` (see :func:`publish`)."""
     tmp = f"{path}.tmp-{uuid.uuid4().hex}"
     write_bytes(fs, tmp, data)
-    fs.move(tmp, path)
+    publish(fs, tmp, path)
+
+
+def fsync_local(path: str) -> None:
+    """Flush a local file, or a directory's entries, to the disk."""
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if os.path.isdir(path) else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(path: str) -> None:
+    """:func:`fsync_local` on a file, or on every file and directory below a directory."""
+    if os.path.isdir(path):
+        for directory, _, names in os.walk(path):
+            for name in names:
+                fsync_local(os.path.join(directory, name))
+            fsync_local(directory)
+    else:
+        fsync_local(path)
+
+
+def publish(fs: pafs.FileSystem, tmp: str, final: str) -> None:
+    """Make ``tmp`` (a file, or a directory of files) visible as ``final``, durably: on a
+    local filesystem its data reach the disk before the rename and the rename reaches it
+    before this returns, so a crash or power loss shows either nothing or the whole of it,
+    never a name with missing data. Object stores publish a finished upload atomically.
+    Raises OSError when ``final`` exists and the filesystem refuses to replace it."""
+    if not is_local(fs):
+        fs.move(tmp, final)
+        return
+    fsync_tree(tmp)
+    fs.move(tmp, final)
+    fsync_local(os.path.dirname(final))
 
 
 def exists(fs: pafs.FileSystem, path: str) -> bool:

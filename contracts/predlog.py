@@ -61,6 +61,26 @@ def segment_schema(values: dict[str, pa.DataType]) -> pa.Schema:
     return pa.schema([*FIXED_FIELDS, *(pa.field(name, kind) for name, kind in values.items())])
 
 
+QUARANTINE_DIR = "_quarantine"
+QUARANTINED_METRIC = "mlgate_quarantined_files_total"  # labels: model, kind (segment, feedback, state)
+UNREADABLE = (pa.ArrowException, OSError)  # what reading a torn or truncated file raises
+
+
+def quarantine(root: str, path: str) -> str | None:
+    """Move an unreadable file under ``root`` (a segment, a feedback file) to
+    ``{root}/_quarantine/`` at the same relative path, out of every listing; returns its new
+    path, or None when it could not be moved (its readers skip it all the same)."""
+    fs, base = rfs.resolve(root)
+    relative = path[len(base):].lstrip("/") if path.startswith(base + "/") else os.path.basename(path)
+    dest = f"{base}/{QUARANTINE_DIR}/{relative}"
+    try:
+        fs.create_dir(dest.rsplit("/", 1)[0], recursive=True)
+        fs.move(path, dest)
+    except OSError:
+        return None
+    return dest
+
+
 def partition_dir(root_path: str, model: str, day: dt.date) -> str:
     return f"{root_path}/model={model}/date={day.isoformat()}"
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from contracts.predlog import QUARANTINED_METRIC
+
 HUB_NAME = "mlgate-metrics-hub"
 HUB_NAMESPACE = "mlgate"  # fixed, so replicas (Serve's namespace) and the monitor find one hub
 
@@ -55,6 +57,8 @@ SERVING_METRICS = {m.name: m for m in (
     MetricDef("mlgate_predlog_records_written_total", "counter", "Prediction-log records published.", ("model",)),
     MetricDef("mlgate_predlog_records_dropped_total", "counter", "Prediction-log records dropped, by reason.",
               ("model", "reason")),
+    MetricDef(QUARANTINED_METRIC, "counter",
+              "Unreadable files moved aside (segment, feedback) or passed over (state), by kind.", ("model", "kind")),
 )}
 
 Labels = tuple[str, ...]

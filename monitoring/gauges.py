@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 
-from contracts.prometheus import HUB_NAME, HUB_NAMESPACE, MetricDef, MetricsRecorder
+from contracts.predlog import QUARANTINED_METRIC
+from contracts.prometheus import HUB_NAME, HUB_NAMESPACE, SERVING_METRICS, MetricDef, MetricsRecorder
 
 log = logging.getLogger("mlgate.monitoring")
 _MV = ("model", "version")
@@ -41,6 +42,7 @@ MONITOR_METRICS = {m.name: m for m in (
     MetricDef("mlgate_live_labelled_rows", "gauge", "Labelled rows in that window.", _MV),
     MetricDef("mlgate_live_labels_total", "counter", "Feedback labels joined to predictions.", ("model",)),
     MetricDef("mlgate_retrain_triggers_total", "counter", "Retraining triggers, by reason.", ("model", "reason")),
+    SERVING_METRICS[QUARANTINED_METRIC],  # defined once: the feedback route counts it too
 )}
 
 

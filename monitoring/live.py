@@ -14,6 +14,7 @@ only of models that get labels.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 
 import pyarrow as pa
@@ -26,6 +27,8 @@ from monitoring import labels
 from monitoring.cursor import Cursor
 from monitoring.ingest import KeyStub
 from monitoring.state import StateStore
+
+log = logging.getLogger("mlgate.monitoring")
 
 
 def _day(ts_s: float) -> dt.date:
@@ -46,6 +49,7 @@ class LiveQuality:
         self.last_joined = 0
         self.keyed = False  # keys are kept (the model has feedback)
         self.stubs: list[KeyStub] = []  # segments read before that
+        self.quarantined = 0  # unreadable feedback files moved aside
 
     def to_dict(self) -> dict:
         return {"keyed": self.keyed, "stubs": [s.__dict__ for s in self.stubs]}
@@ -94,7 +98,7 @@ class LiveQuality:
         self.last_joined = 0
         if not fb_segments and self.orphans.num_rows == 0:
             return set()
-        new = fb.read_feedback(self.log_root, fb_segments)
+        new = self._read_feedback(fb_segments)
         joined, orphans = labels.join(new, self._all_keys())
         if self.orphans.num_rows:
             old_joined, old_orphans = self._rejoin_orphans()
@@ -110,6 +114,20 @@ class LiveQuality:
         self.labels_joined += joined.num_rows
         self.last_joined = joined.num_rows
         return self.book.add(joined)
+
+    def _read_feedback(self, segments: list[predlog.Segment]) -> pa.Table:
+        """The labels of ``segments``; an unreadable file is moved aside, logged and counted
+        (``quarantined``), and its labels are lost, never the monitor's tick."""
+        tables = []
+        for seg in segments:
+            try:
+                tables.append(fb.read_feedback(self.log_root, [seg]))
+            except predlog.UNREADABLE as exc:
+                moved = predlog.quarantine(self.log_root, seg.path)
+                log.warning("%s: feedback file %s is unreadable (%s: %s); %s", self.model, seg.path,
+                            type(exc).__name__, exc, f"moved to {moved}" if moved else "skipped")
+                self.quarantined += 1
+        return pa.concat_tables(tables) if tables else fb.SCHEMA.empty_table()
 
     def _rejoin_orphans(self) -> tuple[pa.Table, pa.Table]:
         keys = self._all_keys()

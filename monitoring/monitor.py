@@ -64,6 +64,9 @@ class ModelMonitor:
         self.live = LiveQuality(model, roots.log_root, self.store, cfg.live.horizon_s)
         self.rec = recorder if recorder is not None else gauges.recorder()
         self._load(self.store.load(), clock())
+        for path in self.store.quarantined:
+            log.warning("%s: started from the previous state; the unreadable one is %s", model, path)
+            self.rec.inc(predlog.QUARANTINED_METRIC, (model, "state"))
         self.trigger = Trigger(model, cfg, roots, policy=self.policy, store=self.store, recorder=self.rec,
                                registry=self.contexts.registry, labelled_rows=self.live.all_rows, clock=clock,
                                job_client=job_client, training=training)
@@ -108,6 +111,9 @@ class ModelMonitor:
         recent_s = now_s - self.cfg.cursor_retention_days * 86400
         self._read(now_s, out, self._keys(recent_s))
         changed = self.live.ingest(self.cursor, now_s, recent_s) if self.cfg.live.enabled else set()
+        if self.live.quarantined:
+            self.rec.inc(predlog.QUARANTINED_METRIC, (self.model, "feedback"), self.live.quarantined)
+            self.live.quarantined = 0
         out.labels = self.live.last_joined
         if out.labels:
             self.rec.inc("mlgate_live_labels_total", (self.model,), out.labels)
@@ -148,8 +154,12 @@ class ModelMonitor:
         replay, self._replay = self._replay, []
         fresh = self.cursor.new(listed)[: self.cfg.max_segments_per_tick]
         for seg, replayed in [(s, True) for s in replay] + [(s, False) for s in fresh]:
-            r = read_segment(self.roots.log_root, seg, self.contexts, self.windows, self.spec, self.start_us,
-                             keys=keys and not replayed)
+            try:
+                r = read_segment(self.roots.log_root, seg, self.contexts, self.windows, self.spec, self.start_us,
+                                 keys=keys and not replayed)
+            except predlog.UNREADABLE as exc:  # torn or truncated: moved aside, never fatal
+                self._quarantine(seg, exc)
+                continue
             if r.mark.max_bucket:
                 self.cursor.hold(r.mark)
             else:
@@ -166,6 +176,13 @@ class ModelMonitor:
             self.rec.inc("mlgate_drift_rows_total", (self.model,), r.rows)
             for reason, n in r.skipped.items():
                 self.rec.inc("mlgate_drift_rows_skipped_total", (self.model, reason), n)
+
+    def _quarantine(self, seg: predlog.Segment, exc: Exception) -> None:
+        moved = predlog.quarantine(self.roots.log_root, seg.path)
+        log.warning("%s: prediction-log segment %s is unreadable (%s: %s); %s", self.model, seg.path,
+                    type(exc).__name__, exc, f"moved to {moved}" if moved else "skipped (could not be moved)")
+        self.cursor.commit(seg)  # never read again
+        self.rec.inc(predlog.QUARANTINED_METRIC, (self.model, "segment"))
 
     def _emit(self, now_s: float, out: TickResult) -> None:
         for version, vw in self.windows.items():

@@ -2,6 +2,7 @@
 
     {state_root}/model={name}/
         state.json          cursor, window positions, alert states, policy state (atomic)
+        state.prev.json     the state saved before it: read when state.json is missing or torn
         windows.jsonl       every scored window: per-feature statistics and verdicts
         live.jsonl          live metrics per window, appended whenever new labels change them
         alerts.jsonl        the alert log: every firing/resolved transition and its delivery
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import shutil
 import uuid
@@ -27,7 +29,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.feather as feather
 
+from contracts.fs import fsync_local
+
+log = logging.getLogger("mlgate.monitoring")
 LOGS = ("windows", "live", "alerts", "triggers")
+STATE_FILE = "state.json"
+PREVIOUS_STATE_FILE = "state.prev.json"
 
 
 def _json_default(value):
@@ -57,16 +64,38 @@ class StateStore:
     def __init__(self, state_root: str, model: str) -> None:
         self.path = Path(state_root).expanduser() / f"model={model}"
         self.model = model
+        self.quarantined: list[str] = []  # unreadable state files moved aside by load()
 
     def load(self) -> dict | None:
-        f = self.path / "state.json"
-        return json.loads(f.read_text()) if f.exists() else None
+        """The last saved state, or the one before it when the last is missing or unreadable
+        (torn, not JSON): such a file is moved aside as ``state.json.bad-*``, logged and
+        listed in :attr:`quarantined`; None when there is none to read."""
+        for name in (STATE_FILE, PREVIOUS_STATE_FILE):
+            f = self.path / name
+            if not f.exists():
+                continue
+            try:
+                state = json.loads(f.read_text(encoding="utf-8"))
+                if isinstance(state, dict):
+                    return state
+                raise ValueError(f"expected a JSON object, got {type(state).__name__}")
+            except (ValueError, UnicodeDecodeError) as exc:
+                bad = f.with_name(f"{name}.bad-{uuid.uuid4().hex[:8]}")
+                os.replace(f, bad)
+                self.quarantined.append(str(bad))
+                log.warning("%s: state file %s is unreadable (%s); moved to %s", self.model, f, exc, bad.name)
+        return None
 
     def save(self, state: dict) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
         tmp = self.path / f".state.json.{uuid.uuid4().hex}"
         tmp.write_text(dumps(state))
-        os.replace(tmp, self.path / "state.json")
+        fsync_local(str(tmp))
+        current = self.path / STATE_FILE
+        if current.exists():  # the last good state stays beside it until this one is down
+            os.replace(current, self.path / PREVIOUS_STATE_FILE)
+        os.replace(tmp, current)
+        fsync_local(str(self.path))
 
     def append(self, log: str, records: list[dict]) -> None:
         if log not in LOGS:
@@ -98,7 +127,9 @@ class StateStore:
         directory.mkdir(parents=True, exist_ok=True)
         tmp = directory / f".{name}.{uuid.uuid4().hex}"
         feather.write_feather(table, tmp, compression=compression)
+        fsync_local(str(tmp))
         os.replace(tmp, directory / f"{name}.arrow")
+        fsync_local(str(directory))
 
     def read_table(self, name: str) -> pa.Table | None:
         path = self.path / f"{name}.arrow"

@@ -130,7 +130,7 @@ class StageBook:
         self.fs.create_dir(staging, recursive=True)
         rfs.write_bytes(self.fs, f"{staging}/{_EVENT}", body)
         try:
-            self.fs.move(staging, final)  # fails if ``final`` exists and is not empty
+            rfs.publish(self.fs, staging, final)  # fails if ``final`` exists and is not empty
         except OSError:
             self.fs.delete_dir(staging)
             return False

@@ -230,7 +230,7 @@ class Registry:
             self.fs.delete_dir(staging)
             return False
         try:
-            self.fs.move(staging, final)
+            rfs.publish(self.fs, staging, final)
         except OSError:  # lost the race: somebody published this number first
             self.fs.delete_dir(staging)
             return False

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import math
 import threading
 from collections import Counter
@@ -32,10 +33,12 @@ from contracts import feedback as contract
 from contracts import predlog
 from contracts.clock import Clock, utc_now, utc_today, wall_clock_s
 from contracts.errors import InvalidInput, NotFound
+from contracts.prometheus import MetricsRecorder
 from registry.schema import ModelSchema
 from serving.http.errors import JSON
 
 MAX_NAMED_IDS = 20
+log = logging.getLogger("mlgate.feedback")
 
 
 class KnownIds:
@@ -47,10 +50,14 @@ class KnownIds:
     per logged request in the horizon.
     """
 
-    def __init__(self, log_root: str, max_age_days: int = 7, clock: Clock = wall_clock_s) -> None:
+    def __init__(self, log_root: str, max_age_days: int = 7, clock: Clock = wall_clock_s,
+                 recorder: MetricsRecorder | None = None) -> None:
+        """An unreadable segment is moved aside (``contracts.predlog.quarantine``), logged and
+        counted in ``recorder``; its ids stay unknown."""
         self.log_root = log_root
         self.max_age_days = max_age_days
         self.clock = clock
+        self.recorder = recorder
         self._lock = threading.Lock()
         self._seen: dict[str, set[str]] = {}  # model -> segment paths read
         self._rows: dict[str, dict[dt.date, Counter]] = {}  # model -> day -> request id -> rows
@@ -75,12 +82,25 @@ class KnownIds:
         for seg in predlog.list_segments(self.log_root, model, dt.datetime.combine(start, dt.time(), dt.UTC)):
             if seg.path in seen:
                 continue
-            ids = predlog.read_segments(self.log_root, [seg], [predlog.REQUEST_ID])[predlog.REQUEST_ID]
+            try:
+                ids = predlog.read_segments(self.log_root, [seg], [predlog.REQUEST_ID])[predlog.REQUEST_ID]
+            except predlog.UNREADABLE as exc:
+                self._quarantine(model, seg, exc)
+                seen.add(seg.path)
+                continue
             counts = pc.value_counts(ids)
             day_counts = by_day.setdefault(seg.day, Counter())
             for rid, n in zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist()):
                 day_counts[rid] += n
             seen.add(seg.path)
+
+
+    def _quarantine(self, model: str, seg: predlog.Segment, exc: Exception) -> None:
+        moved = predlog.quarantine(self.log_root, seg.path)
+        log.warning("feedback index of %s: segment %s is unreadable (%s: %s); %s", model, seg.path,
+                    type(exc).__name__, exc, f"moved to {moved}" if moved else "skipped")
+        if self.recorder is not None:
+            self.recorder.inc(predlog.QUARANTINED_METRIC, (model, "segment"))
 
 
 def _day_of(path: str) -> dt.date:
@@ -93,13 +113,13 @@ class FeedbackHandler:
 
     def __init__(self, log_root: str, schema_of: Callable[[str, str | None], ModelSchema],
                  flush: Callable[[], None] | None = None, max_age_days: int = 7,
-                 clock: Clock = wall_clock_s) -> None:
+                 clock: Clock = wall_clock_s, recorder: MetricsRecorder | None = None) -> None:
         """``schema_of(model, version)`` raises NotFound for a model this gateway does not serve;
         ``clock``: when labels are received (their ``ts`` and partition day) and the known-ids horizon."""
         self.schema_of = schema_of
         self.flush = flush
         self.clock = clock
-        self.known = KnownIds(log_root, max_age_days, clock)
+        self.known = KnownIds(log_root, max_age_days, clock, recorder)
         self.writer = contract.FeedbackWriter(log_root)
 
     async def __call__(self, route, headers: dict, body: bytes):

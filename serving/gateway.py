@@ -71,7 +71,7 @@ class Gateway:
 
             schema_of = lambda m, v: self.dataplane.model(m, v).schema  # noqa: E731
             extra_post["feedback"] = FeedbackHandler(self.log_root, schema_of, flush=self.writer.flush,
-                                                     clock=self.clock)
+                                                     clock=self.clock, recorder=self.recorder)
         return GatewayApp(self.dataplane, self.cfg.max_body_bytes, extra_get={"metrics": self._metrics},
                           extra_post=extra_post, clock=self.clock)
 

@@ -284,7 +284,7 @@ class PredictionLogWriter:
         compression = None if self.cfg.compression == "none" else self.cfg.compression
         with self.fs.open_output_stream(tmp) as out:
             pq.write_table(table, out, compression=compression, use_dictionary=_dictionary_columns(table))
-        self.fs.move(tmp, f"{directory}/{name}")
+        rfs.publish(self.fs, tmp, f"{directory}/{name}")
         if self.on_publish is not None:
             self.on_publish(f"{directory}/{name}", table.num_rows)
 
