@@ -16,6 +16,7 @@ import time
 from collections import deque
 
 from contracts.clock import Clock, wall_clock_s
+from contracts.names import check_name
 from contracts.prometheus import HUB_NAMESPACE
 from monitoring import gauges
 from monitoring.config import MonitoringConfig
@@ -28,7 +29,7 @@ ACTOR_PREFIX = "mlgate-monitor"
 
 
 def actor_name(model: str | None) -> str:
-    return f"{ACTOR_PREFIX}-{model}" if model else ACTOR_PREFIX
+    return f"{ACTOR_PREFIX}-{check_name(model, 'model name')}" if model else ACTOR_PREFIX
 
 
 def summarise(model: str, out: TickResult) -> list[str]:

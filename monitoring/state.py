@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.feather as feather
 
 from contracts.fs import fsync_local
+from contracts.names import check_name
 
 log = logging.getLogger("mlgate.monitoring")
 LOGS = ("windows", "live", "alerts", "triggers")
@@ -62,7 +63,7 @@ def _finite(value):
 
 class StateStore:
     def __init__(self, state_root: str, model: str) -> None:
-        self.path = Path(state_root).expanduser() / f"model={model}"
+        self.path = Path(state_root).expanduser() / f"model={check_name(model, 'model name')}"
         self.model = model
         self.quarantined: list[str] = []  # unreadable state files moved aside by load()
 

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from contracts import fs as rfs
 from contracts.clock import Clock, wall_clock_s
 from contracts.errors import Conflict, NotFound, RegistryError
+from contracts.names import check_name
 from registry import stages as rstages
 from registry.preprocess import Preprocessor
 from registry.schema import ModelSchema
@@ -73,9 +74,19 @@ class ModelVersion:
         return f"{self.registry.path}/{self.name}/{self.version}"
 
     def read(self, filename: str) -> bytes:
-        if filename not in self.manifest["files"]:
+        """The file's bytes, checked against the size and sha256 its manifest recorded at
+        publishing: a version changed afterwards (tampered or damaged) is refused."""
+        meta = self.manifest["files"].get(filename)
+        if meta is None:
             raise NotFound(f"model {self.name} version {self.version} has no file {filename!r}")
-        return rfs.read_bytes(self.registry.fs, f"{self.path}/{filename}")
+        data = rfs.read_bytes(self.registry.fs, f"{self.path}/{filename}")
+        digest = hashlib.sha256(data).hexdigest()
+        if len(data) != meta["bytes"] or digest != meta["sha256"]:
+            raise RegistryError(
+                f"model {self.name} version {self.version}: {filename} does not match its manifest "
+                f"({len(data)} bytes, sha256 {digest[:16]}; published as {meta['bytes']} bytes, sha256 "
+                f"{meta['sha256'][:16]}): it changed after publishing, so this version is not loaded")
+        return data
 
     def read_json(self, filename: str) -> Any:
         return json.loads(self.read(filename))
@@ -133,6 +144,7 @@ class Registry:
         return [m for m in rfs.list_dirs(self.fs, self.path) if not m.startswith(".") and self.list_versions(m)]
 
     def list_versions(self, name: str) -> list[int]:
+        check_name(name, "model name")
         versions = [int(d) for d in rfs.list_dirs(self.fs, f"{self.path}/{name}") if d.isdigit()]
         return sorted(v for v in versions if rfs.exists(self.fs, f"{self.path}/{name}/{v}/{MANIFEST}"))
 
@@ -194,6 +206,7 @@ class Registry:
     # -- publishing --------------------------------------------------------------
     def publish(self, name: str, files: dict[str, bytes], **manifest_extra: Any) -> ModelVersion:
         """Publish ``files`` as the next version of ``name``; returns the new version."""
+        check_name(name, "model name")
         if "schema.json" not in files or "model.pt" not in files:
             raise RegistryError("a model version needs at least schema.json and model.pt")
         ModelSchema.model_validate_json(files["schema.json"])

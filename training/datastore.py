@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from contracts import fs as rfs
 from contracts.errors import Conflict, NotFound, RegistryError
+from contracts.names import check_name
 from training.dataschema import DatasetSchema
 from training.split import SPLITS
 
@@ -108,6 +109,7 @@ class DataStore:
         return [n for n in rfs.list_dirs(self.fs, self.path) if not n.startswith(".") and self.list_versions(n)]
 
     def list_versions(self, name: str) -> list[int]:
+        check_name(name, "dataset name")
         found = [int(d) for d in rfs.list_dirs(self.fs, f"{self.path}/{name}") if d.isdigit()]
         return sorted(v for v in found if rfs.exists(self.fs, f"{self.path}/{name}/{v}/{MANIFEST}"))
 

@@ -82,7 +82,7 @@ def _restore(checkpoint, bare: nn.Module, optimiser, rank: int) -> tuple[int, li
     if checkpoint is None:
         return 0, []
     with checkpoint.as_directory() as d:
-        state = torch.load(os.path.join(d, STATE_FILE), map_location="cpu", weights_only=False)
+        state = torch.load(os.path.join(d, STATE_FILE), map_location="cpu", weights_only=True)
     bare.load_state_dict(state["model"])
     optimiser.load_state_dict(state["optimiser"])
     if rank == 0:
@@ -156,4 +156,4 @@ def fit(dataset: DatasetVersion, pre: Preprocessor, config: dict[str, Any], *, w
     if result.error is not None:
         raise result.error
     with result.checkpoint.as_directory() as d:
-        return torch.load(os.path.join(d, STATE_FILE), map_location="cpu", weights_only=False)
+        return torch.load(os.path.join(d, STATE_FILE), map_location="cpu", weights_only=True)

@@ -21,7 +21,8 @@ from typing import Any
 
 from contracts import fs as rfs
 from contracts.clock import Clock, stamp, wall_clock_s
-from contracts.errors import Conflict, InvalidInput, NotFound
+from contracts.errors import Conflict, NotFound
+from contracts.names import check_name
 
 STATES = ("created", "submitted", "training", "evaluating", "registered", "failed", "stopped")
 
@@ -119,9 +120,7 @@ class RunStore:
         return self.fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
 
     def create(self, run_id: str, spec: dict[str, Any]) -> Run:
-        if not run_id or "/" in run_id or run_id.startswith("."):
-            raise InvalidInput(f"run id {run_id!r}: use letters, digits, '-', '_' or '.'")
-        run = Run(self, run_id)
+        run = Run(self, check_name(run_id, "run id"))
         if rfs.exists(self.fs, f"{run.path}/run.json"):
             raise Conflict(f"run {run_id!r} exists; resume it instead")
         self.fs.create_dir(run.path, recursive=True)
@@ -130,7 +129,7 @@ class RunStore:
         return run
 
     def get(self, run_id: str) -> Run:
-        run = Run(self, run_id)
+        run = Run(self, check_name(run_id, "run id"))
         run.spec  # noqa: B018 - raises NotFound for an unknown run
         return run
 

@@ -348,3 +348,19 @@ def test_versions_and_stage_changes_are_stamped_by_the_registry_clock(tmp_path):
     event = reg.promote("m", 1, actor="test", reason="first", force=True)
     assert v1.manifest["created_at"] == 1_000_000_000.0 and event.at == 1_000_003_600.0
     assert [e.at for e in Registry(str(tmp_path)).stages.history("m")] == [1_000_003_600.0]
+
+
+@pytest.mark.parametrize("filename", ["model.pt", "schema.json"])
+def test_a_file_changed_after_publishing_is_refused(tmp_path, filename):
+    reg = Registry(str(tmp_path))
+    v1 = reg.publish("m", files("a"))
+    path = tmp_path / "m" / "1" / filename
+    original = path.read_bytes()
+    path.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))  # one bit flipped, same size
+    with pytest.raises(RegistryError, match=rf"m version 1: {filename} does not match its manifest"):
+        reg.get("m", 1).read(filename)
+    path.write_bytes(original + b" ")  # a byte longer
+    with pytest.raises(RegistryError, match="does not match its manifest"):
+        v1.read(filename)
+    path.write_bytes(original)
+    assert v1.read(filename) == original
