@@ -26,6 +26,14 @@ class ModelServingConfig(_Strict):
     device: str = Field(default="auto", description="'auto' (CUDA if visible), 'cpu' or 'cuda[:n]'")
     precision: Literal["fp32", "bf16", "fp16"] = Field(default="fp32", description="CUDA autocast dtype")
     cuda_graph_batch_sizes: tuple[int, ...] = Field(default=(), description="Batch buckets for CUDA graphs")
+    max_rows_per_request: int | None = Field(
+        default=None, ge=1, description="Rows one request may carry (413 beyond); None: 4 x max_batch_size"
+    )
+
+    @property
+    def row_limit(self) -> int:
+        """Rows one request may carry: ``max_rows_per_request``, else 4 x ``max_batch_size``."""
+        return self.max_rows_per_request if self.max_rows_per_request is not None else 4 * self.max_batch_size
 
 
 class ServingConfig(_Strict):

@@ -16,7 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
-from contracts.errors import InvalidInput, NotFound, NotReady, classify
+from contracts.errors import InvalidInput, NotFound, NotReady, PayloadTooLarge, classify
 from registry.store import Registry
 from serving.config import ServingConfig
 from serving.model import ServedModel
@@ -128,6 +128,9 @@ class DataPlane:
             model = self.model(request.model, request.version)
             _check_requested_outputs(request, model)
             prepared = model.prepare(request.inputs)
+            if prepared.rows > model.cfg.row_limit:
+                raise PayloadTooLarge(f"inputs: {prepared.rows} rows; model {model.name} takes at most "
+                                      f"{model.cfg.row_limit} per request (max_rows_per_request)")
             select_outputs(model.schema.outputs, request.outputs)  # an unknown output: 400, no compute
             timeout_s = request.timeout_s if request.timeout_s is not None else model.cfg.default_timeout_s
             # the deadline runs from the request's arrival, not from the end of its decoding

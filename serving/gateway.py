@@ -58,7 +58,8 @@ class Gateway:
         on_batch = None
         inflight: dict[tuple[str, str], int] = {}  # counted by the data plane, exported by the metrics
         if self.cfg.metrics.enabled:
-            metrics = MetricsObserver(self.recorder, known, inflight)
+            metrics = MetricsObserver(self.recorder, known, inflight,
+                                      served_versions=lambda m: self.dataplane.models.get(m, {}))
             observers.append(metrics)
             on_batch = metrics.batch
         if self.cfg.prediction_log.enabled and self.log_root:

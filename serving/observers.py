@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Collection
 
 import orjson
 
@@ -27,9 +28,14 @@ class MetricsObserver:
     plane's count of requests in flight (read at each drain)."""
 
     def __init__(self, recorder: MetricsRecorder, known_models: set[str],
-                 inflight: dict[tuple[str, str], int] | None = None) -> None:
+                 inflight: dict[tuple[str, str], int] | None = None,
+                 served_versions: Callable[[str], Collection[str]] | None = None) -> None:
+        """Only served names become label values: a model not in ``known_models`` is
+        ``_unknown``, and so is a version a client named that ``served_versions(model)`` does
+        not hold (clients must not mint series)."""
         self.m = recorder
         self.known = known_models
+        self.served_versions = served_versions
         self.inflight = inflight if inflight is not None else {}
         self._lock = threading.Lock()
         self._requests: dict[tuple[str, str, str, int], tuple[list[float], list[int]]] = {}
@@ -61,6 +67,9 @@ class MetricsObserver:
         request = o.request
         name = request.model if request.model in self.known else UNKNOWN_MODEL
         version = o.version or ""
+        if o.model is None and version and (name == UNKNOWN_MODEL or (
+                self.served_versions is not None and version not in self.served_versions(name))):
+            version = UNKNOWN_MODEL
         error = o.error
         key = (name, version, request.route, o.status)
         rows = o.prepared.rows if o.prepared is not None else 0

@@ -8,6 +8,7 @@ Protocol v2 REST API and the plain JSON route ``POST /v1/models/{m}:predict``.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import time
@@ -31,6 +32,7 @@ _GET_KINDS = {"server_meta", "live", "ready", "model_meta", "model_ready", "metr
 _POST_KINDS = {"infer", "predict", "feedback"}
 _INFER_KINDS = {"infer": "v2", "predict": "plain"}
 REQUEST_ID_HEADER = b"x-request-id"
+OFFLOAD_DECODE_BYTES = 256 * 1024  # bodies larger than this are decoded on a worker thread
 
 
 class RequestIds:
@@ -133,10 +135,11 @@ class GatewayApp:
             header_timeout_s = _header_timeout_s(headers)
             # a full queue, or a header deadline the queue already rules out, costs no decoding
             self.dp.check_capacity(route.model, route.version, header_timeout_s)
-            if route.kind == "infer":
-                request = self._decode_v2(route, headers, body)
+            decode = self._decode_v2 if route.kind == "infer" else self._decode_plain
+            if len(body) > OFFLOAD_DECODE_BYTES:  # a big body must not stall the loop's small requests
+                request = await asyncio.to_thread(decode, route, headers, body)
             else:
-                request = self._decode_plain(route, headers, body)
+                request = decode(route, headers, body)
             if header_timeout_s is not None:  # the smallest deadline wins
                 request.timeout_s = header_timeout_s if request.timeout_s is None else \
                     min(request.timeout_s, header_timeout_s)
@@ -170,7 +173,7 @@ class GatewayApp:
 
     def _decode_plain(self, route: Route, headers: dict, body: bytes) -> InferenceRequest:
         model = self.dp.model(route.model, route.version)
-        inputs, req_id, params = plain.decode_instances(body, model.schema)
+        inputs, req_id, params = plain.decode_instances(body, model.schema, model.cfg.row_limit)
         request = InferenceRequest(model.name, model.version, inputs, id=req_id, parameters=params,
                                    route="plain", request_id=req_id or self.new_id())
         request.timeout_s = _param_timeout_s(params)

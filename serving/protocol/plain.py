@@ -12,14 +12,17 @@ from typing import Any
 import numpy as np
 import orjson
 
-from contracts.errors import InvalidInput
+from contracts.errors import InvalidInput, PayloadTooLarge
 from registry.schema import ModelSchema
+from serving.protocol.datatypes import check_request_id
 from serving.protocol.json_data import json_to_array
 from serving.types import Tensor
 
 
-def decode_instances(body: bytes, schema: ModelSchema) -> tuple[list[Tensor], str | None, dict]:
-    """Returns (inputs, request id, parameters)."""
+def decode_instances(body: bytes, schema: ModelSchema,
+                     max_rows: int | None = None) -> tuple[list[Tensor], str | None, dict]:
+    """Returns (inputs, request id, parameters); more than ``max_rows`` instances is a 413,
+    refused before any row is converted."""
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -29,9 +32,9 @@ def decode_instances(body: bytes, schema: ModelSchema) -> tuple[list[Tensor], st
     rows = doc.get("instances")
     if not isinstance(rows, list) or not rows:
         raise InvalidInput("instances: expected a non-empty list of rows")
-    req_id = doc.get("id")
-    if req_id is not None and not isinstance(req_id, str):
-        raise InvalidInput("id: expected a string")
+    if max_rows is not None and len(rows) > max_rows:
+        raise PayloadTooLarge(f"instances: {len(rows)} rows; at most {max_rows} per request (max_rows_per_request)")
+    req_id = check_request_id(doc.get("id"), "id")
     params = doc.get("parameters") or {}
     if not isinstance(params, dict):
         raise InvalidInput("parameters: expected an object")

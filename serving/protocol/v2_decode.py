@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from serving.protocol.binary import binary_to_array
-from serving.protocol.datatypes import check_datatype, check_shape, fail, json_repr, json_type
+from serving.protocol.datatypes import check_datatype, check_request_id, check_shape, fail, json_repr, json_type
 from serving.protocol.json_data import json_to_array, one_value_array, parse_json
 from serving.types import InferenceRequest, RequestedOutput, Tensor
 
@@ -84,7 +84,7 @@ def _decode_input(
         fail(field, f"expected an object, got {json_type(item)}")
     name = _name(item.get("name"), f"{field}.name")
     datatype = check_datatype(item.get("datatype"), f"{field}.datatype")
-    shape = check_shape(item.get("shape"), f"{field}.shape")
+    shape = check_shape(item.get("shape"), f"{field}.shape", len(body))
     parameters = _object(item.get("parameters"), f"{field}.parameters")
     _refuse_unsupported(parameters, f"{field}.parameters")
     size = parameters.pop("binary_data_size", None)
@@ -169,9 +169,7 @@ def _flag(parameters: dict[str, Any], key: str, field: str) -> bool:
 
 
 def _request_id(value: Any) -> str | None:
-    if value is not None and not isinstance(value, str):
-        fail("id", f"expected a string, got {json_type(value)}")
-    return value
+    return check_request_id(value, "id")
 
 
 def _timeout_s(value: Any) -> float | None:

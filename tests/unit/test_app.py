@@ -17,7 +17,7 @@ import pytest
 import torch
 from torch import nn
 
-from contracts.errors import DeadlineExceeded
+from contracts.errors import DeadlineExceeded, InvalidInput
 from registry import FeatureSpec, ModelSchema, Registry
 from registry.torch_io import register_torch_model
 from serving.config import ServingConfig
@@ -535,3 +535,82 @@ def test_no_client_input_gives_a_500(env):
     assert 400 in statuses
     assert env.call("GET", "/v2/health/ready").status == 200
     assert env.call("POST", "/v1/models/demo:predict", orjson.dumps({"instances": [ROW]})).status == 200
+
+
+# -- hostile input: bounded before anything is allocated ---------------------------------
+
+
+@pytest.mark.parametrize(("shape", "fragment"), [
+    ([2**62] * 2_000, "2000 dimensions; at most 16"),  # 40 kB of shape: refused at its length
+    ([1] * 17, "17 dimensions; at most 16"),
+    ([0, 2**62], "needs more elements than"),
+    ([2**31, 2**31, 0], "needs more elements than"),
+])
+def test_shapes_beyond_what_the_body_can_hold_are_400_naming_the_shape(env, shape, fragment):
+    doc = {"inputs": [{"name": "x", "datatype": "FP32", "shape": shape, "data": []}]}
+    assert_error(infer_json(env, "mlp", doc), 400, "inputs[0].shape", fragment)
+
+
+def test_shape_bound_off_by_one():
+    from serving.protocol.datatypes import MAX_RANK, check_shape
+
+    assert check_shape([10, 10], "s", 100) == (10, 10) and check_shape([0, 100], "s", 100) == (0, 100)
+    assert check_shape([1] * MAX_RANK, "s", 1) == (1,) * MAX_RANK
+    for shape, limit in (([10, 11], 109), ([101], 100), ([0, 101], 100), ([1] * (MAX_RANK + 1), 10)):
+        with pytest.raises(InvalidInput, match=r"^s: "):
+            check_shape(shape, "s", limit)
+
+
+@pytest.mark.parametrize(("route", "request_id", "fragment"), [
+    ("v2", "a\r\nX-Injected: 1", "control characters"),
+    ("v2", "x" * 257, "257 characters; at most 256"),
+    ("plain", "a\nb", "control characters"),
+    ("plain", "\x00", "control characters"),
+])
+def test_request_ids_that_cannot_be_echoed_safely_are_400(env, route, request_id, fragment):
+    if route == "v2":
+        reply = infer_json(env, "demo", {**demo_doc(), "id": request_id})
+    else:
+        reply = env.call("POST", "/v1/models/demo:predict", orjson.dumps({"instances": [ROW], "id": request_id}))
+    assert_error(reply, 400, "id:", fragment)
+    assert all("\r" not in v and "\n" not in v for v in reply.headers.values())
+    assert reply.headers["x-request-id"] != request_id  # a fresh id of ours, not the client's
+
+
+def test_the_longest_printable_id_is_echoed(env):
+    request_id = "é" + "x" * 255
+    reply = infer_json(env, "demo", {**demo_doc(), "id": request_id})
+    assert reply.status == 200 and reply.json()["id"] == request_id
+
+
+def test_rows_per_request_are_limited_with_413_naming_the_setting(env):
+    limit = env.dp.model("busy").cfg.row_limit  # 4 x its max_batch_size of 1
+    assert limit == 4
+    ok = env.call("POST", "/v1/models/busy:predict", orjson.dumps({"instances": [ROW] * limit}))
+    assert ok.status == 200 and len(ok.json()["predictions"]) == limit
+    assert_error(env.call("POST", "/v1/models/busy:predict", orjson.dumps({"instances": [ROW] * (limit + 1)})),
+                 413, "instances: 5 rows", "max_rows_per_request")
+    from training.demo_data import demo_schema
+
+    doc = {"inputs": v2_inputs(demo_schema(), [ROW] * (limit + 1))}
+    assert_error(infer_json(env, "busy", doc), 413, "inputs: 5 rows", "max_rows_per_request")
+
+
+def test_big_bodies_are_decoded_off_the_event_loop(env, monkeypatch):
+    import threading
+
+    from serving import protocol
+    from serving.http import app as app_module
+
+    threads: list[bool] = []
+    decode = protocol.decode_infer_request
+
+    def spy(*args, **kwargs):
+        threads.append(threading.current_thread() is threading.main_thread())  # the loop runs on the main thread
+        return decode(*args, **kwargs)
+
+    monkeypatch.setattr(protocol, "decode_infer_request", spy)
+    monkeypatch.setattr(app_module, "OFFLOAD_DECODE_BYTES", 4096)
+    small = infer_json(env, "demo", demo_doc())
+    big = infer_json(env, "demo", {**demo_doc(), "parameters": {"padding": "x" * 8192}})
+    assert (small.status, big.status) == (200, 200) and threads == [True, False]

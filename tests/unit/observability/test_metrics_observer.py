@@ -91,3 +91,20 @@ def test_a_batch_of_answers_counts_each_request_under_its_own_route():
     assert got[("mlgate_requests_total", plain)] == 1 and got[("mlgate_rows_total", plain)] == 3
     assert abs(got[("mlgate_request_duration_seconds_sum", v2)] - (0.007 + 1.5)) < 1e-9
     assert got[("mlgate_request_duration_seconds_count", plain)] == 1
+
+
+def test_made_up_versions_do_not_become_label_values():
+    rec = MetricsRecorder()
+    obs = MetricsObserver(rec, {"demo"}, served_versions=lambda m: {"3"} if m == "demo" else set())
+    for version in [f"v{i}" for i in range(100)] + ["3"]:  # 100 made-up versions and a served one, all refused
+        request = InferenceRequest("demo", version, [], route="v2", request_id="r")
+        obs.observe(Outcome(request, None, None, None, InvalidInput("bad"), 0.001, 0.0))
+    obs.observe(Outcome(InferenceRequest("nope", "9", [], route="v2", request_id="r"), None, None, None,
+                        InvalidInput("no such model"), 0.001, 0.0))
+    got = _samples(rec)
+    versions = {dict(labels)["version"] for name, labels in got if name == "mlgate_requests_total"}
+    assert versions == {"_unknown", "3"}
+    assert got[("mlgate_requests_total", (("model", "demo"), ("route", "v2"), ("status", "400"),
+                                          ("version", "_unknown")))] == 100
+    assert got[("mlgate_requests_total", (("model", "_unknown"), ("route", "v2"), ("status", "400"),
+                                          ("version", "_unknown")))] == 1
