@@ -41,6 +41,7 @@ class MetricDef:
 
 
 _RMVS = ("model", "version", "route", "status")
+HTTP_REFUSED_METRIC = "mlgate_http_refused_total"
 SERVING_METRICS = {m.name: m for m in (
     MetricDef("mlgate_requests_total", "counter", "Answered inference requests.", _RMVS),
     MetricDef("mlgate_rows_total", "counter", "Rows in answered inference requests.", _RMVS),
@@ -57,6 +58,8 @@ SERVING_METRICS = {m.name: m for m in (
     MetricDef("mlgate_predlog_records_written_total", "counter", "Prediction-log records published.", ("model",)),
     MetricDef("mlgate_predlog_records_dropped_total", "counter", "Prediction-log records dropped, by reason.",
               ("model", "reason")),
+    MetricDef(HTTP_REFUSED_METRIC, "counter",
+              "Requests or connections the HTTP server refused before the app, by reason.", ("reason",)),
     MetricDef(QUARANTINED_METRIC, "counter",
               "Unreadable files moved aside (segment, feedback) or passed over (state), by kind.", ("model", "kind")),
 )}

@@ -55,6 +55,8 @@ class ServingConfig(_Strict):
     prediction_log: PredictionLogConfig = Field(default_factory=lambda: PredictionLogConfig(),
                                                   description="Prediction logs")
     metrics: MetricsConfig = Field(default_factory=lambda: MetricsConfig(), description="Prometheus metrics")
+    http: HttpLimitsConfig = Field(default_factory=lambda: HttpLimitsConfig(),
+                                   description="Limits of the HTTP server, as a reverse proxy sets them")
 
     def for_model(self, name: str) -> ModelServingConfig:
         return self.models.get(name, self.default_model)
@@ -81,6 +83,24 @@ class MetricsConfig(_Strict):
     push_interval_s: float = Field(default=1.0, gt=0, le=60, description="How often replicas push to the hub")
     include_ray_metrics: bool = Field(default=True, description="Append Ray's own ray_serve_* metrics")
     log_error_inputs: bool = Field(default=False, description="Include input payloads in error log lines")
+
+
+class HttpLimitsConfig(_Strict):
+    """What one client may hold of a replica: beyond each limit it gets its 4xx/503 and the
+    connection closes (or, for pipelining and slow readers, the server stops reading)."""
+
+    max_url_bytes: int = Field(default=8192, ge=64, description="Longest request target (414 beyond)")
+    max_header_count: int = Field(default=100, ge=4, description="Headers per request (431 beyond)")
+    max_header_bytes: int = Field(default=16384, ge=256, description="Header names and values in all (431 beyond)")
+    header_timeout_s: float = Field(default=10.0, gt=0, description="From a request's first byte (or the "
+                                    "connection's start) to the end of its headers (408, then close)")
+    body_timeout_s: float = Field(default=30.0, gt=0, description="From the end of the headers to the end "
+                                  "of the body (408, then close)")
+    keepalive_timeout_s: float = Field(default=15.0, gt=0, description="An idle keep-alive connection closes")
+    max_connections: int = Field(default=1024, ge=1, description="Open connections per replica (503 and "
+                                 "close beyond, counted)")
+    max_pipelined: int = Field(default=32, ge=1, description="Requests in flight per connection before the "
+                               "server stops reading it")
 
 
 ServingConfig.model_rebuild()

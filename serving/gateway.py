@@ -11,7 +11,7 @@ import os
 import socket
 
 from contracts.clock import Clock, wall_clock_s
-from contracts.prometheus import LocalHub, MetricsPusher, MetricsRecorder
+from contracts.prometheus import HTTP_REFUSED_METRIC, LocalHub, MetricsPusher, MetricsRecorder
 from registry.store import Registry
 from serving.config import ServingConfig
 from serving.dataplane import DataPlane
@@ -46,7 +46,8 @@ class Gateway:
         self.writer: PredictionLogWriter | None = None
         self.dataplane: DataPlane | None = None
         self.server = ServerThread(self._build_app, cfg.host, cfg.port if port is None else port,
-                                   cfg.max_body_bytes, on_stop=self._on_stop)
+                                   cfg.max_body_bytes, on_stop=self._on_stop, limits=cfg.http,
+                                   on_refused=lambda reason: self.recorder.inc(HTTP_REFUSED_METRIC, (reason,)))
         self.server.start()
         log.info("gateway listening on %s:%s", cfg.host, self.server.port)
 

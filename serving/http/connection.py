@@ -1,8 +1,21 @@
 """HTTP/1.1 on httptools, straight into :meth:`GatewayApp.handle` (no ASGI layer).
 
 Keep-alive, pipelining (answers in request order), chunked request bodies (decoded by
-httptools), ``Expect: 100-continue``, a body-size limit enforced while reading (413,
-then the connection closes), and 400 for unparseable requests.
+httptools), ``Expect: 100-continue``, and the limits of ``serving.http``
+(:class:`serving.config.HttpLimitsConfig`), each answered as a reverse proxy would:
+
+- request target over ``max_url_bytes``: 414; more than ``max_header_count`` headers or
+  ``max_header_bytes`` of them: 431; an unparseable request: 400 (all then close);
+- a body declared over the body limit: 413 as soon as the headers are read (never a
+  ``100 Continue``), and one that grows past it while read: 413; another ``Expect``: 417;
+- headers not complete ``header_timeout_s`` after the request's first byte (or the
+  connection's start), or a body not complete ``body_timeout_s`` after its headers: 408;
+  an idle keep-alive connection closes after ``keepalive_timeout_s``;
+- over ``max_connections`` open connections: 503 with ``Retry-After``, then close;
+- ``max_pipelined`` requests in flight, or a client that does not read its answers (the
+  transport's write buffer full): the server stops reading that connection until they drain.
+
+Refusals are counted through ``on_refused(reason)``.
 """
 
 from __future__ import annotations
@@ -10,74 +23,132 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 from http import HTTPStatus
 
 import httptools
 
 from contracts.errors import PayloadTooLarge
+from serving.config import HttpLimitsConfig
 from serving.http.errors import error_response
 
 log = logging.getLogger("mlgate.http")
 
 _REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_JSON = (b"content-type", b"application/json")
+LINGER_S = 2.0  # how long a refused connection drains what its client still sends
+
+
+class _Refused(Exception):
+    """Raised from a parser callback after the refusal was written: stops the parser."""
 
 
 class HttpProtocol(asyncio.Protocol):
-    def __init__(self, app, max_body_bytes: int, connections: set) -> None:
+    def __init__(self, app, max_body_bytes: int, connections: set, limits: HttpLimitsConfig | None = None,
+                 on_refused: Callable[[str], None] | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.connections = connections
+        self.limits = limits or HttpLimitsConfig()
+        self.on_refused = on_refused
         self.loop = asyncio.get_event_loop()
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
-        self._url = b""
+        self._url: list[bytes] = []
+        self._url_bytes = 0
         self._headers: dict[bytes, bytes] = {}
+        self._header_count = 0
+        self._header_bytes = 0
         self._body: list[bytes] = []
         self._body_bytes = 0
         self._too_large = False
         self._pending: deque[tuple[asyncio.Task, bool, bool]] = deque()  # (task, keep-alive, HEAD), in order
+        self._timer: asyncio.TimerHandle | None = None
+        self._reading = True
+        self._writable = True
+        self._refused = False  # answered with a refusal: the rest of the stream is discarded
         self.closing = False
 
     # -- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport) -> None:
         self.transport = transport
+        if len(self.connections) >= self.limits.max_connections:
+            self._refuse(503, "connections", b'{"error":"too many connections to this replica; retry later"}',
+                         [(b"retry-after", b"1")])
+            return
         self.connections.add(self)
+        self._arm(self.limits.header_timeout_s, "header")
 
     def connection_lost(self, exc) -> None:
         self.connections.discard(self)
+        self._disarm()
         for task, _, _ in self._pending:
             task.cancel()
         self._pending.clear()
 
     def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            self._reject(400, b'{"error":"protocol upgrade not supported"}')
+            self._refuse(400, "malformed", b'{"error":"protocol upgrade not supported"}')
+        except httptools.HttpParserCallbackError as exc:
+            if not isinstance(exc.__context__, _Refused):
+                raise
         except httptools.HttpParserError as exc:
-            self._reject(400, b'{"error":"malformed HTTP request: %s"}' % str(exc).encode()[:200].replace(b'"', b"'"))
+            self._refuse(400, "malformed",
+                         b'{"error":"malformed HTTP request: %s"}' % str(exc).encode()[:200].replace(b'"', b"'"))
+
+    def pause_writing(self) -> None:  # the client does not read its answers: stop taking requests
+        self._writable = False
+        self._update_reading()
+
+    def resume_writing(self) -> None:
+        self._writable = True
+        self._update_reading()
 
     # -- httptools callbacks ----------------------------------------------------------------
     def on_message_begin(self) -> None:
-        self._url = b""
-        self._headers = {}
+        self._url, self._url_bytes = [], 0
+        self._headers, self._header_count, self._header_bytes = {}, 0, 0
         self._body = []
         self._body_bytes = 0
         self._too_large = False
+        self._arm(self.limits.header_timeout_s, "header")
 
     def on_url(self, url: bytes) -> None:
-        self._url += url
+        self._url_bytes += len(url)
+        if self._url_bytes > self.limits.max_url_bytes:
+            self._refuse(414, "url", b'{"error":"request target: longer than %d bytes"}' % self.limits.max_url_bytes)
+            raise _Refused
+        self._url.append(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_count += 1
+        self._header_bytes += len(name) + len(value)
+        if self._header_count > self.limits.max_header_count:
+            self._refuse(431, "headers", b'{"error":"headers: more than %d"}' % self.limits.max_header_count)
+            raise _Refused
+        if self._header_bytes > self.limits.max_header_bytes:
+            self._refuse(431, "headers", b'{"error":"headers: more than %d bytes"}' % self.limits.max_header_bytes)
+            raise _Refused
         self._headers[name.lower()] = value
 
     def on_headers_complete(self) -> None:
         declared = self._headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            self._too_large = True
-        elif self._headers.get(b"expect", b"").lower() == b"100-continue":
+            self._refuse(413, "too_large", b'{"error":"body: %s bytes is over the limit of %d"}'
+                         % (declared[:20], self.max_body_bytes))
+            raise _Refused
+        expect = self._headers.get(b"expect")
+        if expect is not None:
+            if expect.lower() != b"100-continue":
+                self._refuse(417, "expect", b'{"error":"Expect: only 100-continue is supported"}')
+                raise _Refused
             self.transport.write(_CONTINUE)
+        self._arm(self.limits.body_timeout_s, "body")
 
     def on_body(self, body: bytes) -> None:
         if self._too_large:
@@ -90,14 +161,47 @@ class HttpProtocol(asyncio.Protocol):
         self._body.append(body)
 
     def on_message_complete(self) -> None:
+        self._disarm()
         method = self.parser.get_method().decode()
-        path = httptools.parse_url(self._url).path.decode("utf-8", "replace")
+        url = self._url[0] if len(self._url) == 1 else b"".join(self._url)
+        path = httptools.parse_url(url).path.decode("utf-8", "replace")
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
         error = PayloadTooLarge(f"body: over the limit of {self.max_body_bytes} bytes") if self._too_large else None
         keep_alive = self.parser.should_keep_alive() and not self._too_large
         task = self.loop.create_task(self.app.handle(method, path, self._headers, body, error))
         self._pending.append((task, keep_alive, method == "HEAD"))
         task.add_done_callback(self._flush)
+        self._update_reading()
+
+    # -- timers and flow control ---------------------------------------------------------
+    def _arm(self, delay_s: float, phase: str) -> None:
+        self._disarm()
+        self._timer = self.loop.call_later(delay_s, self._timed_out, phase)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _timed_out(self, phase: str) -> None:
+        self._timer = None
+        if self.transport is None or self.transport.is_closing():
+            return
+        if phase == "idle":
+            self.transport.close()
+            return
+        if self._pending:  # answers still owed: close once they are written
+            self.closing = True
+            return
+        self._refuse(408, f"{phase}_timeout", b'{"error":"request %s not received in time"}' % phase.encode())
+
+    def _update_reading(self) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        want = self._writable and len(self._pending) < self.limits.max_pipelined
+        if want != self._reading:
+            self._reading = want
+            (self.transport.resume_reading if want else self.transport.pause_reading)()
 
     # -- responses ---------------------------------------------------------------------------
     def _flush(self, _task=None) -> None:
@@ -114,6 +218,9 @@ class HttpProtocol(asyncio.Protocol):
             if not keep_alive or (self.closing and not self._pending):
                 self.transport.close()
                 return
+        self._update_reading()
+        if not self._pending and self._timer is None and self.transport is not None:
+            self._arm(self.limits.keepalive_timeout_s, "idle")
 
     def _write(self, status: int, headers, body: bytes, keep_alive: bool) -> None:
         lines = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b"Unknown"))]
@@ -126,10 +233,21 @@ class HttpProtocol(asyncio.Protocol):
         lines.append(body)
         self.transport.write(b"".join(lines))
 
-    def _reject(self, status: int, body: bytes) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self._write(status, [(b"content-type", b"application/json")], body, keep_alive=False)
-            self.transport.close()
+    def _refuse(self, status: int, reason: str, body: bytes, headers: list | None = None) -> None:
+        """Answer ``status`` and close (answers owed before it are dropped with the connection).
+        The close lingers: our side is shut for writing and what the client still sends is
+        read and discarded for up to :data:`LINGER_S`, so its unread request bytes do not
+        turn the close into a reset that destroys the answer before the client reads it."""
+        self._disarm()
+        if self.on_refused is not None:
+            self.on_refused(reason)
+        if self.transport is None or self.transport.is_closing() or self._refused:
+            return
+        self._refused = True
+        self._write(status, [_JSON, *(headers or [])], body, keep_alive=False)
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self._timer = self.loop.call_later(LINGER_S, self.transport.close)
 
     def shutdown(self) -> None:
         """Finish what is in flight, then close; idle connections close at once."""

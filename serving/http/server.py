@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 
+from serving.config import HttpLimitsConfig
 from serving.http.connection import HttpProtocol
 
 log = logging.getLogger("mlgate.http")
@@ -35,7 +36,11 @@ class ServerThread:
     """Serves ``app_factory()``'s app on a pre-bound socket, in its own event loop."""
 
     def __init__(self, app_factory: Callable[[], object], host: str, port: int, max_body_bytes: int,
-                 on_stop: Callable[[], Awaitable[None]] | None = None) -> None:
+                 on_stop: Callable[[], Awaitable[None]] | None = None, limits: HttpLimitsConfig | None = None,
+                 on_refused: Callable[[str], None] | None = None) -> None:
+        """``limits``: see :mod:`serving.http.connection`; ``on_refused(reason)`` counts refusals."""
+        self.limits = limits or HttpLimitsConfig()
+        self.on_refused = on_refused
         self.sock = bind_socket(host, port)
         self.port = self.sock.getsockname()[1]
         self.host = host
@@ -74,7 +79,8 @@ class ServerThread:
         self._stop = asyncio.Event()
         app = self._app_factory()
         server = await self.loop.create_server(
-            lambda: HttpProtocol(app, self.max_body_bytes, self._connections), sock=self.sock, backlog=2048)
+            lambda: HttpProtocol(app, self.max_body_bytes, self._connections, self.limits, self.on_refused),
+            sock=self.sock, backlog=2048)
         self._started.set()
         await self._stop.wait()
         server.close()  # no new connections; in-flight requests finish

@@ -136,3 +136,120 @@ def test_head_has_headers_and_no_body(gateway):
         while reader.readline().rstrip(b"\r\n"):
             pass
         assert reader.readline().startswith(b"HTTP/1.1 200")  # the next response follows at once: no body
+
+
+# -- limits (serving.http): every refusal is an answer, then the connection closes ---------
+
+LIMITS = {"max_url_bytes": 256, "max_header_count": 8, "max_header_bytes": 512, "header_timeout_s": 0.5,
+          "body_timeout_s": 0.5, "keepalive_timeout_s": 0.5, "max_connections": 6, "max_pipelined": 2}
+
+
+@pytest.fixture(scope="module")
+def limited(demo_registry):
+    from serving.gateway import Gateway
+
+    cfg = ServingConfig(host="127.0.0.1", port=0, max_body_bytes=MAX_BODY, unnice=False, http=LIMITS,
+                        prediction_log={"enabled": False})
+    gw = Gateway(demo_registry, cfg)
+    yield gw
+    gw.stop()
+
+
+def closed_after(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes (bounded by the socket's timeout)."""
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def status_of(raw: bytes) -> int:
+    return int(raw.split(b" ", 2)[1])
+
+
+def test_a_long_request_target_is_414(limited):
+    assert exchange(limited.port, b"GET /" + b"a" * 250 + b" HTTP/1.1\r\nHost: x\r\n\r\n")[0][0] == 404  # within
+    with socket.create_connection(("127.0.0.1", limited.port), timeout=30) as sock:
+        sock.sendall(b"GET /" + b"a" * 300 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert status_of(closed_after(sock)) == 414
+
+
+@pytest.mark.parametrize("headers", [
+    "".join(f"X-H{i}: v\r\n" for i in range(8)),  # Host + 8 = 9 headers
+    "X-Big: " + "v" * 600 + "\r\n",
+])
+def test_too_many_or_too_big_headers_are_431(limited, headers):
+    with socket.create_connection(("127.0.0.1", limited.port), timeout=30) as sock:
+        sock.sendall(f"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n{headers}\r\n".encode())
+        assert status_of(closed_after(sock)) == 431
+    fits = "".join(f"X-H{i}: v\r\n" for i in range(7))
+    assert exchange(limited.port, f"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n{fits}\r\n".encode())[0][0] == 200
+
+
+@pytest.mark.parametrize("expect", ["", "Expect: 100-continue\r\n"])
+def test_a_declared_body_over_the_limit_is_413_before_any_of_it_is_sent(limited, expect):
+    with socket.create_connection(("127.0.0.1", limited.port), timeout=30) as sock:
+        sock.sendall(f"POST /v1/models/demo:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000000\r\n"
+                     f"{expect}\r\n".encode())  # headers only: the answer must not wait for the body
+        raw = closed_after(sock)
+    assert status_of(raw) == 413 and b"100 Continue" not in raw
+
+
+def test_an_unknown_expectation_is_417(limited):
+    with socket.create_connection(("127.0.0.1", limited.port), timeout=30) as sock:
+        sock.sendall(b"POST /v1/models/demo:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+                     b"Expect: 200-ok\r\n\r\n")
+        assert status_of(closed_after(sock)) == 417
+
+
+@pytest.mark.parametrize("partial", [
+    b"", b"GET /v2/health/live HTTP/1.1\r\nHost:",
+    b"POST /v1/models/demo:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 99\r\n\r\n{",
+])
+def test_slow_headers_and_bodies_get_408_and_the_connection_closes(limited, partial):
+    with socket.create_connection(("127.0.0.1", limited.port), timeout=30) as sock:
+        sock.sendall(partial)  # ... and never the rest
+        assert status_of(closed_after(sock)) == 408
+
+
+def test_an_idle_keep_alive_connection_is_closed(limited):
+    with socket.create_connection(("127.0.0.1", limited.port), timeout=30) as sock:
+        sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+        raw = closed_after(sock)  # the answer, then the close once idle
+    assert status_of(raw) == 200 and raw.count(b"HTTP/1.1") == 1
+
+
+def test_pipelined_requests_past_the_in_flight_cap_are_all_answered_in_order(limited):
+    n = 20  # ten times max_pipelined, sent at once: the server reads them as answers drain
+    raw = b"".join(post("/v1/models/demo:predict", json.dumps({"instances": [ROW], "id": f"p{i}"}).encode())
+                   for i in range(n))
+    replies = exchange(limited.port, raw, responses=n)
+    assert [r[0] for r in replies] == [200] * n
+    assert [json.loads(r[2])["id"] for r in replies] == [f"p{i}" for i in range(n)]
+
+
+def test_connections_over_the_cap_get_503_and_are_counted(limited):
+    held = []
+    try:
+        while True:  # fill the replica up to its cap with live keep-alive connections
+            sock = socket.create_connection(("127.0.0.1", limited.port), timeout=30)
+            sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+            reply = sock.recv(65536)
+            if status_of(reply) == 503:
+                assert b"retry-after: 1" in reply.lower() and closed_after(sock) == b""
+                sock.close()
+                break
+            held.append(sock)
+            assert len(held) <= LIMITS["max_connections"]
+        assert len(held) == LIMITS["max_connections"]
+    finally:
+        for sock in held:
+            sock.close()
+    conn = http.client.HTTPConnection("127.0.0.1", limited.port, timeout=30)
+    try:
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    for reason in ("connections", "url", "headers", "too_large", "header_timeout", "body_timeout"):
+        assert f'mlgate_http_refused_total{{reason="{reason}"}}' in text, reason
