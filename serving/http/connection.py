@@ -64,7 +64,11 @@ class HttpProtocol(asyncio.Protocol):
         self._body_bytes = 0
         self._too_large = False
         self._pending: deque[tuple[asyncio.Task, bool, bool]] = deque()  # (task, keep-alive, HEAD), in order
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.TimerHandle | None = None  # only the linger of a refused connection
+        # the phase whose time limit runs, and since when (loop time): checked by sweep(), so a
+        # request costs two float writes instead of arming and cancelling timers
+        self._phase: str | None = None
+        self._phase_since = 0.0
         self._reading = True
         self._writable = True
         self._refused = False  # answered with a refusal: the rest of the stream is discarded
@@ -78,10 +82,11 @@ class HttpProtocol(asyncio.Protocol):
                          [(b"retry-after", b"1")])
             return
         self.connections.add(self)
-        self._arm(self.limits.header_timeout_s, "header")
+        self._enter("header")
 
     def connection_lost(self, exc) -> None:
         self.connections.discard(self)
+        self._phase = None
         self._disarm()
         for task, _, _ in self._pending:
             task.cancel()
@@ -116,7 +121,7 @@ class HttpProtocol(asyncio.Protocol):
         self._body = []
         self._body_bytes = 0
         self._too_large = False
-        self._arm(self.limits.header_timeout_s, "header")
+        self._enter("header")
 
     def on_url(self, url: bytes) -> None:
         self._url_bytes += len(url)
@@ -148,7 +153,7 @@ class HttpProtocol(asyncio.Protocol):
                 self._refuse(417, "expect", b'{"error":"Expect: only 100-continue is supported"}')
                 raise _Refused
             self.transport.write(_CONTINUE)
-        self._arm(self.limits.body_timeout_s, "body")
+        self._enter("body")
 
     def on_body(self, body: bytes) -> None:
         if self._too_large:
@@ -161,7 +166,7 @@ class HttpProtocol(asyncio.Protocol):
         self._body.append(body)
 
     def on_message_complete(self) -> None:
-        self._disarm()
+        self._phase = None  # no time limit while the app computes the answer
         method = self.parser.get_method().decode()
         url = self._url[0] if len(self._url) == 1 else b"".join(self._url)
         path = httptools.parse_url(url).path.decode("utf-8", "replace")
@@ -173,10 +178,20 @@ class HttpProtocol(asyncio.Protocol):
         task.add_done_callback(self._flush)
         self._update_reading()
 
-    # -- timers and flow control ---------------------------------------------------------
-    def _arm(self, delay_s: float, phase: str) -> None:
-        self._disarm()
-        self._timer = self.loop.call_later(delay_s, self._timed_out, phase)
+    # -- time limits and flow control ----------------------------------------------------
+    def _enter(self, phase: str) -> None:
+        self._phase, self._phase_since = phase, self.loop.time()
+
+    def sweep(self, now: float) -> None:
+        """Enforce the time limit of the current phase (called by the server's sweeper)."""
+        phase = self._phase
+        if phase is None:
+            return
+        limit_s = self.limits.header_timeout_s if phase == "header" else \
+            self.limits.body_timeout_s if phase == "body" else self.limits.keepalive_timeout_s
+        if now - self._phase_since >= limit_s:
+            self._phase = None
+            self._timed_out(phase)
 
     def _disarm(self) -> None:
         if self._timer is not None:
@@ -184,7 +199,6 @@ class HttpProtocol(asyncio.Protocol):
             self._timer = None
 
     def _timed_out(self, phase: str) -> None:
-        self._timer = None
         if self.transport is None or self.transport.is_closing():
             return
         if phase == "idle":
@@ -219,8 +233,8 @@ class HttpProtocol(asyncio.Protocol):
                 self.transport.close()
                 return
         self._update_reading()
-        if not self._pending and self._timer is None and self.transport is not None:
-            self._arm(self.limits.keepalive_timeout_s, "idle")
+        if not self._pending and self._phase is None:
+            self._enter("idle")
 
     def _write(self, status: int, headers, body: bytes, keep_alive: bool) -> None:
         lines = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b"Unknown"))]
@@ -238,7 +252,7 @@ class HttpProtocol(asyncio.Protocol):
         The close lingers: our side is shut for writing and what the client still sends is
         read and discarded for up to :data:`LINGER_S`, so its unread request bytes do not
         turn the close into a reset that destroys the answer before the client reads it."""
-        self._disarm()
+        self._phase = None
         if self.on_refused is not None:
             self.on_refused(reason)
         if self.transport is None or self.transport.is_closing() or self._refused:

@@ -82,7 +82,9 @@ class ServerThread:
             lambda: HttpProtocol(app, self.max_body_bytes, self._connections, self.limits, self.on_refused),
             sock=self.sock, backlog=2048)
         self._started.set()
+        sweeper = self.loop.create_task(self._sweep())
         await self._stop.wait()
+        sweeper.cancel()
         server.close()  # no new connections; in-flight requests finish
         for conn in list(self._connections):
             conn.shutdown()
@@ -91,6 +93,16 @@ class ServerThread:
             await asyncio.sleep(0.01)
         if self._on_stop is not None:
             await self._on_stop()
+
+    async def _sweep(self) -> None:
+        """Enforce the connections' time limits a few times per shortest limit."""
+        limits = self.limits
+        interval_s = min(limits.header_timeout_s, limits.body_timeout_s, limits.keepalive_timeout_s) / 4
+        while True:
+            await asyncio.sleep(interval_s)
+            now = self.loop.time()
+            for conn in list(self._connections):
+                conn.sweep(now)
 
     @property
     def alive(self) -> bool:
