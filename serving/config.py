@@ -52,6 +52,9 @@ class ServingConfig(_Strict):
         default=None, description="Models to serve; None: every model in the registry"
     )
     unnice: bool = Field(default=True, description="Reset the replica's raised nice level to 0 when allowed")
+    liveness_timeout_s: float = Field(default=5.0, gt=0, le=60, description="A replica is healthy when its event "
+                                      "loop and every model thread answer a probe within this (Serve restarts it "
+                                      "otherwise)")
     prediction_log: PredictionLogConfig = Field(default_factory=lambda: PredictionLogConfig(),
                                                   description="Prediction logs")
     metrics: MetricsConfig = Field(default_factory=lambda: MetricsConfig(), description="Prometheus metrics")

@@ -27,7 +27,8 @@ class GatewayDeployment:
 
     def check_health(self) -> None:
         if not self.gateway.healthy():
-            raise RuntimeError("gateway HTTP server is not running")
+            raise RuntimeError("gateway is not responsive: its HTTP server, event loop or a model thread "
+                               "did not answer within serving.liveness_timeout_s")
 
     def port(self) -> int:
         return self.gateway.port

@@ -6,6 +6,7 @@ single-process reference benchmark.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -96,7 +97,16 @@ class Gateway:
         return self.server.port
 
     def healthy(self) -> bool:
-        return self.server.alive
+        """The replica answers: its HTTP thread runs, its event loop turns, and every model
+        thread takes work, each within ``serving.liveness_timeout_s`` (Ray Serve's health
+        check calls this, so a wedged replica is restarted instead of keeping its share of
+        new connections)."""
+        return self.server.responsive(self.cfg.liveness_timeout_s, self._probe_models)
+
+    async def _probe_models(self) -> None:
+        if self.dataplane is not None:
+            await asyncio.gather(*(model.probe() for versions in self.dataplane.models.values()
+                                   for model in versions.values()))
 
     def stop(self) -> None:
         self.server.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -28,11 +29,12 @@ class ServedModel:
         self.version = self.pipeline.version
         self.schema = self.pipeline.schema
         self.cfg = cfg
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"model-{self.name}-{self.version}")
+        # the one thread that computes this version (batches, warm-up, the liveness probe)
+        self.compute_thread = ThreadPoolExecutor(1, thread_name_prefix=f"model-{self.name}-{self.version}")
         report = (lambda stats: on_batch(self.name, self.version, stats)) if on_batch else None
         self.batcher: Batcher[Prepared, Outputs] = Batcher(
             self.pipeline.predict_split,
-            self._executor,
+            self.compute_thread,
             max_batch_size=cfg.max_batch_size,
             batch_wait_timeout_s=cfg.batch_wait_timeout_s,
             max_queue_size=cfg.max_queue_size,
@@ -48,6 +50,14 @@ class ServedModel:
         """``tag`` comes back in ``on_done`` with the answer."""
         return await self.batcher.submit(prepared, prepared.rows, deadline, tag)
 
+    async def probe(self) -> None:
+        """Returns once the model's thread has run a no-op (behind at most the batch it computes)."""
+        await asyncio.get_running_loop().run_in_executor(self.compute_thread, _nothing)
+
     async def close(self) -> None:
         await self.batcher.close()
-        self._executor.shutdown(wait=True)
+        self.compute_thread.shutdown(wait=True)
+
+
+def _nothing() -> None:
+    return None

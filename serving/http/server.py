@@ -108,6 +108,24 @@ class ServerThread:
     def alive(self) -> bool:
         return self._thread.is_alive() and self._error is None
 
+    def responsive(self, timeout_s: float, probe: Callable[[], Awaitable[None]] | None = None) -> bool:
+        """Whether the server's event loop runs ``probe()`` (or just answers) within
+        ``timeout_s``: a wedged loop, or a probe stuck behind one, is not responsive."""
+        if not self.alive or self.loop is None:
+            return False
+
+        async def check() -> None:
+            if probe is not None:
+                await probe()
+
+        future = asyncio.run_coroutine_threadsafe(check(), self.loop)
+        try:
+            future.result(timeout_s)
+        except Exception:  # noqa: BLE001 - late, failed or cancelled: not responsive
+            future.cancel()
+            return False
+        return True
+
     def stop(self, timeout_s: float = 60.0) -> None:
         if self.loop is not None and self._stop is not None and self._thread.is_alive():
             self.loop.call_soon_threadsafe(self._stop.set)
