@@ -40,7 +40,7 @@ run: setup
 lint: setup
 	$(BIN)/ruff check .
 
-test: setup deps-browser
+test: setup deps-browser deps-alerting
 	$(BIN)/python -m pytest -m "not slow and not gpu" $(PYTEST_ARGS)
 
 # The unit tests with the process's calendar moved (issue 13): no test may depend on the date
@@ -66,7 +66,7 @@ test-clock: setup deps-browser
 test-slow: setup deps-browser
 	$(BIN)/python -m pytest -m "slow and not gpu" $(PYTEST_ARGS)
 
-test-all: setup deps-browser
+test-all: setup deps-browser deps-alerting
 	$(BIN)/python -m pytest -m "not gpu" $(PYTEST_ARGS)
 
 # Serving benchmark: mlgate vs plain Ray Serve, TorchServe, PyTriton and a bare uvicorn
@@ -105,7 +105,7 @@ clean:
 
 # Headless chromium for the drift-report browser tests (Debian; as root). The tests also try
 # this themselves and skip, saying why, only when it cannot be installed.
-.PHONY: deps-browser bench-monitor
+.PHONY: deps-browser deps-alerting bench-monitor
 deps-browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
@@ -114,3 +114,12 @@ deps-browser:
 
 bench-monitor: setup
 	$(BIN)/python benchmarks/bench_monitor.py
+
+# Alertmanager and promtool for the alert-delivery e2e test and the rules check (Debian; as
+# root). The tests also install them on demand and skip, saying why, only when they cannot.
+deps-alerting:
+	@{ command -v prometheus-alertmanager >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; } || { \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus-alertmanager prometheus \
+	    >/dev/null 2>&1 || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	    --no-install-recommends prometheus-alertmanager prometheus; }; } \
+	  || echo "deps-alerting: could not install Alertmanager/promtool; their tests will skip"

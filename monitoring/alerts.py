@@ -36,6 +36,7 @@ class AlertState:
     starts_at: str | None = None
     annotations: dict = field(default_factory=dict)
     level: float = 0.0
+    sent_at_s: float | None = None  # when it was last delivered while firing (for the repeat interval)
 
     @property
     def key(self) -> str:
@@ -152,6 +153,11 @@ class AlertBook:
 
     def firing(self) -> list[AlertState]:
         return [s for s in self.states.values() if s.status == "firing"]
+
+    def due(self, now_s: float, repeat_interval_s: float, at: str) -> list[Transition]:
+        """Firing alerts not delivered for ``repeat_interval_s``: to be sent again."""
+        return [Transition("firing", s, at, "") for s in self.firing()
+                if s.sent_at_s is None or now_s - s.sent_at_s >= repeat_interval_s]
 
     def to_dict(self) -> dict:
         return {k: s.to_dict() for k, s in self.states.items() if s.status != "inactive"}

@@ -78,6 +78,12 @@ class AlertConfig(_Strict):
         default="alertmanager_webhook",
         description="Body of Alertmanager's webhook receiver (v4), or a list for Alertmanager's /api/v2/alerts")
     timeout_s: float = Field(default=5.0, gt=0, le=120, description="Webhook request timeout")
+    retries: int = Field(default=3, ge=0, le=10, description="Attempts after a failed delivery, with backoff")
+    retry_backoff_s: float = Field(default=0.5, ge=0, le=60, description="First retry's mean wait; it doubles "
+                                   "with each retry, with full jitter")
+    repeat_interval_s: float = Field(default=300.0, gt=0, description="A firing alert is sent again this often "
+                                     "until it resolves (with alertmanager_api, its endsAt is 4 intervals ahead, "
+                                     "so Alertmanager resolves it by itself if the monitor goes away)")
     fire_after_windows: int = Field(default=1, ge=1, description="Consecutive windows over threshold to fire")
     resolve_after_windows: int = Field(default=3, ge=1, description="Consecutive clear windows to resolve")
     resolve_ratio: float = Field(default=0.8, gt=0, le=1,

@@ -119,6 +119,9 @@ class ModelMonitor:
             self.rec.inc("mlgate_live_labels_total", (self.model,), out.labels)
         self._emit(now_s, out)
         self._late_labels(changed, {r.window_id for r in out.windows}, now_s, out)
+        if self.cfg.alerts.webhook_url:  # firing alerts not delivered for a repeat interval: again
+            self._notify(self.alerts.due(now_s, self.cfg.alerts.repeat_interval_s, iso_s(now_s)), now_s, out,
+                         repeat=True)
         out.triggers += self.trigger.poll(now_s)
         self.cursor.commit_released({v: w.released_through for v, w in self.windows.items()})
         oldest = utc_at(now_s).date() - dt.timedelta(
@@ -228,18 +231,24 @@ class ModelMonitor:
         if enough:
             window = {"window_end": iso_s(end_us / 1e6)}
             obs = obs + al.live_observations(self.model, version, live, self.cfg, window)
-        self._notify(self.alerts.observe(obs, iso_s(now_s), window_id), out)
+        self._notify(self.alerts.observe(obs, iso_s(now_s), window_id), now_s, out)
         reason = pol.on_live(version, live, self.cfg) if enough else None
         if reason:
             out.triggers += self.trigger.fire(reason, version, now_s)
 
-    def _notify(self, transitions: list, out: TickResult) -> None:
+    def _notify(self, transitions: list, now_s: float, out: TickResult, repeat: bool = False) -> None:
+        """Deliver ``transitions`` (a repeat of firing alerts is counted, not logged again)."""
         if not transitions:
             return
-        delivered, error = notify.deliver(transitions, self.cfg.alerts)
-        entries = notify.log_entries(transitions, delivered, error)
-        self.store.append("alerts", entries)
-        out.transitions += entries
+        delivered, error, _ = notify.deliver(transitions, self.cfg.alerts, now_s)
+        for t in transitions:
+            state = self.alerts.states.get(t.alert.key)
+            if delivered and state is not None and t.status == "firing":
+                state.sent_at_s = now_s
+        if not repeat:
+            entries = notify.log_entries(transitions, delivered, error)
+            self.store.append("alerts", entries)
+            out.transitions += entries
         for t in transitions:
             self.rec.inc("mlgate_drift_alert_notifications_total", (self.model, t.status, str(delivered).lower()))
         firing: dict[tuple[str, str], int] = {}

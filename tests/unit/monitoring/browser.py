@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import struct
 import subprocess
 import tempfile
@@ -13,6 +12,8 @@ import zlib
 import numpy as np
 from numba import njit
 
+from tests import debian
+
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions",
          "--hide-scrollbars", "--virtual-time-budget=5000"]
@@ -20,21 +21,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
 
 def find_or_install() -> tuple[str | None, str]:
     """(path, why not) for chromium; as root on Debian, ``apt-get install -y chromium`` once."""
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found:
-        return found, ""
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        return None, "chromium is not installed and cannot be installed here (needs root and apt-get)"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in (["apt-get", "install", "-y", "chromium"], ["apt-get", "update"],
-                ["apt-get", "install", "-y", "chromium"]):
-        try:
-            subprocess.run(cmd, env=env, capture_output=True, timeout=900, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return None, f"installing chromium failed: {exc}"
-        if shutil.which("chromium"):
-            return shutil.which("chromium"), ""
-    return None, "apt-get could not install chromium (no network or no package)"
+    return debian.find_or_install(("chromium", "chromium-browser"), "chromium")
 
 
 def run(chromium: str, *args: str, timeout_s: float = 120) -> subprocess.CompletedProcess:

@@ -49,3 +49,19 @@ def test_expressions_use_exported_series_and_labels():
             labels = {g.strip() for g in grouping.split(",")}
             assert any(labels <= set(known[s].labels) for s in series), (rule["alert"], labels)
 
+
+
+def test_promtool_accepts_the_rules():
+    """Prometheus's own checker (Debian's ``prometheus`` package ships ``promtool``)."""
+    import subprocess
+
+    import pytest
+
+    from tests import debian
+
+    promtool, why = debian.find_or_install(("promtool",), "prometheus")
+    if promtool is None:
+        pytest.skip(why)
+    done = subprocess.run([promtool, "check", "rules", str(RULES)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"SUCCESS: {len(rules())} rules found" in done.stdout

@@ -69,6 +69,6 @@ def test_webhook_body_is_alertmanager_v4():
 
 
 def test_delivery_without_url_is_logged_not_sent():
-    assert notify.deliver([], AlertConfig(webhook_url="http://127.0.0.1:9")) == (False, None)
+    assert notify.deliver([], AlertConfig(webhook_url="http://127.0.0.1:9")) == (False, None, 0)
     entries = notify.log_entries([], False, None)
     assert entries == []
