@@ -7,12 +7,13 @@ STAMP := $(VENV)/.installed
 TORCH_VERSION ?= 2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: setup run lint test test-clock test-slow test-all bench bench-kernels loadtest clean help
+.PHONY: setup run lint fuzz test test-clock test-slow test-all bench bench-kernels loadtest clean help
 
 help:
 	@echo "make run        set up, then serve the demo model on http://127.0.0.1:8000 (Ctrl-C stops)"
 	@echo "make test       set up, then run the default test suite"
 	@echo "make lint       ruff on the whole tree (configuration: [tool.ruff] in pyproject.toml)"
+	@echo "make fuzz       the HTTP + codec fuzz target for FUZZ_SECONDS (default 300), corpus in var/fuzz-corpus"
 	@echo "make test-clock the unit tests with the process clock moved far away (CLOCK_OFFSETS='+400d -30d')"
 	@echo "make test-slow  the tests marked slow"
 	@echo "make bench      side-by-side serving benchmark (benchmarks/); BENCH_ARGS='--duration-s 5 --record'"
@@ -39,6 +40,13 @@ run: setup
 
 lint: setup
 	$(BIN)/ruff check .
+
+# Coverage-guided fuzzing (atheris) of the HTTP connection and the wire codecs; the corpus grows
+# in var/fuzz-corpus across runs. `make test` runs a short seeded run of the same target.
+FUZZ_SECONDS ?= 300
+fuzz: setup
+	mkdir -p var/fuzz-corpus
+	$(BIN)/python tests/fuzz/fuzz_protocol.py -max_total_time=$(FUZZ_SECONDS) -max_len=4096 var/fuzz-corpus
 
 test: setup deps-browser deps-alerting
 	$(BIN)/python -m pytest -m "not slow and not gpu" $(PYTEST_ARGS)
