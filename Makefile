@@ -46,7 +46,7 @@ lint: setup
 FUZZ_SECONDS ?= 300
 fuzz: setup
 	mkdir -p var/fuzz-corpus
-	$(BIN)/python tests/fuzz/fuzz_protocol.py -max_total_time=$(FUZZ_SECONDS) -max_len=4096 var/fuzz-corpus
+	$(BIN)/python -m tests.fuzz.fuzz_protocol -max_total_time=$(FUZZ_SECONDS) -max_len=4096 var/fuzz-corpus
 
 test: setup deps-browser deps-alerting
 	$(BIN)/python -m pytest -m "not slow and not gpu" $(PYTEST_ARGS)

@@ -6,8 +6,8 @@ binary sections) for ``decode_infer_request``, or a plain-route body for
 ``decode_instances``. The property: nothing escapes but our 4xx errors, and every answer the
 connection writes is a well-formed status line below 500 (or 503, its connection cap).
 
-    python tests/fuzz/fuzz_protocol.py -max_total_time=300 [CORPUS_DIR]   (make fuzz)
-    python tests/fuzz/fuzz_protocol.py -runs=4000 -seed=1 CORPUS_DIR       (the bounded run in make test)
+    python -m tests.fuzz.fuzz_protocol -max_total_time=300 [CORPUS_DIR]   (make fuzz)
+    python -m tests.fuzz.fuzz_protocol -runs=20000 -seed=1 CORPUS_DIR     (the bounded run in make test)
 """
 
 from __future__ import annotations
@@ -25,39 +25,13 @@ with atheris.instrument_imports():
     from serving.protocol import decode_infer_request
     from serving.protocol.plain import decode_instances
 
+from benchmarks.bench_http_connection import RecordingTransport  # noqa: E402 - after instrumenting
+
 SCHEMA = ModelSchema(kind="tabular", task="classification", class_labels=("a", "b"),
                      inputs=(FeatureSpec(name="x", datatype="FP64"),
                              FeatureSpec(name="c", datatype="BYTES", categorical=True)),
                      outputs=ModelSchema.classifier_outputs(2))
 LIMITS = HttpLimitsConfig(max_url_bytes=256, max_header_count=16, max_header_bytes=2048)
-
-
-class Transport(asyncio.Transport):
-    def __init__(self) -> None:
-        super().__init__()
-        self.out: list[bytes] = []
-        self.closed = False
-
-    def write(self, data) -> None:
-        self.out.append(bytes(data))
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def close(self) -> None:
-        self.closed = True
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-    def can_write_eof(self) -> bool:
-        return True
-
-    def write_eof(self) -> None:
-        pass
 
 
 class App:
@@ -83,7 +57,7 @@ LOOP = asyncio.new_event_loop()
 def http_stream(data: bytes) -> None:
     async def run() -> None:
         proto = HttpProtocol(App(), 4096, set(), LIMITS)
-        transport = Transport()
+        transport = RecordingTransport()
         proto.connection_made(transport)
         for i in range(0, len(data), 97):  # arbitrary packet boundaries
             if transport.closed:
@@ -93,6 +67,7 @@ def http_stream(data: bytes) -> None:
             await asyncio.sleep(0)
         proto.connection_lost(None)
         for chunk in transport.out:
+            chunk = bytes(chunk)
             if chunk.startswith(b"HTTP/1.1 "):
                 status = int(chunk[9:12])
                 assert 100 <= status < 500 or status == 503, chunk[:80]

@@ -27,7 +27,8 @@ def test_the_fuzz_target_survives_a_seeded_run(tmp_path):
     corpus.mkdir()
     for name, data in SEEDS.items():
         (corpus / name).write_bytes(data)
-    done = subprocess.run([sys.executable, str(TARGET), "-runs=20000", "-seed=1", "-max_len=2048", str(corpus)],
-                          cwd=TARGET.parents[2], capture_output=True, text=True, timeout=600)
+    done = subprocess.run([sys.executable, "-m", "tests.fuzz.fuzz_protocol", "-runs=20000", "-seed=1",
+                           "-max_len=2048", str(corpus)], cwd=TARGET.parents[2], capture_output=True, text=True,
+                          timeout=600)
     assert done.returncode == 0, done.stderr[-4000:]
     assert "Done 20000 runs" in done.stderr
