@@ -143,7 +143,7 @@ def _decode_outputs(raw: Any) -> list[RequestedOutput] | None:
 
 def _name(value: Any, field: str) -> str:
     if not isinstance(value, str) or not value:
-        fail(field, f"expected a non-empty string, got {json_type(value)}")
+        fail(field, f"expected a non-empty string, got {json_repr(value) if value == '' else json_type(value)}")
     return value
 
 
