@@ -15,6 +15,7 @@ start with ``.`` are in progress and ignored.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import socket
 import uuid
@@ -27,6 +28,8 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from contracts import fs as rfs
+
+log = logging.getLogger("mlgate.predlog")
 
 REQUEST_ID = "request_id"
 ROW_INDEX = "row_index"
@@ -66,18 +69,21 @@ QUARANTINED_METRIC = "mlgate_quarantined_files_total"  # labels: model, kind (se
 UNREADABLE = (pa.ArrowException, OSError)  # what reading a torn or truncated file raises
 
 
-def quarantine(root: str, path: str) -> str | None:
+def quarantine(root: str, path: str, error: Exception, reader: str) -> str | None:
     """Move an unreadable file under ``root`` (a segment, a feedback file) to
-    ``{root}/_quarantine/`` at the same relative path, out of every listing; returns its new
-    path, or None when it could not be moved (its readers skip it all the same)."""
+    ``{root}/_quarantine/`` at the same relative path, out of every listing, and log a
+    warning naming ``reader``, the file and ``error``; returns its new path, or None when it
+    could not be moved (its readers skip it all the same). Callers count it."""
     fs, base = rfs.resolve(root)
     relative = path[len(base):].lstrip("/") if path.startswith(base + "/") else os.path.basename(path)
-    dest = f"{base}/{QUARANTINE_DIR}/{relative}"
+    dest: str | None = f"{base}/{QUARANTINE_DIR}/{relative}"
     try:
         fs.create_dir(dest.rsplit("/", 1)[0], recursive=True)
         fs.move(path, dest)
     except OSError:
-        return None
+        dest = None
+    log.warning("%s: %s is unreadable (%s: %s); %s", reader, path, type(error).__name__, error,
+                f"moved to {dest}" if dest else "skipped (it could not be moved)")
     return dest
 
 

@@ -14,7 +14,6 @@ only of models that get labels.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import uuid
 
 import pyarrow as pa
@@ -27,8 +26,6 @@ from monitoring import labels
 from monitoring.cursor import Cursor
 from monitoring.ingest import KeyStub
 from monitoring.state import StateStore
-
-log = logging.getLogger("mlgate.monitoring")
 
 
 def _day(ts_s: float) -> dt.date:
@@ -123,9 +120,7 @@ class LiveQuality:
             try:
                 tables.append(fb.read_feedback(self.log_root, [seg]))
             except predlog.UNREADABLE as exc:
-                moved = predlog.quarantine(self.log_root, seg.path)
-                log.warning("%s: feedback file %s is unreadable (%s: %s); %s", self.model, seg.path,
-                            type(exc).__name__, exc, f"moved to {moved}" if moved else "skipped")
+                predlog.quarantine(self.log_root, seg.path, exc, f"feedback join of {self.model}")
                 self.quarantined += 1
         return pa.concat_tables(tables) if tables else fb.SCHEMA.empty_table()
 

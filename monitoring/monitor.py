@@ -181,9 +181,7 @@ class ModelMonitor:
                 self.rec.inc("mlgate_drift_rows_skipped_total", (self.model, reason), n)
 
     def _quarantine(self, seg: predlog.Segment, exc: Exception) -> None:
-        moved = predlog.quarantine(self.roots.log_root, seg.path)
-        log.warning("%s: prediction-log segment %s is unreadable (%s: %s); %s", self.model, seg.path,
-                    type(exc).__name__, exc, f"moved to {moved}" if moved else "skipped (could not be moved)")
+        predlog.quarantine(self.roots.log_root, seg.path, exc, f"monitor of {self.model}")
         self.cursor.commit(seg)  # never read again
         self.rec.inc(predlog.QUARANTINED_METRIC, (self.model, "segment"))
 

@@ -28,12 +28,14 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.feather as feather
+import pyarrow.fs as pafs
 
-from contracts.fs import fsync_local
+from contracts.fs import publish
 from contracts.names import check_name
 
 log = logging.getLogger("mlgate.monitoring")
 LOGS = ("windows", "live", "alerts", "triggers")
+_LOCAL = pafs.LocalFileSystem()  # the state directory is a local or mounted path
 STATE_FILE = "state.json"
 PREVIOUS_STATE_FILE = "state.prev.json"
 
@@ -91,12 +93,10 @@ class StateStore:
         self.path.mkdir(parents=True, exist_ok=True)
         tmp = self.path / f".state.json.{uuid.uuid4().hex}"
         tmp.write_text(dumps(state))
-        fsync_local(str(tmp))
         current = self.path / STATE_FILE
         if current.exists():  # the last good state stays beside it until this one is down
             os.replace(current, self.path / PREVIOUS_STATE_FILE)
-        os.replace(tmp, current)
-        fsync_local(str(self.path))
+        publish(_LOCAL, str(tmp), str(current))
 
     def append(self, log: str, records: list[dict]) -> None:
         if log not in LOGS:
@@ -128,9 +128,7 @@ class StateStore:
         directory.mkdir(parents=True, exist_ok=True)
         tmp = directory / f".{name}.{uuid.uuid4().hex}"
         feather.write_feather(table, tmp, compression=compression)
-        fsync_local(str(tmp))
-        os.replace(tmp, directory / f"{name}.arrow")
-        fsync_local(str(directory))
+        publish(_LOCAL, str(tmp), str(directory / f"{name}.arrow"))
 
     def read_table(self, name: str) -> pa.Table | None:
         path = self.path / f"{name}.arrow"

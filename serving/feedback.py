@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import logging
 import math
 import threading
 from collections import Counter
@@ -38,7 +37,6 @@ from registry.schema import ModelSchema
 from serving.http.errors import JSON
 
 MAX_NAMED_IDS = 20
-log = logging.getLogger("mlgate.feedback")
 
 
 class KnownIds:
@@ -96,9 +94,7 @@ class KnownIds:
 
 
     def _quarantine(self, model: str, seg: predlog.Segment, exc: Exception) -> None:
-        moved = predlog.quarantine(self.log_root, seg.path)
-        log.warning("feedback index of %s: segment %s is unreadable (%s: %s); %s", model, seg.path,
-                    type(exc).__name__, exc, f"moved to {moved}" if moved else "skipped")
+        predlog.quarantine(self.log_root, seg.path, exc, f"feedback index of {model}")
         if self.recorder is not None:
             self.recorder.inc(predlog.QUARANTINED_METRIC, (model, "segment"))
 
