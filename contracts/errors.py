@@ -77,6 +77,37 @@ class PayloadTooLarge(MlgateError):
     reason = "too_large"
 
 
+class MalformedRequest(InvalidInput):
+    """Bytes that do not parse as an HTTP/1.1 request (the connection closes)."""
+
+    reason = "malformed"
+
+
+class RequestTimeout(MlgateError):
+    """A request's headers or body did not arrive in time (``phase``: header or body)."""
+
+    status = HTTPStatus.REQUEST_TIMEOUT
+
+    def __init__(self, phase: str) -> None:
+        super().__init__(f"request {phase} not received in time")
+        self.reason = f"{phase}_timeout"
+
+
+class UriTooLong(MlgateError):
+    status = HTTPStatus.REQUEST_URI_TOO_LONG
+    reason = "url"
+
+
+class HeadersTooLarge(MlgateError):
+    status = HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
+    reason = "headers"
+
+
+class ExpectationFailed(MlgateError):
+    status = HTTPStatus.EXPECTATION_FAILED
+    reason = "expect"
+
+
 class Conflict(MlgateError):
     """A write that would change something immutable (a published version)."""
 
@@ -112,6 +143,12 @@ class Overloaded(MlgateError):
 
 class NotReady(Overloaded):
     """The model exists but is not loaded yet (or is shutting down)."""
+
+
+class TooManyConnections(Overloaded):
+    """A replica holds its ``serving.http.max_connections`` already."""
+
+    reason = "connections"
 
 
 class DeadlineExceeded(MlgateError):

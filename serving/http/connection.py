@@ -28,7 +28,16 @@ from http import HTTPStatus
 
 import httptools
 
-from contracts.errors import PayloadTooLarge
+from contracts.errors import (
+    ExpectationFailed,
+    HeadersTooLarge,
+    MalformedRequest,
+    MlgateError,
+    PayloadTooLarge,
+    RequestTimeout,
+    TooManyConnections,
+    UriTooLong,
+)
 from serving.config import HttpLimitsConfig
 from serving.http.errors import error_response
 
@@ -36,7 +45,6 @@ log = logging.getLogger("mlgate.http")
 
 _REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_JSON = (b"content-type", b"application/json")
 LINGER_S = 2.0  # how long a refused connection drains what its client still sends
 
 
@@ -78,8 +86,7 @@ class HttpProtocol(asyncio.Protocol):
     def connection_made(self, transport) -> None:
         self.transport = transport
         if len(self.connections) >= self.limits.max_connections:
-            self._refuse(503, "connections", b'{"error":"too many connections to this replica; retry later"}',
-                         [(b"retry-after", b"1")])
+            self._refuse(TooManyConnections("too many connections to this replica; retry later"))
             return
         self.connections.add(self)
         self._enter("header")
@@ -98,13 +105,11 @@ class HttpProtocol(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            self._refuse(400, "malformed", b'{"error":"protocol upgrade not supported"}')
-        except httptools.HttpParserCallbackError as exc:
-            if not isinstance(exc.__context__, _Refused):
-                raise
+            self._refuse(MalformedRequest("protocol upgrade not supported"))
         except httptools.HttpParserError as exc:
-            self._refuse(400, "malformed",
-                         b'{"error":"malformed HTTP request: %s"}' % str(exc).encode()[:200].replace(b'"', b"'"))
+            if isinstance(exc.__context__, _Refused):  # a limit already answered; the parser stops here
+                return
+            self._refuse(MalformedRequest(f"malformed HTTP request: {str(exc)[:200]}"))
 
     def pause_writing(self) -> None:  # the client does not read its answers: stop taking requests
         self._writable = False
@@ -126,7 +131,7 @@ class HttpProtocol(asyncio.Protocol):
     def on_url(self, url: bytes) -> None:
         self._url_bytes += len(url)
         if self._url_bytes > self.limits.max_url_bytes:
-            self._refuse(414, "url", b'{"error":"request target: longer than %d bytes"}' % self.limits.max_url_bytes)
+            self._refuse(UriTooLong(f"request target: longer than {self.limits.max_url_bytes} bytes"))
             raise _Refused
         self._url.append(url)
 
@@ -134,23 +139,23 @@ class HttpProtocol(asyncio.Protocol):
         self._header_count += 1
         self._header_bytes += len(name) + len(value)
         if self._header_count > self.limits.max_header_count:
-            self._refuse(431, "headers", b'{"error":"headers: more than %d"}' % self.limits.max_header_count)
+            self._refuse(HeadersTooLarge(f"headers: more than {self.limits.max_header_count}"))
             raise _Refused
         if self._header_bytes > self.limits.max_header_bytes:
-            self._refuse(431, "headers", b'{"error":"headers: more than %d bytes"}' % self.limits.max_header_bytes)
+            self._refuse(HeadersTooLarge(f"headers: more than {self.limits.max_header_bytes} bytes"))
             raise _Refused
         self._headers[name.lower()] = value
 
     def on_headers_complete(self) -> None:
         declared = self._headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            self._refuse(413, "too_large", b'{"error":"body: %s bytes is over the limit of %d"}'
-                         % (declared[:20], self.max_body_bytes))
+            self._refuse(PayloadTooLarge(f"body: {declared[:20].decode()} bytes is over the limit of "
+                                         f"{self.max_body_bytes}"))
             raise _Refused
         expect = self._headers.get(b"expect")
         if expect is not None:
             if expect.lower() != b"100-continue":
-                self._refuse(417, "expect", b'{"error":"Expect: only 100-continue is supported"}')
+                self._refuse(ExpectationFailed("Expect: only 100-continue is supported"))
                 raise _Refused
             self.transport.write(_CONTINUE)
         self._enter("body")
@@ -207,7 +212,7 @@ class HttpProtocol(asyncio.Protocol):
         if self._pending:  # answers still owed: close once they are written
             self.closing = True
             return
-        self._refuse(408, f"{phase}_timeout", b'{"error":"request %s not received in time"}' % phase.encode())
+        self._refuse(RequestTimeout(phase))
 
     def _update_reading(self) -> None:
         if self.transport is None or self.transport.is_closing():
@@ -247,18 +252,18 @@ class HttpProtocol(asyncio.Protocol):
         lines.append(body)
         self.transport.write(b"".join(lines))
 
-    def _refuse(self, status: int, reason: str, body: bytes, headers: list | None = None) -> None:
+    def _refuse(self, error: MlgateError) -> None:
         """Answer ``status`` and close (answers owed before it are dropped with the connection).
         The close lingers: our side is shut for writing and what the client still sends is
         read and discarded for up to :data:`LINGER_S`, so its unread request bytes do not
         turn the close into a reset that destroys the answer before the client reads it."""
         self._phase = None
         if self.on_refused is not None:
-            self.on_refused(reason)
+            self.on_refused(error.reason)
         if self.transport is None or self.transport.is_closing() or self._refused:
             return
         self._refused = True
-        self._write(status, [_JSON, *(headers or [])], body, keep_alive=False)
+        self._write(*error_response(error), keep_alive=False)
         if self.transport.can_write_eof():
             self.transport.write_eof()
         self._timer = self.loop.call_later(LINGER_S, self.transport.close)

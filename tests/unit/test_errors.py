@@ -11,13 +11,19 @@ from contracts.errors import (
     ClientClosed,
     Conflict,
     DeadlineExceeded,
+    ExpectationFailed,
+    HeadersTooLarge,
     InvalidInput,
+    MalformedRequest,
     MethodNotAllowed,
     NotFound,
     NotReady,
     Overloaded,
     PayloadTooLarge,
     RegistryError,
+    RequestTimeout,
+    TooManyConnections,
+    UriTooLong,
     classify,
 )
 from serving.http.errors import error_response
@@ -34,6 +40,13 @@ from serving.http.errors import error_response
     (Overloaded("queue full", retry_after_s=2.5), 503, "queue_full"),
     (NotReady("loading"), 503, "queue_full"),
     (DeadlineExceeded("deadline passed"), 504, "deadline"),
+    (MalformedRequest("malformed HTTP request: x"), 400, "malformed"),
+    (RequestTimeout("header"), 408, "header_timeout"),
+    (RequestTimeout("body"), 408, "body_timeout"),
+    (UriTooLong("request target: longer than 8 bytes"), 414, "url"),
+    (ExpectationFailed("Expect: only 100-continue is supported"), 417, "expect"),
+    (HeadersTooLarge("headers: more than 8"), 431, "headers"),
+    (TooManyConnections("too many connections"), 503, "connections"),
 ])
 def test_expected_outcomes_keep_their_status_reason_and_message(error, status, reason):
     kind = classify(error)
