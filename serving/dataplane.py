@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol
 
 import numpy as np
 
-from contracts.errors import InvalidInput, NotFound, NotReady, PayloadTooLarge, classify
+from contracts.errors import ErrorKind, InvalidInput, NotFound, NotReady, PayloadTooLarge, classify
 from registry.store import Registry
 from serving.config import ServingConfig
 from serving.model import ServedModel
@@ -46,9 +47,15 @@ class Outcome:
         """The version that answered, else the one the request named (None: not named)."""
         return self.model.version if self.model is not None else self.request.version
 
+    @cached_property
+    def kind(self) -> ErrorKind | None:
+        """What the error means (``contracts.errors.classify``), worked out once for every
+        observer; None for an answer."""
+        return None if self.error is None else classify(self.error)
+
     @property
     def status(self) -> int:
-        return 200 if self.error is None else classify(self.error).status
+        return 200 if self.kind is None else self.kind.status
 
 
 @dataclass

@@ -8,17 +8,12 @@ from collections.abc import Callable, Collection
 
 import orjson
 
-from contracts.errors import classify
 from contracts.prometheus import MetricsRecorder
 from serving.batching import BatchStats
 from serving.dataplane import UNKNOWN_MODEL, BatchOutcome, Outcome
 from serving.predlog import PredictionLogWriter, RequestRecord
 
 errors_log = logging.getLogger("mlgate.errors")
-
-
-def rejection_reason(error: BaseException) -> str:
-    return classify(error).reason
 
 
 class MetricsObserver:
@@ -70,15 +65,14 @@ class MetricsObserver:
         if o.model is None and version and (name == UNKNOWN_MODEL or (
                 self.served_versions is not None and version not in self.served_versions(name))):
             version = UNKNOWN_MODEL
-        error = o.error
         key = (name, version, request.route, o.status)
         rows = o.prepared.rows if o.prepared is not None else 0
         with self._lock:
             tally = self._tally(key)
             tally[0].append(o.latency_s)
             tally[1].append(rows)
-            if error is not None:
-                reason_key = (name, version, request.route, rejection_reason(error))
+            if o.kind is not None:
+                reason_key = (name, version, request.route, o.kind.reason)
                 self._rejections[reason_key] = self._rejections.get(reason_key, 0) + 1
 
     def batch(self, model: str, version: str, stats: BatchStats) -> None:
@@ -136,9 +130,10 @@ class PredictionLogObserver:
             inputs = prepared.columns if prepared.columns is not None else \
                 {model.schema.inputs[0].name: prepared.tensor}
             rows = prepared.rows
+        detail = o.kind.detail if o.kind is not None else None
         self.writer.record(RequestRecord(
             request.request_id, int(o.wall_start_s * 1e6), request.model, o.version, request.route, o.status,
-            o.latency_s * 1e3, _message(o.error), rows, inputs, o.outputs, model.schema if model is not None else None))
+            o.latency_s * 1e3, detail, rows, inputs, o.outputs, model.schema if model is not None else None))
 
 
 class ErrorLogObserver:
@@ -155,15 +150,12 @@ class ErrorLogObserver:
             return
         record = {"event": "request_error", "request_id": o.request.request_id, "model": o.request.model,
                   "version": o.version,
-                  "route": o.request.route, "status": o.status, "error": _message(o.error)}
+                  "route": o.request.route, "status": o.status, "error": o.kind.detail}
         if self.include_inputs and o.prepared is not None and o.prepared.columns is not None:
             record["inputs"] = {k: v.tolist() for k, v in o.prepared.columns.items()}
         line = orjson.dumps(record, default=str).decode()
-        if not classify(o.error).expected:
+        if not o.kind.expected:
             errors_log.error(line)
         else:
             errors_log.warning(line)
 
-
-def _message(error: BaseException | None) -> str | None:
-    return None if error is None else classify(error).detail
