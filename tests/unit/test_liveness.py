@@ -25,25 +25,24 @@ def test_a_running_replica_is_healthy(gateway):
     assert gateway.healthy()
 
 
-def test_a_wedged_event_loop_is_unhealthy_until_it_runs_again(gateway):
+def unhealthy_while(gateway, block) -> None:
+    """``block(wait)`` makes something of the replica run ``wait`` (which blocks until
+    released): the replica is unhealthy meanwhile, and healthy again once it is released."""
     release = threading.Event()
-    gateway.server.loop.call_soon_threadsafe(release.wait, 60)  # something blocks the loop
+    block(lambda: release.wait(60))
     try:
         assert not gateway.healthy()
     finally:
         release.set()
     assert gateway.healthy()
+
+
+def test_a_wedged_event_loop_is_unhealthy_until_it_runs_again(gateway):
+    unhealthy_while(gateway, gateway.server.loop.call_soon_threadsafe)  # something blocks the loop
 
 
 def test_a_stuck_model_thread_is_unhealthy_until_it_takes_work_again(gateway):
-    model = gateway.dataplane.model("demo")
-    release = threading.Event()
-    model.compute_thread.submit(release.wait, 60)  # a batch that never finishes
-    try:
-        assert not gateway.healthy()
-    finally:
-        release.set()
-    assert gateway.healthy()
+    unhealthy_while(gateway, gateway.dataplane.model("demo").compute_thread.submit)  # a batch that never ends
 
 
 def test_a_stopped_server_is_unhealthy(demo_registry):
