@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 from contracts.errors import InvalidInput
 from registry.schema import FeatureSpec, ModelSchema
-from serving.validate import Prepared, check_finite
+from serving.pipeline import Prepared, check_finite
 
 Problems = dict[int, str]  # row position in the batch -> reason
 
@@ -103,7 +103,7 @@ def _parse_numbers(name: str, arr: pa.Array) -> tuple[np.ndarray, Problems]:
 
 
 def _not_finite(spec: FeatureSpec, values: np.ndarray) -> Problems:
-    """Rows ``serving.validate.check_finite`` refuses, each with its message."""
+    """Rows ``serving.pipeline.check_finite`` refuses, each with its message."""
     try:
         check_finite(spec, values, spec.name)
         return {}

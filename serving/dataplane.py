@@ -21,10 +21,9 @@ from contracts.errors import ErrorKind, InvalidInput, NotFound, NotReady, Payloa
 from registry.store import Registry
 from serving.config import ServingConfig
 from serving.model import ServedModel
-from serving.pipeline import Outputs, SplitOutputs, concat_rows
-from serving.protocol.v2_encode import select_outputs
+from serving.pipeline import Outputs, Prepared, SplitOutputs, concat_rows
+from serving.protocol.v2 import select_outputs
 from serving.types import InferenceRequest, InferenceResponse, Tensor
-from serving.validate import Prepared
 
 log = logging.getLogger("mlgate.serving")
 UNKNOWN_MODEL = "_unknown"  # the label of names no served model has (clients must not mint label values)

@@ -10,9 +10,8 @@ from typing import Any
 from registry.store import ModelVersion
 from serving.batching import Batcher, BatchStats
 from serving.config import ModelServingConfig
-from serving.pipeline import ModelPipeline, Outputs
+from serving.pipeline import ModelPipeline, Outputs, Prepared, prepare
 from serving.types import Tensor
-from serving.validate import Prepared, prepare
 
 
 class ServedModel:

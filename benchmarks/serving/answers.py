@@ -20,9 +20,8 @@ def reference_outputs(bench: bm.BenchModels, models: tuple[str, ...]) -> dict[st
     """Model name -> the first output (``output`` or ``probabilities``) mlgate computes for
     ``bm.body_for(name)``; ``heavy`` brings ``heavy_nobatch``."""
     from registry import Registry
-    from serving.pipeline import ModelPipeline
-    from serving.protocol.v2_decode import decode_infer_request
-    from serving.validate import prepare
+    from serving.pipeline import ModelPipeline, prepare
+    from serving.protocol.v2 import decode_infer_request
 
     registry = Registry(bench.registry_root)
     names = [m for m in models if m in registry.list_models()]

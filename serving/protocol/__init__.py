@@ -5,8 +5,7 @@ No web framework and no Ray here; transports call these and map ``InvalidInput``
 """
 
 from serving.protocol.metadata import model_metadata, server_metadata
-from serving.protocol.v2_decode import decode_infer_request
-from serving.protocol.v2_encode import encode_error, encode_infer_response, select_outputs
+from serving.protocol.v2 import decode_infer_request, encode_error, encode_infer_response, select_outputs
 
 __all__ = [
     "decode_infer_request",

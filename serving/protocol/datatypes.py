@@ -29,53 +29,6 @@ def fail(field: str, message: str) -> NoReturn:
     raise InvalidInput(f"{field}: {message}")
 
 
-def check_datatype(value: object, field: str) -> str:
-    if not isinstance(value, str):
-        fail(field, f"expected a string, got {json_type(value)}")
-    if value in UNSUPPORTED_DATATYPES:
-        fail(field, f"unsupported datatype {value}")
-    if value not in DATATYPES:
-        fail(field, f"unknown datatype {value[:40]!r}; expected one of {', '.join(sorted(DATATYPES))}")
-    return value
-
-
-MAX_RANK = 16  # dimensions of one tensor (numpy's own limit is 64)
-MAX_ID_CHARS = 256  # a request id, echoed in X-Request-Id and logged
-
-
-def check_shape(value: object, field: str, max_elements: int) -> tuple[int, ...]:
-    """A tensor shape, bounded before anything is allocated: at most :data:`MAX_RANK`
-    dimensions, and neither a dimension nor the product of the non-zero ones above
-    ``max_elements`` (the caller's bound: what the body can hold, one byte at least per
-    element). Checked dimension by dimension, so a huge shape costs no arithmetic."""
-    if not isinstance(value, list):
-        fail(field, f"expected an array of non-negative integers, got {json_type(value)}")
-    if len(value) > MAX_RANK:
-        fail(field, f"{len(value)} dimensions; at most {MAX_RANK}")
-    product = 1
-    for i, dim in enumerate(value):
-        if type(dim) is not int or dim < 0:
-            fail(field, f"dimension {i} is {json_repr(dim)}; expected a non-negative integer")
-        product *= dim or 1
-        if product > max_elements:
-            fail(field, f"{format_shape(value)} needs more elements than the {max_elements}-byte body can hold")
-    return tuple(value)
-
-
-def check_request_id(value: object, field: str) -> str | None:
-    """A client's request id: a string of at most :data:`MAX_ID_CHARS` printable characters
-    (it is echoed in a response header: no CR, LF or other control characters)."""
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        fail(field, f"expected a string, got {json_type(value)}")
-    if len(value) > MAX_ID_CHARS:
-        fail(field, f"{len(value)} characters; at most {MAX_ID_CHARS}")
-    if not value.isprintable():
-        fail(field, "control characters are not allowed")
-    return value
-
-
 def format_shape(shape: Sequence[int]) -> str:
     return "[" + ",".join(str(d) for d in shape) + "]"
 

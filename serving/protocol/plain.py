@@ -14,8 +14,7 @@ import orjson
 
 from contracts.errors import InvalidInput, PayloadTooLarge
 from registry.schema import ModelSchema
-from serving.protocol.datatypes import check_request_id
-from serving.protocol.json_data import json_to_array
+from serving.protocol.json_data import check_request_id, json_to_array
 from serving.types import Tensor
 
 

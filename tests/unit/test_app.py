@@ -412,7 +412,7 @@ def test_deadline_is_504(env, how):
 
 
 def test_the_deadline_runs_from_arrival_not_from_the_end_of_decoding(env):
-    from serving.protocol.v2_decode import decode_infer_request
+    from serving.protocol.v2 import decode_infer_request
 
     request = decode_infer_request(orjson.dumps(demo_doc()), model="demo", version=None, header_length=None)
     request.timeout_s = 5.0
@@ -552,7 +552,7 @@ def test_shapes_beyond_what_the_body_can_hold_are_400_naming_the_shape(env, shap
 
 
 def test_shape_bound_off_by_one():
-    from serving.protocol.datatypes import MAX_RANK, check_shape
+    from serving.protocol.json_data import MAX_RANK, check_shape
 
     assert check_shape([10, 10], "s", 100) == (10, 10) and check_shape([0, 100], "s", 100) == (0, 100)
     assert check_shape([1] * MAX_RANK, "s", 1) == (1,) * MAX_RANK

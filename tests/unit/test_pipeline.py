@@ -9,9 +9,8 @@ import torch
 
 from registry import FeatureSpec, ModelSchema, OutputSpec, Registry
 from registry.torch_io import register_torch_model
-from serving.pipeline import ModelPipeline
+from serving.pipeline import ModelPipeline, prepare
 from serving.types import Tensor
-from serving.validate import prepare
 from tests.reference import demo_rows, labels_of, reference_probabilities, reference_tensor, v2_inputs
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -95,7 +95,7 @@ def test_tensor_model_bad_rows(rows):
 
 
 def test_tensor_model_rows_of_the_wrong_width_fail_validation_not_decoding():
-    from serving.validate import prepare
+    from serving.pipeline import prepare
 
     inputs, _, _ = decode({"instances": [[1, 2]]}, TENSOR)
     with pytest.raises(InvalidInput, match="inputs.x.shape"):

@@ -7,8 +7,8 @@ import pytest
 
 from contracts.errors import InvalidInput
 from registry.schema import FeatureSpec, ModelSchema, OutputSpec
+from serving.pipeline import prepare
 from serving.types import Tensor
-from serving.validate import prepare
 
 TABULAR = ModelSchema(
     kind="tabular",

@@ -12,8 +12,8 @@ import pytest
 from batch.validate import accepts, check_batch, feature_values
 from registry.preprocess import Preprocessor
 from registry.schema import FeatureSpec
+from serving.pipeline import prepare
 from serving.protocol.plain import decode_instances
-from serving.validate import prepare
 from training import demo_data
 
 NUM = FeatureSpec(name="x", datatype="FP64")

@@ -9,8 +9,8 @@ from contracts.prometheus import MetricsHub, MetricsRecorder
 from serving.batching import BatchStats
 from serving.dataplane import BatchOutcome, Outcome
 from serving.observers import MetricsObserver
+from serving.pipeline import Prepared
 from serving.types import InferenceRequest
-from serving.validate import Prepared
 
 
 class _Model:

@@ -9,7 +9,7 @@ import pytest
 from contracts.errors import InvalidInput
 from registry.schema import V2_TO_NUMPY
 from serving.protocol.json_data import json_to_array, one_value_array
-from serving.protocol.v2_decode import decode_infer_request
+from serving.protocol.v2 import decode_infer_request
 
 VALUES = [0, 1, -1, 7, 2**31 - 1, 2**31, -2**31 - 1, 2**53, 2**53 + 1, 2**63 - 1, 2**63, 2**64 - 1, -2**63,
           0.0, -0.0, 1.5, -2.25, 3.4028234663852886e38, 3.5e38, 65504.0, 65520.0, 1e308, -1e308,

@@ -1,6 +1,7 @@
-"""Decode an Open Inference Protocol v2 REST infer request into an ``InferenceRequest``.
+"""The Open Inference Protocol v2 REST codec: an infer request's body to an
+``InferenceRequest``, an ``InferenceResponse`` to the response body.
 
-``header_length`` is the ``Inference-Header-Content-Length`` header: the JSON header
+**Requests.** ``header_length`` is the ``Inference-Header-Content-Length`` header: the JSON header
 is ``body[:header_length]`` and the binary sections of the inputs that declare
 ``parameters.binary_data_size`` follow it, in input order, with nothing after them.
 
@@ -8,16 +9,36 @@ Request parameters are kept as sent; two are also interpreted, as Triton does:
 ``timeout`` is an integer number of MICROseconds (0 = no deadline) and becomes
 ``timeout_s``; ``binary_data_output`` (bool) becomes ``binary_output_default``.
 Shared-memory and classification parameters are refused, not ignored.
+
+**Responses.** Each output goes as JSON ``data`` (flat, row-major) or, when binary, as
+``parameters.binary_data_size`` in the JSON header with its raw bytes appended after
+the header in output order. ``BYTES`` outputs in JSON are UTF-8 text; a value that is
+not valid UTF-8 is a 400 telling the client to request that output in binary
+(never silently replaced). Non-finite floats in JSON: see ``json_data``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from collections.abc import Sequence
+from typing import Any, Protocol, TypeVar
 
-from serving.protocol.binary import binary_to_array
-from serving.protocol.datatypes import check_datatype, check_request_id, check_shape, fail, json_repr, json_type
-from serving.protocol.json_data import json_to_array, one_value_array, parse_json
-from serving.types import InferenceRequest, RequestedOutput, Tensor
+import numpy as np
+import orjson
+
+from contracts.errors import MlgateError
+from serving.protocol.binary import array_to_binary, binary_to_array
+from serving.protocol.datatypes import DATATYPES, fail, json_repr, json_type
+from serving.protocol.json_data import (
+    array_to_json,
+    check_datatype,
+    check_request_id,
+    check_shape,
+    json_to_array,
+    one_value_array,
+    parse_json,
+)
+from serving.types import InferenceRequest, InferenceResponse, RequestedOutput, Tensor
 
 _UNSUPPORTED_PARAMETERS = ("shared_memory_region", "classification")
 _ONE_VALUE_KEYS = frozenset({"name", "shape", "datatype", "data"})
@@ -180,3 +201,93 @@ def _timeout_s(value: Any) -> float | None:
         fail("parameters.timeout", "expected a non-negative integer number of microseconds, "
                                    f"got {json_type(value)} {value!r:.40}")
     return value / 1e6 if value else None
+
+
+# -- responses ---------------------------------------------------------------------------
+
+_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+
+
+class _Named(Protocol):
+    name: str
+
+
+T = TypeVar("T", bound=_Named)
+
+
+def select_outputs(outputs: Sequence[T], requested: Sequence[RequestedOutput] | None) -> list[T]:
+    """The outputs the client asked for, in its order; all of them when it asked for none.
+
+    Works on anything with a ``name`` (response tensors, or the schema's ``OutputSpec``
+    so the data plane can refuse an unknown output before running the model).
+    """
+    if requested is None:
+        return list(outputs)
+    by_name = {o.name: o for o in outputs}
+    selected: list[T] = []
+    for i, wanted in enumerate(requested):
+        if wanted.name not in by_name:
+            known = ", ".join(repr(name) for name in by_name)
+            fail(f"outputs[{i}].name", f"model has no output {wanted.name!r} (outputs: {known})")
+        selected.append(by_name[wanted.name])
+    return selected
+
+
+def encode_infer_response(
+    resp: InferenceResponse, *, requested: list[RequestedOutput] | None, binary_default: bool
+) -> tuple[bytes, int | None]:
+    """The response body and the JSON header length (None: the body is plain JSON)."""
+    tensors = select_outputs(resp.outputs, requested)
+    flags = [binary_default if r is None or r.binary_data is None else r.binary_data
+             for r in (requested or [None] * len(tensors))]
+    entries: list[dict[str, Any]] = []
+    sections: list[bytes | memoryview] = []
+    for tensor, binary in zip(tensors, flags):
+        entry, section = _encode_output(tensor, binary)
+        entries.append(entry)
+        if section is not None:
+            sections.append(section)
+    header = orjson.dumps(_header(resp, entries), option=_OPTIONS)
+    if not sections:
+        return header, None
+    return b"".join([header, *sections]), len(header)
+
+
+def encode_error(message: str) -> bytes:
+    return orjson.dumps({"error": message})
+
+
+def _header(resp: InferenceResponse, outputs: list[dict[str, Any]]) -> dict[str, Any]:
+    header: dict[str, Any] = {"model_name": resp.model_name, "model_version": resp.model_version}
+    if resp.id is not None:
+        header["id"] = resp.id
+    if resp.parameters:
+        header["parameters"] = resp.parameters
+    header["outputs"] = outputs
+    return header
+
+
+def _encode_output(tensor: Tensor, binary: bool) -> tuple[dict[str, Any], bytes | memoryview | None]:
+    field = f"output {tensor.name!r}"
+    data = _checked_data(tensor, field)
+    entry: dict[str, Any] = {"name": tensor.name, "datatype": tensor.datatype,
+                             "shape": list(tensor.shape)}
+    parameters = dict(tensor.parameters)
+    if not binary:
+        entry["data"] = array_to_json(data, tensor.datatype, field)
+        if parameters:
+            entry["parameters"] = parameters
+        return entry, None
+    section = array_to_binary(data, tensor.datatype, field)
+    entry["parameters"] = {**parameters, "binary_data_size": len(section)}
+    return entry, section
+
+
+def _checked_data(tensor: Tensor, field: str) -> np.ndarray:
+    """An output the model produced that contradicts itself is our bug: a 500."""
+    if tensor.datatype not in DATATYPES:
+        raise MlgateError(f"{field}: unknown datatype {tensor.datatype!r}")
+    data = np.asarray(tensor.data)
+    if data.size != math.prod(tensor.shape):
+        raise MlgateError(f"{field}: {data.size} values do not fill shape {list(tensor.shape)}")
+    return data
