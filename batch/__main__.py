@@ -4,28 +4,36 @@
         --model demo@production --input s3://bucket/rows/ --output s3://bucket/scores/
 
 Under ``ray job submit`` (``RAY_ADDRESS`` set by Ray) it joins the job's cluster;
-elsewhere it behaves as ``mlgate score`` (a local Ray unless ``--address``).
+elsewhere it behaves as ``mlgate score`` (a local Ray unless ``--address``). The flags and
+the flow are ``batch.entry``'s, shared with ``mlgate score``; the CLI is not imported.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
+from contracts.errors import MlgateError
+
 
 def main(argv: list[str] | None = None) -> int:
-    from mlgate.cli import main as cli_main
     from mlgate.raycluster import loopback_env
 
-    loopback_env()
-    if os.environ.get("RAY_ADDRESS"):  # a Ray job's driver: join that cluster, as the job API expects
-        import ray
+    loopback_env()  # before anything imports ray: it reads this at import time
+    from batch import entry
 
-        ray.init(log_to_driver=False)
-    return cli_main(["score", *(sys.argv[1:] if argv is None else argv)])
+    parser = argparse.ArgumentParser(prog="mlgate score", description=entry.DESCRIPTION)  # the same command
+    entry.add_arguments(parser)
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        return entry.score(args, join_job=bool(os.environ.get("RAY_ADDRESS")))
+    except MlgateError as exc:
+        print(f"mlgate: error: {exc.message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
-    from mlgate.cli import exit_promptly
+    from mlgate.process import exit_promptly
 
     exit_promptly(main())

@@ -56,7 +56,8 @@ from monitoring.retrain import Roots  # noqa: E402
 from registry.references import OUTPUT_PROFILE_FILE, PROFILE_FILE, fit_output_profile  # noqa: E402
 from registry.store import Registry  # noqa: E402
 from serving.config import PredictionLogConfig  # noqa: E402
-from serving.predlog import PredictionLogWriter, RequestRecord  # noqa: E402
+from serving.observers import RequestRecord
+from serving.predlog import PredictionLogWriter  # noqa: E402
 from training import demo_data  # noqa: E402
 from training.dataschema import DatasetSchema  # noqa: E402
 from training.profile import build_profile  # noqa: E402
@@ -99,7 +100,7 @@ def record_segment(writer: PredictionLogWriter, cols: dict[str, np.ndarray], fir
     for start in range(0, len(proba), request_rows):
         part = slice(start, start + request_rows)
         row = first_row + start
-        writer.record(RequestRecord(request_id(row), T0_US + row * 1000, "demo", "1", "v2", 200, 1.0, None,
+        writer.buffer.record(RequestRecord(request_id(row), T0_US + row * 1000, "demo", "1", "v2", 200, 1.0, None,
                                     len(proba[part]), {k: v[part] for k, v in inputs.items()},
                                     {"probabilities": proba[part], "label": labels[part]}, schema))
     writer.flush()

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import atexit
 import importlib
-import os
 import sys
-import threading
 from typing import NoReturn
 
 from contracts.errors import MlgateError
+from mlgate.process import exit_promptly
 
 # Command groups, one module each under mlgate/commands/ (each has register(subparsers)).
 COMMANDS = ("up", "models", "demo", "logs", "score", "data", "train", "runs", "monitor")
@@ -35,19 +33,6 @@ def main(argv: list[str] | None = None) -> int:
     except MlgateError as exc:
         print(f"mlgate: error: {exc.message}", file=sys.stderr)
         return 2
-
-
-def exit_promptly(code: int) -> NoReturn:
-    """End the program: exit handlers run and output is flushed, but the interpreter does not
-    tear its modules down one by one (0.2-0.4 s once Ray Data is imported). A program with
-    threads still running exits the ordinary way, which waits for them."""
-    main_thread = threading.main_thread()
-    if any(t is not main_thread and not t.daemon for t in threading.enumerate()):
-        sys.exit(code)
-    atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
 
 
 def run() -> NoReturn:

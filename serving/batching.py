@@ -13,10 +13,13 @@ Contract:
   batch held several requests and more arrived while it ran): then a batch waits at
   most that long to fill up.
 * If a batch fails, its items are retried one by one so a bad item fails alone.
-* ``on_done`` hears once per batch about the items that got a result (their opaque
-  ``tag``, payload and result, plus the batch function's whole return when the batch
-  ran as one and every item in it got its result): the data plane observes successes
-  per batch, not per request.
+* ``on_batch``, the batcher's one listener, hears once per computed batch, before any
+  of its callers resumes: the batch's shape and timing, and the items that got a result
+  (their opaque ``tag``, payload and result, plus the batch function's whole return when
+  the batch ran as one and every item in it got its result). The data plane observes
+  successes per batch, not per request.
+* Admission (:meth:`check_admission`) is the caller's to ask once: :meth:`submit` asks
+  it and queues; :meth:`enqueue` queues what the caller admitted already.
 * ``close()`` fails queued and in-flight items with :class:`Overloaded` (retryable);
   later submits are refused the same way.
 """
@@ -39,9 +42,6 @@ log = logging.getLogger("mlgate.serving")
 P = TypeVar("P")
 R = TypeVar("R")
 BatchFn = Callable[[Sequence[P]], Sequence[R]]
-# (tags, payloads, results) of the items that got a result, and the batch function's
-# return when the whole batch ran as one call and all its items are among them (else None)
-OnDone = Callable[[list[Any], list[P], list[R], "Sequence[R] | None"], None]
 
 
 @dataclass(eq=False)
@@ -50,7 +50,7 @@ class _Item(Generic[P]):
     rows: int
     deadline: float | None  # time.monotonic() seconds
     future: asyncio.Future
-    tag: Any = None  # the caller's, passed back through ``on_done``
+    tag: Any = None  # the caller's, passed back in the batch report
     enqueued_at: float = field(default_factory=time.monotonic)
     queued: bool = True
 
@@ -65,6 +65,18 @@ class BatchStats:
     compute_s: float
 
 
+@dataclass(frozen=True)
+class BatchReport(Generic[P, R]):
+    """One computed batch, as ``on_batch`` hears it."""
+
+    stats: BatchStats
+    tags: list[Any]  # of the items that got a result, in batch order
+    payloads: list[P]  # theirs
+    results: list[R]  # theirs
+    whole: Sequence[R] | None  # the batch function's return when it ran as one call for all of them
+
+
+
 class Batcher(Generic[P, R]):
     def __init__(
         self,
@@ -75,8 +87,7 @@ class Batcher(Generic[P, R]):
         batch_wait_timeout_s: float = 0.0,
         max_queue_size: int = 1024,
         retry_after_s: float = 1.0,
-        on_batch: Callable[[BatchStats], None] | None = None,
-        on_done: OnDone | None = None,
+        on_batch: Callable[[BatchReport[P, R]], None] | None = None,
         service_time: ServiceTime | None = None,
     ) -> None:
         self._fn = fn
@@ -87,7 +98,6 @@ class Batcher(Generic[P, R]):
         self.max_queue_size = max_queue_size
         self.retry_after_s = retry_after_s
         self._on_batch = on_batch
-        self._on_done = on_done
         self._queue: deque[_Item[P]] = deque()
         self._queued_rows = 0
         self._wakeup: asyncio.Event | None = None
@@ -115,7 +125,15 @@ class Batcher(Generic[P, R]):
                 raise DeadlineExceeded(f"deadline cannot be met: about {wait_s * 1e3:.0f} ms of work queued ahead")
 
     async def submit(self, payload: P, rows: int, deadline: float | None = None, tag: Any = None) -> R:
+        """Admit (:meth:`check_admission`), queue and wait for this item's result."""
         self.check_admission(rows, deadline)
+        return await self.enqueue(payload, rows, deadline, tag)
+
+    async def enqueue(self, payload: P, rows: int, deadline: float | None = None, tag: Any = None) -> R:
+        """Queue an item its caller admitted and wait for its result (``tag`` comes back
+        in the batch's report)."""
+        if self._closed:
+            raise Overloaded("model is shutting down", self.retry_after_s)
         self._ensure_running()
         item = _Item(payload, rows, deadline, asyncio.get_running_loop().create_future(), tag)
         self._queue.append(item)
@@ -217,14 +235,9 @@ class Batcher(Generic[P, R]):
         except Exception as exc:  # noqa: BLE001 - e.g. the executor is shut down
             _fail(batch, exc)
             return
+        compute_s = time.monotonic() - started
         self._last_batch_items = len(batch)
-        self.service_time.observe(time.monotonic() - started)
-        if self._on_batch is not None:
-            waits = tuple(started - i.enqueued_at for i in batch)
-            try:
-                self._on_batch(BatchStats(sum(i.rows for i in batch), len(batch), waits, time.monotonic() - started))
-            except Exception:  # noqa: BLE001 - metrics must never fail requests or stop the runner
-                log.exception("on_batch callback failed")
+        self.service_time.observe(compute_s)
         done: list[_Item[P]] = []
         values: list[R] = []
         for item, (ok, value) in zip(batch, results):
@@ -236,12 +249,15 @@ class Batcher(Generic[P, R]):
                 values.append(value)
             else:
                 item.future.set_exception(value)
-        if self._on_done is not None and done:
+        if self._on_batch is not None:
+            stats = BatchStats(sum(i.rows for i in batch), len(batch), tuple(started - i.enqueued_at for i in batch),
+                               compute_s)
+            report = BatchReport(stats, [i.tag for i in done], [i.payload for i in done], values,
+                                 whole if len(done) == len(batch) else None)
             try:  # before any caller resumes: they run on this loop after this call
-                self._on_done([i.tag for i in done], [i.payload for i in done], values,
-                              whole if len(done) == len(batch) else None)
+                self._on_batch(report)
             except Exception:  # noqa: BLE001 - observers must never fail requests or stop the runner
-                log.exception("on_done callback failed")
+                log.exception("on_batch callback failed")
 
 
 def _fail(batch: list[_Item[Any]], exc: BaseException) -> None:

@@ -1,104 +1,138 @@
-"""The data plane: finds the model version a request names and runs it.
+"""The data plane: the served model versions, and the one inference use case.
 
-Transports call only this; it knows nothing about HTTP. Observers (prediction log,
-metrics, error log) hear about every answered inference request: the answers a batch
-computed once per batch (:class:`BatchOutcome`, all status 200), every other answer
-one by one (:class:`Outcome`), including the ones a transport refused before decoding
-finished (:meth:`DataPlane.refused`).
+Transports call only this; it knows nothing about HTTP. An inference request is one
+:class:`Inference`, from its arrival (its timing starts) through admission (once), its
+validation against the model, its batch, to its outcome, which the observers hear
+exactly once: the answers a batch computed together (:class:`BatchOutcome`), every other
+answer alone (:class:`Outcome`), including requests a transport refused before decoding
+finished (:meth:`Inference.refuse`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
-from functools import cached_property
-from typing import Protocol
+from collections.abc import Callable, Sequence
 
-import numpy as np
-
-from contracts.errors import ErrorKind, InvalidInput, NotFound, NotReady, PayloadTooLarge, classify
+from contracts.errors import InvalidInput, NotFound, NotReady, PayloadTooLarge
 from registry.store import Registry
+from serving.batching import BatchReport
 from serving.config import ServingConfig
 from serving.model import ServedModel
-from serving.pipeline import Outputs, Prepared, SplitOutputs, concat_rows
-from serving.protocol.v2 import select_outputs
+from serving.outcomes import UNKNOWN_MODEL, BatchOutcome, Observer, Outcome
+from serving.pipeline import Outputs, Prepared, concat_rows
 from serving.types import InferenceRequest, InferenceResponse, Tensor
 
 log = logging.getLogger("mlgate.serving")
-UNKNOWN_MODEL = "_unknown"  # the label of names no served model has (clients must not mint label values)
+ObserverFactory = Callable[["DataPlane"], Sequence[Observer]]
 
 
-@dataclass
-class Outcome:
-    """What observers learn about one answered request."""
+class Inference:
+    """One inference request in the data plane: created on arrival, admitted once, run once."""
 
-    request: InferenceRequest
-    model: ServedModel | None
-    prepared: Prepared | None
-    outputs: Outputs | None
-    error: Exception | None
-    latency_s: float
-    wall_start_s: float
+    __slots__ = ("plane", "started_s", "wall_s", "request", "admitted", "observed")
 
-    @property
-    def version(self) -> str | None:
-        """The version that answered, else the one the request named (None: not named)."""
-        return self.model.version if self.model is not None else self.request.version
+    def __init__(self, plane: DataPlane, wall_s: float, started_s: float | None = None) -> None:
+        """``wall_s``: the wall clock at arrival (the prediction log's ``ts``); ``started_s``:
+        ``time.perf_counter()`` at arrival (latency and deadlines run from it)."""
+        self.plane = plane
+        self.started_s = time.perf_counter() if started_s is None else started_s
+        self.wall_s = wall_s
+        self.request: InferenceRequest | None = None
+        self.admitted = False
+        self.observed = False  # its answer was observed with its batch
 
-    @cached_property
-    def kind(self) -> ErrorKind | None:
-        """What the error means (``contracts.errors.classify``), worked out once for every
-        observer; None for an answer."""
-        return None if self.error is None else classify(self.error)
+    def admit(self, name: str, version: str | None, timeout_s: float | None) -> None:
+        """Refuse now, before any decoding, what the model's queue rules out: a full queue
+        (503), a deadline (``timeout_s`` from arrival, else the model's default) that the
+        queued work already makes impossible (504). An unknown model passes (a 404 when run)."""
+        if not self.plane.ready:
+            raise NotReady("server is shutting down")
+        self.admitted = True
+        try:
+            model = self.plane.model(name, version)
+        except NotFound:
+            return
+        timeout_s = timeout_s if timeout_s is not None else model.cfg.default_timeout_s
+        model.batcher.check_admission(1, None if timeout_s is None else self._deadline(timeout_s))
 
-    @property
-    def status(self) -> int:
-        return 200 if self.kind is None else self.kind.status
+    async def run(self, request: InferenceRequest) -> InferenceResponse:
+        """Validate ``request`` against its model, compute it in a batch, answer it."""
+        plane = self.plane
+        self.request = request
+        key = (request.model if request.model in plane.models else UNKNOWN_MODEL, request.route)
+        inflight = plane.inflight
+        inflight[key] = inflight.get(key, 0) + 1
+        model = prepared = None
+        try:
+            if not self.admitted:
+                self.admit(request.model, request.version, request.timeout_s)
+            model = plane.model(request.model, request.version)
+            _check_requested_outputs(request, model)  # an unknown output: 400, no compute
+            prepared = model.pipeline.prepare(request.inputs)
+            if prepared.rows > model.row_limit:
+                raise PayloadTooLarge(f"inputs: {prepared.rows} rows; model {model.name} takes at most "
+                                      f"{model.row_limit} per request (max_rows_per_request)")
+            timeout_s = request.timeout_s if request.timeout_s is not None else model.cfg.default_timeout_s
+            deadline = None if timeout_s is None else self._deadline(timeout_s)
+            outputs = await model.batcher.enqueue(prepared, prepared.rows, deadline, self)
+        except BaseException as exc:
+            # observed already: its batch answered it, then its client went away; the answer stands
+            if not self.observed:
+                plane.notify(Outcome(request, model, prepared, None, exc, time.perf_counter() - self.started_s,
+                                     self.wall_s))
+            raise
+        finally:
+            inflight[key] -= 1
+        if not self.observed:  # a model built without the data plane as its listener
+            plane.notify(Outcome(request, model, prepared, outputs, None, time.perf_counter() - self.started_s,
+                                 self.wall_s))
+        datatypes = model.pipeline.output_datatypes
+        tensors = [Tensor(name, datatypes.get(name, "FP32"), values.shape, values) for name, values in outputs.items()]
+        return InferenceResponse(model.name, model.version, tensors, id=request.id)
 
+    def refuse(self, request: InferenceRequest, error: Exception) -> None:
+        """The transport refused the request before it could run (a bad body, admission):
+        observed like any other answer."""
+        self.plane.notify(Outcome(request, None, None, None, error, time.perf_counter() - self.started_s,
+                                  self.wall_s))
 
-@dataclass
-class BatchOutcome:
-    """What observers learn about the requests of one batch that got their answer (200)."""
-
-    model: ServedModel
-    requests: list[InferenceRequest]
-    latency_s: list[float]  # per request, from its arrival to its batch's answer
-    rows: list[int]  # per request
-    inputs: dict[str, np.ndarray]  # the validated inputs of these requests, concatenated in order
-    outputs: Outputs  # their outputs, concatenated in order
-
-
-class Observer(Protocol):
-    def observe(self, outcome: Outcome) -> None: ...
-
-    def observe_batch(self, outcome: BatchOutcome) -> None: ...
+    def _deadline(self, timeout_s: float) -> float:
+        """A ``time.monotonic()`` deadline ``timeout_s`` after arrival (not after decoding)."""
+        return time.monotonic() - (time.perf_counter() - self.started_s) + timeout_s
 
 
 class DataPlane:
-    def __init__(self, models: dict[str, dict[str, ServedModel]], observers: list[Observer] | None = None,
-                 inflight: dict[tuple[str, str], int] | None = None):
-        """``inflight``: requests inside :meth:`infer` by (model or ``UNKNOWN_MODEL``, route),
-        kept in this dict (a metrics observer may read the same one)."""
-        self.models = models
-        self.observers = list(observers or [])
-        self.inflight = inflight if inflight is not None else {}
+    def __init__(self, models: dict[str, dict[str, ServedModel]] | None = None) -> None:
+        self.models: dict[str, dict[str, ServedModel]] = models if models is not None else {}
+        self.observers: tuple[Observer, ...] = ()
+        # requests inside Inference.run by (model or UNKNOWN_MODEL, route): counted here only
+        self.inflight: dict[tuple[str, str], int] = {}
         self.ready = True
 
     @classmethod
-    def load(cls, registry: Registry, cfg: ServingConfig, observers: list[Observer] | None = None,
-             on_batch=None, inflight: dict[tuple[str, str], int] | None = None) -> DataPlane:
+    def load(cls, registry: Registry, cfg: ServingConfig, observers: ObserverFactory | None = None) -> DataPlane:
+        """The versions ``cfg`` serves, each reporting its batches to the plane; then
+        ``observers(plane)`` (they may read the plane: its models, its in-flight counts)."""
         names = cfg.serve_models if cfg.serve_models is not None else registry.list_models()
-        plane = cls({}, observers, inflight)
+        plane = cls()
         for name in names:
             mcfg = cfg.for_model(name)
             versions = registry.served(name, mcfg.version_policy)
             if not versions:
                 raise NotFound(f"model {name!r}: no version matches its version policy")
-            plane.models[name] = {str(v.version): ServedModel(v, mcfg, on_batch, plane.observe_batch)
-                                  for v in versions}
+            plane.models[name] = {str(v.version): ServedModel(v, mcfg, plane) for v in versions}
             log.info("loaded model %s versions %s", name, sorted(plane.models[name], key=int))
+        plane.observers = tuple(observers(plane)) if observers is not None else ()
         return plane
+
+    def arrive(self, wall_s: float, started_s: float | None = None) -> Inference:
+        """An inference request arrived (transports call this first, before decoding)."""
+        return Inference(self, wall_s, started_s)
+
+    async def infer(self, request: InferenceRequest, started_s: float, wall_s: float) -> InferenceResponse:
+        """The whole use case for a request decoded already."""
+        return await self.arrive(wall_s, started_s).run(request)
 
     def model(self, name: str, version: str | None = None) -> ServedModel:
         versions = self.models.get(name)
@@ -110,77 +144,33 @@ class DataPlane:
             raise NotFound(f"model {name!r} version {version!r} is not served (served: {sorted(versions, key=int)})")
         return versions[version]
 
-    def check_capacity(self, name: str | None, version: str | None, timeout_s: float | None = None) -> None:
-        """Refuse at once, before any decoding, what the model's batcher would refuse now: a
-        full queue (503) or, with ``timeout_s`` known from the transport (a header), a deadline
-        the queued work already makes impossible (504). Unknown names pass (answered later)."""
-        try:
-            model = self.model(name or "", version)
-        except NotFound:
-            return
-        timeout_s = timeout_s if timeout_s is not None else model.cfg.default_timeout_s
-        model.batcher.check_admission(1, None if timeout_s is None else time.monotonic() + timeout_s)
+    def served_versions(self, name: str) -> dict[str, ServedModel]:
+        return self.models.get(name, {})
 
-    async def infer(self, request: InferenceRequest, started_s: float, wall_start_s: float) -> InferenceResponse:
-        """``started_s``: ``time.perf_counter()`` at arrival; ``wall_start_s``: ``time.time()``."""
-        request.arrived_s, request.arrived_wall_s = started_s, wall_start_s
-        key = (request.model if request.model in self.models else UNKNOWN_MODEL, request.route)
-        inflight = self.inflight
-        inflight[key] = inflight.get(key, 0) + 1
-        model = prepared = None
-        try:
-            if not self.ready:
-                raise NotReady("server is shutting down")
-            model = self.model(request.model, request.version)
-            _check_requested_outputs(request, model)
-            prepared = model.prepare(request.inputs)
-            if prepared.rows > model.cfg.row_limit:
-                raise PayloadTooLarge(f"inputs: {prepared.rows} rows; model {model.name} takes at most "
-                                      f"{model.cfg.row_limit} per request (max_rows_per_request)")
-            select_outputs(model.schema.outputs, request.outputs)  # an unknown output: 400, no compute
-            timeout_s = request.timeout_s if request.timeout_s is not None else model.cfg.default_timeout_s
-            # the deadline runs from the request's arrival, not from the end of its decoding
-            deadline = None if timeout_s is None else time.monotonic() - (time.perf_counter() - started_s) + timeout_s
-            outputs = await model.infer(prepared, deadline, request)
-        except BaseException as exc:
-            # observed already: its batch answered it, then its client went away; the answer stands
-            if not request.observed:
-                self._notify(Outcome(request, model, prepared, None, exc, time.perf_counter() - started_s,
-                                     wall_start_s))
-            raise
-        finally:
-            inflight[key] -= 1
-        if not request.observed:  # a model built without the data plane's batch hook
-            self._notify(Outcome(request, model, prepared, outputs, None, time.perf_counter() - started_s,
-                                 wall_start_s))
-        tensors = [_tensor(name, values, model) for name, values in outputs.items()]
-        return InferenceResponse(model.name, model.version, tensors, id=request.id)
-
-    def refused(self, request: InferenceRequest, error: Exception, started_s: float, wall_start_s: float) -> None:
-        """A transport refused the request before it reached :meth:`infer` (e.g. a bad body)."""
-        self._notify(Outcome(request, None, None, None, error, time.perf_counter() - started_s, wall_start_s))
-
-    def _notify(self, outcome: Outcome) -> None:
+    def notify(self, outcome: Outcome) -> None:
         for obs in self.observers:
             try:
                 obs.observe(outcome)
             except Exception:  # noqa: BLE001 - an observer must never fail a request
                 log.exception("observer %r failed", obs)
 
-    def observe_batch(self, model: ServedModel, requests: list[InferenceRequest], payloads: list[Prepared],
-                      results: list[Outputs], whole: SplitOutputs | None) -> None:
-        """The batcher's report of the requests one batch answered, before any of them
-        resumes: they are observed here, together, and not again one by one."""
+    def batch_done(self, model: ServedModel, report: BatchReport[Prepared, Outputs]) -> None:
+        """A model's report of one batch, before any of its callers resumes: the requests it
+        answered are observed here, together, and not again one by one."""
         now_s = time.perf_counter()
-        for request in requests:
-            request.observed = True
-        if whole is not None:
-            inputs, outputs = whole.inputs, whole.outputs
-        else:  # the batch was split (a bad item) or some callers left: gather the answered ones
-            inputs = model.pipeline.inputs(payloads)
-            outputs = {k: concat_rows([r[k] for r in results]) for k in results[0]}
-        outcome = BatchOutcome(model, requests, [now_s - r.arrived_s for r in requests], [p.rows for p in payloads],
-                               inputs, outputs)
+        calls: list[Inference] = report.tags
+        for call in calls:
+            call.observed = True
+        if report.whole is not None:
+            inputs, outputs = report.whole.inputs, report.whole.outputs
+        elif report.results:  # the batch was split (a bad item) or some callers left: gather the answered ones
+            inputs = model.pipeline.inputs(report.payloads)
+            outputs = {k: concat_rows([r[k] for r in report.results]) for k in report.results[0]}
+        else:
+            inputs, outputs = {}, {}
+        outcome = BatchOutcome(model, report.stats, [c.request for c in calls],
+                               [now_s - c.started_s for c in calls], [c.wall_s for c in calls],
+                               [p.rows for p in report.payloads], inputs, outputs)
         for obs in self.observers:
             try:
                 obs.observe_batch(outcome)
@@ -195,13 +185,8 @@ class DataPlane:
 
 
 def _check_requested_outputs(request: InferenceRequest, model: ServedModel) -> None:
-    names = {o.name for o in model.schema.outputs}
+    datatypes = model.pipeline.output_datatypes
     for i, out in enumerate(request.outputs or ()):
-        if out.name not in names:
-            raise InvalidInput(f"outputs[{i}].name: model has no output {out.name!r} (outputs: {sorted(names)})")
-
-
-def _tensor(name: str, values, model: ServedModel) -> Tensor:
-    spec = model.schema.output(name)
-    datatype = spec.datatype if spec is not None else "FP32"
-    return Tensor(name, datatype, tuple(values.shape), values)
+        if out.name not in datatypes:
+            known = ", ".join(repr(name) for name in datatypes)
+            raise InvalidInput(f"outputs[{i}].name: model has no output {out.name!r} (outputs: {known})")

@@ -54,20 +54,9 @@ class Gateway:
 
     def _build_app(self) -> GatewayApp:
         # Built on the server's own loop so batchers and their futures live there.
-        names = self.cfg.serve_models if self.cfg.serve_models is not None else self.registry.list_models()
-        known = set(names)
-        observers: list = [ErrorLogObserver(self.cfg.metrics.log_error_inputs)]
-        on_batch = None
-        inflight: dict[tuple[str, str], int] = {}  # counted by the data plane, exported by the metrics
-        if self.cfg.metrics.enabled:
-            metrics = MetricsObserver(self.recorder, known, inflight,
-                                      served_versions=lambda m: self.dataplane.models.get(m, {}))
-            observers.append(metrics)
-            on_batch = metrics.batch
         if self.cfg.prediction_log.enabled and self.log_root:
             self.writer = PredictionLogWriter(self.log_root, self.cfg.prediction_log, self.recorder)
-            observers.append(PredictionLogObserver(self.writer, known))
-        self.dataplane = DataPlane.load(self.registry, self.cfg, observers, on_batch, inflight)
+        self.dataplane = DataPlane.load(self.registry, self.cfg, self._observers)
         extra_post = {}
         if self.writer is not None:  # feedback labels name logged predictions: needs the log
             from serving.feedback import FeedbackHandler
@@ -77,6 +66,17 @@ class Gateway:
                                                      clock=self.clock, recorder=self.recorder)
         return GatewayApp(self.dataplane, self.cfg.max_body_bytes, extra_get={"metrics": self._metrics},
                           extra_post=extra_post, clock=self.clock)
+
+    def _observers(self, plane: DataPlane) -> list:
+        """What hears every answered request: the error log, the metrics (reading the plane's
+        in-flight counts and served versions), the prediction log."""
+        known = set(plane.models)
+        observers: list = [ErrorLogObserver(self.cfg.metrics.log_error_inputs)]
+        if self.cfg.metrics.enabled:
+            observers.append(MetricsObserver(self.recorder, known, plane.inflight, plane.served_versions))
+        if self.writer is not None:
+            observers.append(PredictionLogObserver(self.writer.buffer, known))
+        return observers
 
     async def _metrics(self, route, headers) -> tuple:
         if self.pusher is None:

@@ -1,53 +1,46 @@
-"""A served model version: its pipeline behind a batcher on the server's event loop."""
+"""A served model version: its pipeline behind a batcher, on the server's event loop.
+
+The data plane admits, validates (``pipeline.prepare``) and queues (``batcher``) each
+request itself; this module builds the pair, warms it up, probes and closes it.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from functools import partial
+from typing import Protocol
 
 from registry.store import ModelVersion
-from serving.batching import Batcher, BatchStats
+from serving.batching import Batcher, BatchReport
 from serving.config import ModelServingConfig
-from serving.pipeline import ModelPipeline, Outputs, Prepared, prepare
-from serving.types import Tensor
+from serving.pipeline import ModelPipeline, Outputs, Prepared
+
+
+class BatchListener(Protocol):
+    def batch_done(self, model: ServedModel, report: BatchReport[Prepared, Outputs]) -> None: ...
 
 
 class ServedModel:
-    def __init__(
-        self,
-        version: ModelVersion,
-        cfg: ModelServingConfig,
-        on_batch: Callable[[str, str, BatchStats], None] | None = None,
-        on_done: Callable[[ServedModel, list, list[Prepared], list[Outputs], Any], None] | None = None,
-    ) -> None:
-        """``on_done(model, tags, payloads, results, whole)``: see :class:`serving.batching.Batcher`."""
+    def __init__(self, version: ModelVersion, cfg: ModelServingConfig, listener: BatchListener | None = None) -> None:
+        """``listener.batch_done(model, report)`` hears every batch this version computes."""
         self.pipeline = ModelPipeline(version, cfg.device, cfg.precision, cfg.cuda_graph_batch_sizes)
         self.name = self.pipeline.name
         self.version = self.pipeline.version
         self.schema = self.pipeline.schema
         self.cfg = cfg
+        self.row_limit = cfg.row_limit
         # the one thread that computes this version (batches, warm-up, the liveness probe)
         self.compute_thread = ThreadPoolExecutor(1, thread_name_prefix=f"model-{self.name}-{self.version}")
-        report = (lambda stats: on_batch(self.name, self.version, stats)) if on_batch else None
         self.batcher: Batcher[Prepared, Outputs] = Batcher(
             self.pipeline.predict_split,
             self.compute_thread,
             max_batch_size=cfg.max_batch_size,
             batch_wait_timeout_s=cfg.batch_wait_timeout_s,
             max_queue_size=cfg.max_queue_size,
-            on_batch=report,
-            on_done=(lambda *done: on_done(self, *done)) if on_done else None,
+            on_batch=partial(listener.batch_done, self) if listener is not None else None,
         )
         self.pipeline.warm_up((1, cfg.max_batch_size))
-
-    def prepare(self, inputs: list[Tensor]) -> Prepared:
-        return prepare(self.schema, inputs)
-
-    async def infer(self, prepared: Prepared, deadline: float | None, tag: Any = None) -> Outputs:
-        """``tag`` comes back in ``on_done`` with the answer."""
-        return await self.batcher.submit(prepared, prepared.rows, deadline, tag)
 
     async def probe(self) -> None:
         """Returns once the model's thread has run a no-op (behind at most the batch it computes)."""

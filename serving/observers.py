@@ -1,17 +1,28 @@
-"""Observers of answered requests: metrics, the prediction log, the error log."""
+"""Observers of answered requests, on the request path: metrics tallies, error-log lines,
+prediction-log rows.
+
+Each only appends under a lock; a drain turns what piled up into the real thing in bulk,
+off the request path: the metrics recorder's drain folds the tallies into counters and
+histograms (:meth:`MetricsObserver.collect`), the prediction log's writer thread turns
+buffered rows into Parquet segments (``serving.predlog``).
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from itertools import repeat
 
+import numpy as np
 import orjson
 
 from contracts.prometheus import MetricsRecorder
-from serving.batching import BatchStats
-from serving.dataplane import UNKNOWN_MODEL, BatchOutcome, Outcome
-from serving.predlog import PredictionLogWriter, RequestRecord
+from registry.schema import ModelSchema
+from serving.config import PredictionLogConfig
+from serving.outcomes import UNKNOWN_MODEL, BatchOutcome, Outcome
+from serving.types import InferenceRequest
 
 errors_log = logging.getLogger("mlgate.errors")
 
@@ -45,9 +56,17 @@ class MetricsObserver:
         return tally
 
     def observe_batch(self, b: BatchOutcome) -> None:
-        requests = b.requests
-        route = requests[0].route
+        model, stats, requests = b.model, b.stats, b.requests
         with self._lock:
+            batch = self._batches.get((model.name, model.version))
+            if batch is None:
+                batch = self._batches[(model.name, model.version)] = ([], [], [])
+            batch[0].append(stats.rows)
+            batch[1].append(stats.compute_s)
+            batch[2].extend(stats.queue_wait_s)
+            if not requests:
+                return
+            route = requests[0].route
             if all(r.route == route for r in requests):
                 tally = self._tally((b.model.name, b.model.version, route, 200))
                 tally[0].extend(b.latency_s)
@@ -75,15 +94,6 @@ class MetricsObserver:
                 reason_key = (name, version, request.route, o.kind.reason)
                 self._rejections[reason_key] = self._rejections.get(reason_key, 0) + 1
 
-    def batch(self, model: str, version: str, stats: BatchStats) -> None:
-        with self._lock:
-            tally = self._batches.get((model, version))
-            if tally is None:
-                tally = self._batches[(model, version)] = ([], [], [])
-            tally[0].append(stats.rows)
-            tally[1].append(stats.compute_s)
-            tally[2].extend(stats.queue_wait_s)
-
     def collect(self) -> None:
         """Fold the tallies since the last call into the recorder."""
         with self._lock:
@@ -107,17 +117,172 @@ class MetricsObserver:
             m.set_gauge("mlgate_inflight_requests", labels, count)
 
 
-class PredictionLogObserver:
-    """Every answered request of a served model goes to the writer's buffer as it is."""
+@dataclass(slots=True)
+class RequestRecord:
+    """One request as the log keeps it: ``rows`` records with the contract's fixed columns
+    (``contracts.predlog.FIXED_FIELDS``), and its input and output arrays by name, or None
+    when the request never got that far (they are logged as nulls)."""
 
-    def __init__(self, writer: PredictionLogWriter, known_models: set[str]) -> None:
-        self.writer = writer
+    request_id: str
+    ts_us: int
+    model: str
+    version: str | None
+    route: str
+    status: int
+    latency_ms: float
+    error: str | None = None
+    rows: int = 1
+    inputs: dict[str, np.ndarray] | None = None
+    outputs: dict[str, np.ndarray] | None = None
+    schema: ModelSchema | None = None
+
+
+class PendingRows:
+    """Buffered records of one model version, column by column: a request adds plain
+    values to per-column lists, a batch extends them, and inputs and outputs are kept as
+    the arrays they came in (one entry per request or per batch, ``part_rows`` rows each).
+    Nothing left behind is a container the garbage collector has to walk again and again
+    (a dict per request would be, and full collections of a replica's heap then stall
+    requests). The writer's flush builds Arrow columns from them (``serving.predlog``)."""
+
+    def __init__(self, model: str, version: str | None, schema: ModelSchema | None) -> None:
+        self.model, self.version, self.schema = model, version, schema
+        self.request_id: list[str] = []
+        self.ts_us: list[int] = []
+        self.route: list[str] = []
+        self.status: list[int] = []
+        self.latency_ms: list[float] = []
+        self.error: list[str | None] = []
+        self.rows: list[int] = []  # per request
+        self.row_count = 0
+        self.part_rows: list[int] = []  # rows of each entry of the input and output lists
+        self.inputs: dict[str, list[np.ndarray | None]] = \
+            {spec.name: [] for spec in schema.inputs} if schema is not None else {}
+        self.outputs: dict[str, list[np.ndarray | None]] = \
+            {spec.name: [] for spec in schema.outputs} if schema is not None else {}
+        self._input_items = tuple(self.inputs.items())
+        self._output_items = tuple(self.outputs.items())
+
+    def add(self, r: RequestRecord) -> None:
+        self.request_id.append(r.request_id)
+        self.ts_us.append(r.ts_us)
+        self.route.append(r.route)
+        self.status.append(r.status)
+        self.latency_ms.append(r.latency_ms)
+        self.error.append(r.error)
+        self.rows.append(r.rows)
+        self._add_arrays(r.rows, r.inputs, r.outputs)
+
+    def add_answered(self, request_ids: list[str], ts_us: list[int], routes: list[str], latency_ms: list[float],
+                     rows: list[int], total: int, inputs: dict[str, np.ndarray],
+                     outputs: dict[str, np.ndarray]) -> None:
+        """Several answered requests (status 200) whose ``total`` rows are in ``inputs``/``outputs``."""
+        self.request_id.extend(request_ids)
+        self.ts_us.extend(ts_us)
+        self.route.extend(routes)
+        self.status.extend(repeat(200, len(request_ids)))
+        self.latency_ms.extend(latency_ms)
+        self.error.extend(repeat(None, len(request_ids)))
+        self.rows.extend(rows)
+        self._add_arrays(total, inputs, outputs)
+
+    def _add_arrays(self, rows: int, inputs: dict[str, np.ndarray] | None,
+                    outputs: dict[str, np.ndarray] | None) -> None:
+        self.row_count += rows
+        self.part_rows.append(rows)
+        for arrays, items in ((inputs, self._input_items), (outputs, self._output_items)):
+            if arrays is None:
+                for _, column in items:
+                    column.append(None)
+            else:
+                for name, column in items:
+                    column.append(arrays.get(name))
+
+
+class PredictionBuffer:
+    """The prediction log's request side: answered requests kept as rows, column by column,
+    per model version, until the writer (``serving.predlog.PredictionLogWriter``) takes them.
+    Bounded: beyond ``max_buffer_rows`` new records are dropped and counted; at ``max_rows``
+    the writer is woken. Thread-safe (one lock)."""
+
+    def __init__(self, cfg: PredictionLogConfig, metrics: MetricsRecorder | None = None) -> None:
+        self.cfg = cfg
+        self.metrics = metrics
+        self.full = threading.Event()  # max_rows reached, or closing: the writer flushes now
+        self._buf: dict[tuple[str, str | None, int], PendingRows] = {}
+        self._rows = 0
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def record(self, r: RequestRecord) -> None:
+        """One answered request (``r.rows`` records)."""
+        with self._lock:
+            pending = self._reserve(r.model, r.version, r.schema, r.rows)
+            if pending is not None:
+                pending.add(r)
+
+    def record_batch(self, model: str, version: str, schema: ModelSchema, requests: list[InferenceRequest],
+                     latency_s: list[float], wall_start_s: list[float], rows: list[int],
+                     inputs: dict[str, np.ndarray],
+                     outputs: dict[str, np.ndarray]) -> None:
+        """Requests one batch answered (status 200), with their latencies, arrival times (wall
+        clock, epoch seconds) and rows: ``inputs``/``outputs`` hold their rows, concatenated in
+        request order."""
+        total = sum(rows)
+        ids = [r.request_id for r in requests]
+        ts_us = [int(s * 1e6) for s in wall_start_s]
+        routes = [r.route for r in requests]
+        latency_ms = [x * 1e3 for x in latency_s]
+        with self._lock:
+            pending = self._reserve(model, version, schema, total)
+            if pending is not None:
+                pending.add_answered(ids, ts_us, routes, latency_ms, rows, total, inputs, outputs)
+
+    def _reserve(self, model: str, version: str | None, schema: ModelSchema | None, rows: int) -> PendingRows | None:
+        """Under the lock: room for ``rows`` records and the buffer they go to, or None when
+        the policy drops them (counted)."""
+        if self._closed or self._rows + rows > self.cfg.max_buffer_rows:
+            reason = "closed" if self._closed else "buffer_full"
+            self._count("mlgate_predlog_records_dropped_total", (model, reason), rows)
+            return None
+        key = (model, version, id(schema))
+        pending = self._buf.get(key)
+        if pending is None:
+            pending = self._buf[key] = PendingRows(model, version, schema)
+        self._rows += rows
+        if self._rows >= self.cfg.max_rows:
+            self.full.set()
+        return pending
+
+    def take(self) -> list[PendingRows]:
+        """Everything buffered now, emptying the buffer (the writer's flush)."""
+        with self._lock:
+            pending, self._buf, self._rows = self._buf, {}, 0
+        return list(pending.values())
+
+    def close(self) -> None:
+        """Later records are dropped (counted as ``closed``); what is buffered stays for the writer."""
+        with self._lock:
+            self._closed = True
+        self.full.set()
+
+    def _count(self, name: str, labels: tuple[str, ...], value: float) -> None:
+        if self.metrics is not None:
+            self.metrics.inc(name, labels, value)
+
+
+class PredictionLogObserver:
+    """Every answered request of a served model goes to the prediction log's buffer as it is."""
+
+    def __init__(self, buffer: PredictionBuffer, known_models: set[str]) -> None:
+        self.buffer = buffer
         self.known = known_models
 
     def observe_batch(self, b: BatchOutcome) -> None:
-        model = b.model
-        self.writer.record_batch(model.name, model.version, model.schema, b.requests, b.latency_s, b.rows,
-                                 b.inputs, b.outputs)
+        if b.requests:
+            model = b.model
+            self.buffer.record_batch(model.name, model.version, model.schema, b.requests, b.latency_s,
+                                      b.wall_start_s, b.rows, b.inputs, b.outputs)
 
     def observe(self, o: Outcome) -> None:
         request = o.request
@@ -131,7 +296,7 @@ class PredictionLogObserver:
                 {model.schema.inputs[0].name: prepared.tensor}
             rows = prepared.rows
         detail = o.kind.detail if o.kind is not None else None
-        self.writer.record(RequestRecord(
+        self.buffer.record(RequestRecord(
             request.request_id, int(o.wall_start_s * 1e6), request.model, o.version, request.route, o.status,
             o.latency_s * 1e3, detail, rows, inputs, o.outputs, model.schema if model is not None else None))
 

@@ -37,9 +37,12 @@ class Prepared:
     tensor: np.ndarray | None = None  # tensor models
 
 
-def prepare(schema: ModelSchema, inputs: list[Tensor]) -> Prepared:
+def prepare(schema: ModelSchema, inputs: list[Tensor], input_names: frozenset[str] | None = None) -> Prepared:
+    """``inputs`` validated against ``schema`` (``input_names``: its input names, when the
+    caller keeps them)."""
     by_name = {t.name: t for t in inputs}
-    unknown = [n for n in by_name if schema.input(n) is None]
+    names = input_names if input_names is not None else frozenset(schema.feature_names)
+    unknown = [n for n in by_name if n not in names]
     if unknown:
         raise InvalidInput(f"inputs: unknown input {unknown[0]!r}; the model takes {schema.feature_names}")
     missing = [f.name for f in schema.inputs if f.name not in by_name]
@@ -126,6 +129,13 @@ class ModelPipeline:
         self.runner = TorchRunner(version.load_torch("cpu"), device=device, precision=precision,
                                   cuda_graph_batch_sizes=cuda_graph_batch_sizes)
         self._labels = np.array([s.encode() for s in self.schema.class_labels], dtype=object)
+        self.input_names = frozenset(self.schema.feature_names)
+        self._feature_names = tuple(self.schema.feature_names)
+        self.output_datatypes = {spec.name: spec.datatype for spec in self.schema.outputs}
+
+    def prepare(self, inputs: list[Tensor]) -> Prepared:
+        """A request's tensors, validated against this version's schema."""
+        return prepare(self.schema, inputs, self.input_names)
 
     @property
     def row_shape(self) -> tuple[int, ...]:
@@ -139,7 +149,7 @@ class ModelPipeline:
     def inputs(self, batch: Sequence[Prepared]) -> dict[str, np.ndarray]:
         """The validated inputs of several payloads, concatenated in order, by input name."""
         if self.preprocessor is not None:
-            return {n: concat_rows([p.columns[n] for p in batch]) for n in self.schema.feature_names}
+            return {n: concat_rows([p.columns[n] for p in batch]) for n in self._feature_names}
         return {self.schema.inputs[0].name: concat_rows([p.tensor for p in batch])}
 
     def features(self, batch: Sequence[Prepared]) -> np.ndarray:

@@ -1,10 +1,11 @@
 """The prediction-log writer: one per replica, asynchronous, bounded, atomic segments.
 
-The request path only appends references to arrays already computed (no conversion);
-a writer thread turns them into Arrow columns and publishes a Parquet segment every
-``flush_interval_s`` or ``max_rows`` rows, whichever comes first. Publishing writes a
-temporary ``.name`` file and renames it, so readers see whole segments only. Beyond
-``max_buffer_rows`` new records are dropped and counted. ``close()`` flushes all.
+The request path only appends references to arrays already computed to the writer's
+buffer (``serving.observers.PredictionBuffer``: bounded, beyond ``max_buffer_rows`` new
+records are dropped and counted). A writer thread takes what is buffered, turns it into
+Arrow columns and publishes a Parquet segment every ``flush_interval_s`` or ``max_rows``
+rows, whichever comes first. Publishing writes a temporary ``.name`` file and renames
+it, so readers see whole segments only. ``close()`` flushes all.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ import hmac
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from itertools import repeat
 
 import numpy as np
 import pyarrow as pa
@@ -25,135 +24,53 @@ import pyarrow.parquet as pq
 from contracts import fs as rfs
 from contracts import predlog as contract
 from contracts.prometheus import MetricsRecorder
-from registry.schema import ModelSchema
 from serving.config import PredictionLogConfig
-from serving.types import InferenceRequest
+from serving.observers import PendingRows, PredictionBuffer
 
 log = logging.getLogger("mlgate.predlog")
 _T = contract.FIXED_TYPES
 
 
-@dataclass(slots=True)
-class RequestRecord:
-    """One request as the log keeps it: ``rows`` records with the contract's fixed columns
-    (``contracts.predlog.FIXED_FIELDS``), and its input and output arrays by name, or None
-    when the request never got that far (they are logged as nulls)."""
+def _table(p: PendingRows, key: bytes | None, pii_mode: str) -> tuple[pa.Table, np.ndarray]:
+    """The records of one buffered model version as one table, and the UTC day number of each row."""
+    requests, total = len(p.request_id), p.row_count
+    rows = np.array(p.rows, dtype=np.int64)
+    part_rows = np.array(p.part_rows, dtype=np.int64)
+    spread = None if total == requests else pa.array(np.repeat(np.arange(requests), rows))
 
-    request_id: str
-    ts_us: int
-    model: str
-    version: str | None
-    route: str
-    status: int
-    latency_ms: float
-    error: str | None = None
-    rows: int = 1
-    inputs: dict[str, np.ndarray] | None = None
-    outputs: dict[str, np.ndarray] | None = None
-    schema: ModelSchema | None = None
+    def per_request(name: str, values) -> pa.Array:
+        column = pa.array(values, _T[name])
+        return column if spread is None else column.take(spread)
 
-
-class _Pending:
-    """Buffered records of one model version, column by column: a request adds plain
-    values to per-column lists, a batch extends them, and inputs and outputs are kept as
-    the arrays they came in (one entry per request or per batch, ``part_rows`` rows each).
-    Nothing left behind is a container the garbage collector has to walk again and again
-    (a dict per request would be, and full collections of a replica's heap then stall
-    requests). A flush builds Arrow columns."""
-
-    def __init__(self, model: str, version: str | None, schema: ModelSchema | None) -> None:
-        self.model, self.version, self.schema = model, version, schema
-        self.request_id: list[str] = []
-        self.ts_us: list[int] = []
-        self.route: list[str] = []
-        self.status: list[int] = []
-        self.latency_ms: list[float] = []
-        self.error: list[str | None] = []
-        self.rows: list[int] = []  # per request
-        self.row_count = 0
-        self.part_rows: list[int] = []  # rows of each entry of the input and output lists
-        self.inputs: dict[str, list[np.ndarray | None]] = \
-            {spec.name: [] for spec in schema.inputs} if schema is not None else {}
-        self.outputs: dict[str, list[np.ndarray | None]] = \
-            {spec.name: [] for spec in schema.outputs} if schema is not None else {}
-        self._input_items = tuple(self.inputs.items())
-        self._output_items = tuple(self.outputs.items())
-
-    def add(self, r: RequestRecord) -> None:
-        self.request_id.append(r.request_id)
-        self.ts_us.append(r.ts_us)
-        self.route.append(r.route)
-        self.status.append(r.status)
-        self.latency_ms.append(r.latency_ms)
-        self.error.append(r.error)
-        self.rows.append(r.rows)
-        self._add_arrays(r.rows, r.inputs, r.outputs)
-
-    def add_answered(self, request_ids: list[str], ts_us: list[int], routes: list[str], latency_ms: list[float],
-                     rows: list[int], total: int, inputs: dict[str, np.ndarray],
-                     outputs: dict[str, np.ndarray]) -> None:
-        """Several answered requests (status 200) whose ``total`` rows are in ``inputs``/``outputs``."""
-        self.request_id.extend(request_ids)
-        self.ts_us.extend(ts_us)
-        self.route.extend(routes)
-        self.status.extend(repeat(200, len(request_ids)))
-        self.latency_ms.extend(latency_ms)
-        self.error.extend(repeat(None, len(request_ids)))
-        self.rows.extend(rows)
-        self._add_arrays(total, inputs, outputs)
-
-    def _add_arrays(self, rows: int, inputs: dict[str, np.ndarray] | None,
-                    outputs: dict[str, np.ndarray] | None) -> None:
-        self.row_count += rows
-        self.part_rows.append(rows)
-        for arrays, items in ((inputs, self._input_items), (outputs, self._output_items)):
-            if arrays is None:
-                for _, column in items:
-                    column.append(None)
-            else:
-                for name, column in items:
-                    column.append(arrays.get(name))
-
-    def table(self, key: bytes | None, pii_mode: str) -> tuple[pa.Table, np.ndarray]:
-        """The records as one table, and the UTC day number of each row."""
-        requests, total = len(self.request_id), self.row_count
-        rows = np.array(self.rows, dtype=np.int64)
-        part_rows = np.array(self.part_rows, dtype=np.int64)
-        spread = None if total == requests else pa.array(np.repeat(np.arange(requests), rows))
-
-        def per_request(name: str, values) -> pa.Array:
-            column = pa.array(values, _T[name])
-            return column if spread is None else column.take(spread)
-
-        ts_us = np.array(self.ts_us, dtype=np.int64)
-        if spread is None:
-            row_index = np.zeros(total, dtype=np.int32)
-        else:
-            row_index = (np.arange(total) - np.repeat(np.cumsum(rows) - rows, rows)).astype(np.int32)
-            ts_us = np.repeat(ts_us, rows)
-        fixed = [  # in the contract's order, with its types
-            per_request(contract.REQUEST_ID, self.request_id),
-            pa.array(row_index, _T[contract.ROW_INDEX]),
-            pa.array(ts_us, _T[contract.TIMESTAMP]),
-            pa.repeat(pa.scalar(self.model, _T[contract.MODEL]), total),
-            pa.repeat(pa.scalar(self.version, _T[contract.VERSION]), total),
-            per_request(contract.ROUTE, self.route),
-            per_request(contract.STATUS, np.array(self.status, dtype=np.int16)),
-            per_request(contract.LATENCY_MS, np.array(self.latency_ms, dtype=np.float32)),
-            per_request(contract.ERROR, self.error),
-        ]
-        cols: dict[str, pa.Array] = {}
-        if self.schema is not None:
-            for spec in self.schema.inputs:
-                if spec.pii and (pii_mode == "drop" or key is None):
-                    continue
-                parts = self.inputs[spec.name]
-                cols[contract.INPUT_PREFIX + spec.name] = _hashed(parts, part_rows, key) if spec.pii else \
-                    _column(parts, part_rows)
-            for out in self.schema.outputs:
-                cols[contract.OUTPUT_PREFIX + out.name] = _column(self.outputs[out.name], part_rows)
-        schema = contract.segment_schema({name: column.type for name, column in cols.items()})
-        return pa.Table.from_arrays([*fixed, *cols.values()], schema=schema), ts_us // _US_PER_DAY
+    ts_us = np.array(p.ts_us, dtype=np.int64)
+    if spread is None:
+        row_index = np.zeros(total, dtype=np.int32)
+    else:
+        row_index = (np.arange(total) - np.repeat(np.cumsum(rows) - rows, rows)).astype(np.int32)
+        ts_us = np.repeat(ts_us, rows)
+    fixed = [  # in the contract's order, with its types
+        per_request(contract.REQUEST_ID, p.request_id),
+        pa.array(row_index, _T[contract.ROW_INDEX]),
+        pa.array(ts_us, _T[contract.TIMESTAMP]),
+        pa.repeat(pa.scalar(p.model, _T[contract.MODEL]), total),
+        pa.repeat(pa.scalar(p.version, _T[contract.VERSION]), total),
+        per_request(contract.ROUTE, p.route),
+        per_request(contract.STATUS, np.array(p.status, dtype=np.int16)),
+        per_request(contract.LATENCY_MS, np.array(p.latency_ms, dtype=np.float32)),
+        per_request(contract.ERROR, p.error),
+    ]
+    cols: dict[str, pa.Array] = {}
+    if p.schema is not None:
+        for spec in p.schema.inputs:
+            if spec.pii and (pii_mode == "drop" or key is None):
+                continue
+            parts = p.inputs[spec.name]
+            cols[contract.INPUT_PREFIX + spec.name] = _hashed(parts, part_rows, key) if spec.pii else \
+                _column(parts, part_rows)
+        for out in p.schema.outputs:
+            cols[contract.OUTPUT_PREFIX + out.name] = _column(p.outputs[out.name], part_rows)
+    schema = contract.segment_schema({name: column.type for name, column in cols.items()})
+    return pa.Table.from_arrays([*fixed, *cols.values()], schema=schema), ts_us // _US_PER_DAY
 
 
 _LOW_CARDINALITY = (contract.MODEL, contract.VERSION, contract.ROUTE, contract.STATUS, contract.ERROR)
@@ -173,69 +90,29 @@ _US_PER_DAY = 86_400 * 10**6
 class PredictionLogWriter:
     def __init__(self, root: str, cfg: PredictionLogConfig, metrics: MetricsRecorder | None = None,
                  on_publish: Callable[[str, int], None] | None = None) -> None:
-        """``on_publish(path, rows)`` is called after each segment is published."""
+        """``on_publish(path, rows)`` is called after each segment is published. What is
+        written comes from :attr:`buffer` (``serving.observers.PredictionBuffer``), which
+        the request path's observer fills."""
         self.cfg = cfg
         self.on_publish = on_publish
         self.fs, self.path = rfs.resolve(root)
         self.metrics = metrics
+        self.buffer = PredictionBuffer(cfg, metrics)
         self.writer_id = contract.writer_id()
         self._seq = 0
-        self._buf: dict[tuple[str, str | None, int], _Pending] = {}
-        self._rows = 0
-        self._lock = threading.Lock()  # the buffer
-        self._wake = threading.Event()  # max_rows reached, or closing
+        self._lock = threading.Lock()  # the segment sequence
         self._closed = False
         self._key = cfg.pii_salt.encode() if cfg.pii_salt else None
         self._thread = threading.Thread(target=self._loop, name="mlgate-predlog", daemon=True)
         self._thread.start()
 
-    # -- request path ------------------------------------------------------------------
-    def record(self, r: RequestRecord) -> None:
-        """One answered request (``r.rows`` records)."""
-        with self._lock:
-            pending = self._reserve(r.model, r.version, r.schema, r.rows)
-            if pending is not None:
-                pending.add(r)
-
-    def record_batch(self, model: str, version: str, schema: ModelSchema, requests: list[InferenceRequest],
-                     latency_s: list[float], rows: list[int], inputs: dict[str, np.ndarray],
-                     outputs: dict[str, np.ndarray]) -> None:
-        """Requests one batch answered (status 200): ``inputs``/``outputs`` hold their rows,
-        concatenated in request order."""
-        total = sum(rows)
-        ids = [r.request_id for r in requests]
-        ts_us = [int(r.arrived_wall_s * 1e6) for r in requests]
-        routes = [r.route for r in requests]
-        latency_ms = [x * 1e3 for x in latency_s]
-        with self._lock:
-            pending = self._reserve(model, version, schema, total)
-            if pending is not None:
-                pending.add_answered(ids, ts_us, routes, latency_ms, rows, total, inputs, outputs)
-
-    def _reserve(self, model: str, version: str | None, schema: ModelSchema | None, rows: int) -> _Pending | None:
-        """Under the lock: room for ``rows`` records and the buffer they go to, or None when
-        the policy drops them (counted)."""
-        if self._closed or self._rows + rows > self.cfg.max_buffer_rows:
-            reason = "closed" if self._closed else "buffer_full"
-            self._count("mlgate_predlog_records_dropped_total", (model, reason), rows)
-            return None
-        key = (model, version, id(schema))
-        pending = self._buf.get(key)
-        if pending is None:
-            pending = self._buf[key] = _Pending(model, version, schema)
-        self._rows += rows
-        if self._rows >= self.cfg.max_rows:
-            self._wake.set()
-        return pending
-
-    # -- writer thread -----------------------------------------------------------------
     def _loop(self) -> None:
         # Arrow's conversion of Python lists imports pandas on first use (~0.3 s holding the
         # GIL): pay it now, not in the first flush while requests are being served
         pa.array([""], pa.string())
         while True:
-            self._wake.wait(self.cfg.flush_interval_s)
-            self._wake.clear()
+            self.buffer.full.wait(self.cfg.flush_interval_s)
+            self.buffer.full.clear()
             closing = self._closed
             self.flush()
             if closing:
@@ -243,14 +120,12 @@ class PredictionLogWriter:
 
     def flush(self) -> None:
         """Publish everything buffered now (safe from any thread)."""
-        with self._lock:
-            pending, self._buf, self._rows = self._buf, {}, 0
-        by_model: dict[str, list[_Pending]] = {}
-        for p in pending.values():
+        by_model: dict[str, list[PendingRows]] = {}
+        for p in self.buffer.take():
             by_model.setdefault(p.model, []).append(p)
         for model, group in by_model.items():
             try:
-                built = [p.table(self._key, self.cfg.pii_mode) for p in group]
+                built = [_table(p, self._key, self.cfg.pii_mode) for p in group]
                 table = built[0][0] if len(built) == 1 else \
                     pa.concat_tables([t for t, _ in built], promote_options="permissive")
                 days = built[0][1] if len(built) == 1 else np.concatenate([d for _, d in built])
@@ -289,9 +164,9 @@ class PredictionLogWriter:
             self.on_publish(f"{directory}/{name}", table.num_rows)
 
     def close(self, timeout_s: float = 60.0) -> None:
-        with self._lock:
-            self._closed = True
-        self._wake.set()
+        """Refuse later records, publish what is buffered, stop the thread."""
+        self._closed = True
+        self.buffer.close()  # wakes the thread, which flushes once more and returns
         self._thread.join(timeout_s)
 
 

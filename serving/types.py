@@ -41,11 +41,6 @@ class InferenceRequest:
     timeout_s: float | None = None  # from parameters.timeout or a header, resolved by transports
     route: str = "v2"
     request_id: str = ""  # server-side id: the client's id, or one the transport generated
-    # set by the data plane: arrival as time.perf_counter() and as time.time(); whether the
-    # request's answer was already observed with its batch
-    arrived_s: float = 0.0
-    arrived_wall_s: float = 0.0
-    observed: bool = False
 
 
 @dataclass

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -76,11 +75,9 @@ class GatewayApp:
     async def handle(self, method: str, path: str, headers: dict[bytes, bytes], body: bytes,
                      body_error: Exception | None = None) -> Response:
         """One HTTP request -> (status, headers, body). ``body_error``: the body was refused (413)."""
-        started = time.perf_counter()
-        wall = self.clock()
         route = match(path)
         if route is not None and route.kind in _INFER_KINDS and method == "POST":
-            return await self._inference(route, headers, body, body_error, started, wall)
+            return await self._inference(route, headers, body, body_error)
         try:
             if route is None:
                 raise NotFound(f"no route {path}")
@@ -126,15 +123,15 @@ class GatewayApp:
             outputs=schema.outputs,
         )
 
-    async def _inference(self, route: Route, headers: dict, body: bytes, body_error: Exception | None,
-                         started: float, wall: float) -> Response:
-        """Both inference routes; every answer, refusals included, reaches the observers."""
+    async def _inference(self, route: Route, headers: dict, body: bytes, body_error: Exception | None) -> Response:
+        """Both inference routes: HTTP in, the data plane's use case, HTTP out."""
+        call = self.dp.arrive(self.clock())
         try:
             if body_error is not None:
                 raise body_error
             header_timeout_s = _header_timeout_s(headers)
             # a full queue, or a header deadline the queue already rules out, costs no decoding
-            self.dp.check_capacity(route.model, route.version, header_timeout_s)
+            call.admit(route.model, route.version, header_timeout_s)
             decode = self._decode_v2 if route.kind == "infer" else self._decode_plain
             if len(body) > OFFLOAD_DECODE_BYTES:  # a big body must not stall the loop's small requests
                 request = await asyncio.to_thread(decode, route, headers, body)
@@ -146,10 +143,10 @@ class GatewayApp:
         except Exception as exc:  # noqa: BLE001 - mapped in one place
             refused = InferenceRequest(route.model, route.version, [], route=_INFER_KINDS[route.kind],
                                        request_id=self.new_id())
-            self.dp.refused(refused, exc, started, wall)
+            call.refuse(refused, exc)
             return _with_id(error_response(exc, refused.request_id, route.model), refused.request_id)
         try:
-            response = await self.dp.infer(request, started, wall)
+            response = await call.run(request)
         except Exception as exc:  # noqa: BLE001 - mapped in one place
             return _with_id(error_response(exc, request.request_id, route.model), request.request_id)
         if route.kind == "predict":
@@ -173,7 +170,7 @@ class GatewayApp:
 
     def _decode_plain(self, route: Route, headers: dict, body: bytes) -> InferenceRequest:
         model = self.dp.model(route.model, route.version)
-        inputs, req_id, params = plain.decode_instances(body, model.schema, model.cfg.row_limit)
+        inputs, req_id, params = plain.decode_instances(body, model.schema, model.row_limit)
         request = InferenceRequest(model.name, model.version, inputs, id=req_id, parameters=params,
                                    route="plain", request_id=req_id or self.new_id())
         request.timeout_s = _param_timeout_s(params)

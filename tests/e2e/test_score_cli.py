@@ -56,6 +56,9 @@ def test_python_m_batch_is_the_score_command():
     helped = subprocess.run([sys.executable, "-m", "batch", "--help"], cwd=ROOT, capture_output=True, text=True,
                             timeout=60)
     assert helped.returncode == 0 and "usage: mlgate score" in helped.stdout and "--model" in helped.stdout
+    cli = subprocess.run([sys.executable, "-m", "mlgate", "score", "--help"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    assert cli.returncode == 0 and helped.stdout == cli.stdout  # one set of flags, not two copies
 
 
 HEAD = """

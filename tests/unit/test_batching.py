@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from contracts.errors import DeadlineExceeded, Overloaded
-from serving.batching import Batcher, BatchStats
+from serving.batching import Batcher, BatchReport, BatchStats
 
 SAFETY_S = 10.0  # a bound so a broken contract fails instead of hanging; never a timing assertion
 
@@ -337,8 +337,8 @@ def test_close_fails_queued_and_running_items_with_overloaded(executor):
 def test_on_batch_reports_each_batch_and_its_failure_never_fails_requests(executor):
     stats: list[BatchStats] = []
 
-    def on_batch(s: BatchStats) -> None:
-        stats.append(s)
+    def on_batch(report: BatchReport) -> None:
+        stats.append(report.stats)
         raise RuntimeError("metrics broke")
 
     fn = Recorder()
@@ -415,18 +415,20 @@ def test_a_queued_request_that_would_finish_past_its_deadline_is_not_computed(ex
     assert fn.seen == [0]  # no compute spent on an answer that would come too late
 
 
-def test_on_done_hears_each_answered_item_once_with_its_tag_and_the_whole_batch(executor):
+def test_the_report_hears_each_answered_item_once_with_its_tag_and_the_whole_batch(executor):
     """Batches that ran whole pass the batch function's return; a split batch (a bad item)
-    passes None and only the items that got a result; an on_done failure fails no one."""
+    passes None and only the items that got a result; a listener's failure fails no one."""
     fn = Recorder(gate_first=1, fail_on={3})
     done: list[tuple] = []
+    items: list[int] = []
 
-    def on_done(tags, payloads, results, whole):
-        done.append((tags, [p[0] for p in payloads], results, whole))
+    def on_batch(report: BatchReport) -> None:
+        done.append((report.tags, [p[0] for p in report.payloads], report.results, report.whole))
+        items.append(report.stats.items)
         if len(done) == 2:
             raise RuntimeError("an observer broke")
 
-    batcher = Batcher(fn, executor, max_batch_size=64, on_done=on_done)
+    batcher = Batcher(fn, executor, max_batch_size=64, on_batch=on_batch)
 
     async def main():
         first = asyncio.ensure_future(batcher.submit(payload(0, 1), 1, tag="t0"))
@@ -442,6 +444,7 @@ def test_on_done_hears_each_answered_item_once_with_its_tag_and_the_whole_batch(
     out, last = run(main())
     assert isinstance(out[3], ValueError)
     assert [d[0] for d in done] == [["t0"], ["t1", "t2", "t4", "t5"], ["t6"]]
+    assert items == [1, 5, 1]  # the split batch computed five items; four got a result
     assert [d[1] for d in done] == [[0], [1, 2, 4, 5], [6]]
     whole0 = done[0][3]
     assert whole0 is not None and len(whole0) == 1 and whole0[0] is done[0][2][0]

@@ -10,7 +10,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 PIPED = """
 import atexit, sys
-from mlgate.cli import exit_promptly
+from mlgate.process import exit_promptly
 atexit.register(lambda: print("handler ran"))
 sys.stdout.write("x" * 200_000)
 sys.stderr.write("to stderr")
@@ -19,7 +19,7 @@ exit_promptly(3)
 
 THREAD = """
 import threading
-from mlgate.cli import exit_promptly
+from mlgate.process import exit_promptly
 gate = threading.Event()
 worker = threading.Thread(target=lambda: (gate.wait(0.2), print("thread finished")))
 worker.start()

@@ -7,8 +7,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from contracts.errors import InvalidInput, Overloaded
 from contracts.prometheus import MetricsHub, MetricsRecorder
 from serving.batching import BatchStats
-from serving.dataplane import BatchOutcome, Outcome
 from serving.observers import MetricsObserver
+from serving.outcomes import BatchOutcome, Outcome
 from serving.pipeline import Prepared
 from serving.types import InferenceRequest
 
@@ -22,6 +22,10 @@ def _outcome(error=None, rows=2, latency_s=0.004, model="demo"):
     request = InferenceRequest(model, None, [], route="v2", request_id="r")
     return Outcome(request, _Model() if model == "demo" else None, Prepared(rows) if error is None else None,
                    None, error, latency_s, 0.0)
+
+
+def _stats(requests: list) -> BatchStats:
+    return BatchStats(rows=len(requests), items=len(requests), queue_wait_s=(0.0,) * len(requests), compute_s=0.001)
 
 
 def _samples(rec: MetricsRecorder) -> dict:
@@ -39,7 +43,9 @@ def test_requests_rows_latency_rejections_and_inflight_add_up():
                                                  _outcome(model="nope", error=InvalidInput("no such model"))]
     for o in outcomes:
         obs.observe(o)
-    obs.batch("demo", "3", BatchStats(rows=10, items=5, queue_wait_s=(0.001,) * 5, compute_s=0.002))
+    # a batch whose callers had all gone: its shape and timing count, no request does
+    stats = BatchStats(rows=10, items=5, queue_wait_s=(0.001,) * 5, compute_s=0.002)
+    obs.observe_batch(BatchOutcome(_Model(), stats, [], [], [], [], {}, {}))
     got = _samples(rec)
     ok = (("model", "demo"), ("route", "v2"), ("status", "200"), ("version", "3"))
     assert got[("mlgate_requests_total", ok)] == 5
@@ -81,9 +87,10 @@ def test_a_batch_of_answers_counts_each_request_under_its_own_route():
     obs = MetricsObserver(rec, {"demo"})
     routes = ["v2", "v2", "plain", "v2"]
     requests = [InferenceRequest("demo", None, [], route=r, request_id=str(i)) for i, r in enumerate(routes)]
-    obs.observe_batch(BatchOutcome(_Model(), requests, [0.001, 0.002, 0.003, 0.004], [1, 2, 3, 4], {}, {}))
+    obs.observe_batch(BatchOutcome(_Model(), _stats(requests), requests, [0.001, 0.002, 0.003, 0.004], [0.0] * 4,
+                                   [1, 2, 3, 4], {}, {}))
     same = [InferenceRequest("demo", None, [], route="v2", request_id="s") for _ in range(3)]
-    obs.observe_batch(BatchOutcome(_Model(), same, [0.5, 0.5, 0.5], [1, 1, 1], {}, {}))
+    obs.observe_batch(BatchOutcome(_Model(), _stats(same), same, [0.5, 0.5, 0.5], [0.0] * 3, [1, 1, 1], {}, {}))
     got = _samples(rec)
     v2 = (("model", "demo"), ("route", "v2"), ("status", "200"), ("version", "3"))
     plain = (("model", "demo"), ("route", "plain"), ("status", "200"), ("version", "3"))

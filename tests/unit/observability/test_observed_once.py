@@ -13,8 +13,10 @@ import pytest
 
 from contracts.errors import InvalidInput
 from registry import Registry
+from serving.batching import BatchReport, BatchStats
 from serving.config import ServingConfig
-from serving.dataplane import BatchOutcome, DataPlane, Outcome
+from serving.dataplane import DataPlane
+from serving.outcomes import BatchOutcome, Outcome
 from serving.protocol import decode_infer_request
 from tests.reference import demo_rows, reference_probabilities, v2_inputs
 
@@ -43,7 +45,7 @@ def plane(demo_registry):
     seen = Seen()
     cfg = ServingConfig(torch_num_threads=1, default_model={"max_batch_size": 16, "batch_wait_timeout_s": 0.0})
     loop = asyncio.new_event_loop()
-    dp = DataPlane.load(Registry(demo_registry), cfg, [seen])
+    dp = DataPlane.load(Registry(demo_registry), cfg, lambda plane: [seen])
     yield dp, seen, loop
     loop.run_until_complete(dp.close())
     loop.close()
@@ -127,12 +129,17 @@ def test_a_batch_without_its_whole_return_is_gathered_from_the_answered_items(pl
     schema = model.schema
     chunks = [demo_rows(2, seed=1), demo_rows(1, seed=2), demo_rows(3, seed=3)]
     requests = [_request(schema, c, f"r{i}") for i, c in enumerate(chunks)]
-    payloads = [model.prepare(r.inputs) for r in requests]
+    payloads = [model.pipeline.prepare(r.inputs) for r in requests]
     whole = model.pipeline.predict_split(payloads)
-    dp.observe_batch(model, requests, payloads, list(whole), whole)
-    dp.observe_batch(model, requests, payloads, list(whole), None)
+    calls = [dp.arrive(time.time()) for _ in requests]
+    for call, request in zip(calls, requests):
+        call.request = request
+    stats = BatchStats(rows=6, items=3, queue_wait_s=(0.0,) * 3, compute_s=0.001)
+    dp.batch_done(model, BatchReport(stats, calls, payloads, list(whole), whole))
+    dp.batch_done(model, BatchReport(stats, calls, payloads, list(whole), None))
     a, b = seen.batches
-    assert a.rows == b.rows == [2, 1, 3] and all(r.observed for r in requests)
+    assert a.rows == b.rows == [2, 1, 3] and all(c.observed for c in calls)
+    assert [r.request_id for r in a.requests] == ["r0", "r1", "r2"] and a.stats is stats
     for name in schema.feature_names:
         np.testing.assert_array_equal(a.inputs[name], b.inputs[name])
     for name in a.outputs:

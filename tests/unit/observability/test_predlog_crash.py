@@ -22,14 +22,15 @@ import sys, time
 import numpy as np
 from registry.schema import FeatureSpec, ModelSchema
 from serving.config import PredictionLogConfig
-from serving.predlog import PredictionLogWriter, RequestRecord
+from serving.observers import RequestRecord
+from serving.predlog import PredictionLogWriter
 schema = ModelSchema(kind="tabular", task="classification", class_labels=("a", "b"),
                      inputs=(FeatureSpec(name="x", datatype="FP64"),), outputs=ModelSchema.classifier_outputs(2))
 writer = PredictionLogWriter(sys.argv[1], PredictionLogConfig(flush_interval_s=0.01, max_rows=400))
 i = 0
 while True:  # until killed
     x = np.arange({ROWS_PER_REQUEST}, dtype=np.float64) + i
-    writer.record(RequestRecord(f"r{{i}}", int(time.time() * 1e6), "m", "1", "v2", 200, 1.0, None,
+    writer.buffer.record(RequestRecord(f"r{{i}}", int(time.time() * 1e6), "m", "1", "v2", 200, 1.0, None,
                                 {ROWS_PER_REQUEST}, {{"x": x}}, None, schema))
     i += 1
 """

@@ -15,7 +15,8 @@ from contracts import predlog
 from contracts.prometheus import MetricsHub, MetricsRecorder
 from registry.schema import FeatureSpec, ModelSchema
 from serving.config import PredictionLogConfig
-from serving.predlog import PredictionLogWriter, RequestRecord
+from serving.observers import RequestRecord
+from serving.predlog import PredictionLogWriter
 
 SCHEMA = ModelSchema(
     kind="tabular", task="classification", class_labels=("a", "b"),
@@ -46,7 +47,7 @@ def _cfg(**kw) -> PredictionLogConfig:
 def test_close_flushes_everything_and_rows_match(tmp_path):
     writer = PredictionLogWriter(str(tmp_path), _cfg())
     for i in range(50):
-        writer.record(chunk(i))
+        writer.buffer.record(chunk(i))
     writer.close()
     table = predlog.read_logs(str(tmp_path), "m")
     assert table.num_rows == 100
@@ -56,8 +57,8 @@ def test_close_flushes_everything_and_rows_match(tmp_path):
 
 def test_segments_have_the_contract_fixed_columns_first_with_its_types(tmp_path):
     writer = PredictionLogWriter(str(tmp_path), _cfg())
-    writer.record(chunk(1))
-    writer.record(RequestRecord("bad-1", int(time.time() * 1e6), "m", None, "plain", 400, 0.2, "instances: bad"))
+    writer.buffer.record(chunk(1))
+    writer.buffer.record(RequestRecord("bad-1", int(time.time() * 1e6), "m", None, "plain", 400, 0.2, "instances: bad"))
     writer.close()
     (seg,) = predlog.list_segments(str(tmp_path), "m")
     schema = pq.read_schema(seg.path)
@@ -70,7 +71,7 @@ def test_max_rows_triggers_a_segment_without_close(tmp_path):
     published = threading.Event()
     writer = PredictionLogWriter(str(tmp_path), _cfg(max_rows=10), on_publish=lambda path, rows: published.set())
     for i in range(5):
-        writer.record(chunk(i))
+        writer.buffer.record(chunk(i))
     assert published.wait(60), "no segment after max_rows (flush interval is an hour)"
     assert predlog.read_logs(str(tmp_path), "m").num_rows == 10
     writer.close()
@@ -80,7 +81,7 @@ def test_buffer_is_bounded_and_drops_are_counted(tmp_path):
     rec = MetricsRecorder()
     writer = PredictionLogWriter(str(tmp_path), _cfg(max_buffer_rows=6, max_rows=10**6), rec)
     for i in range(5):
-        writer.record(chunk(i))  # 2 rows each: 3 fit, 2 are dropped
+        writer.buffer.record(chunk(i))  # 2 rows each: 3 fit, 2 are dropped
     writer.close()
     hub = MetricsHub()
     hub.push("w", rec.drain())
@@ -92,7 +93,7 @@ def test_buffer_is_bounded_and_drops_are_counted(tmp_path):
 
 def test_pii_is_hashed_never_clear(tmp_path):
     writer = PredictionLogWriter(str(tmp_path), _cfg())
-    writer.record(chunk(1))
+    writer.buffer.record(chunk(1))
     writer.close()
     for path in glob.glob(f"{tmp_path}/**/*.parquet", recursive=True):
         raw = open(path, "rb").read()
@@ -105,15 +106,15 @@ def test_pii_dropped_without_salt_or_in_drop_mode(tmp_path):
     for i, cfg in enumerate((_cfg(pii_salt=None), _cfg(pii_mode="drop"))):
         root = tmp_path / str(i)
         writer = PredictionLogWriter(str(root), cfg)
-        writer.record(chunk(1))
+        writer.buffer.record(chunk(1))
         writer.close()
         assert "in_email" not in predlog.read_logs(str(root), "m").column_names
 
 
 def test_failed_requests_have_null_inputs_and_one_row(tmp_path):
     writer = PredictionLogWriter(str(tmp_path), _cfg())
-    writer.record(RequestRecord("bad-1", int(time.time() * 1e6), "m", None, "plain", 400, 0.2, "instances: bad"))
-    writer.record(chunk(2))
+    writer.buffer.record(RequestRecord("bad-1", int(time.time() * 1e6), "m", None, "plain", 400, 0.2, "instances: bad"))
+    writer.buffer.record(chunk(2))
     writer.close()
     table = predlog.read_logs(str(tmp_path), "m").to_pylist()
     bad = [r for r in table if r["request_id"] == "bad-1"]
@@ -123,7 +124,7 @@ def test_failed_requests_have_null_inputs_and_one_row(tmp_path):
 
 def test_temporary_files_are_ignored_by_readers(tmp_path):
     writer = PredictionLogWriter(str(tmp_path), _cfg())
-    writer.record(chunk(1))
+    writer.buffer.record(chunk(1))
     writer.close()
     seg = predlog.list_segments(str(tmp_path), "m")[0]
     partial = os.path.join(os.path.dirname(seg.path), ".in-progress.parquet.tmp")
@@ -138,7 +139,7 @@ def test_segment_names_never_collide_across_writers(tmp_path):
     names = set()
     for _ in range(3):
         writer = PredictionLogWriter(str(tmp_path), _cfg())
-        writer.record(chunk(1))
+        writer.buffer.record(chunk(1))
         writer.close()
     for seg in predlog.list_segments(str(tmp_path), "m"):
         names.add(os.path.basename(seg.path))
@@ -150,8 +151,8 @@ def _write_old_and_new(root, age_us: int) -> None:
     writer = PredictionLogWriter(str(root), _cfg())
     old = chunk(1)
     old.ts_us -= age_us
-    writer.record(old)
-    writer.record(chunk(2))
+    writer.buffer.record(old)
+    writer.buffer.record(chunk(2))
     writer.close()
 
 
@@ -168,7 +169,7 @@ def test_time_range_filters_records(tmp_path):
 def test_multi_row_requests_number_their_rows_and_repeat_request_fields(tmp_path):
     writer = PredictionLogWriter(str(tmp_path), _cfg())
     for i, rows in enumerate((3, 1, 2)):
-        writer.record(chunk(i, rows=rows, status=200 if i != 1 else 400))
+        writer.buffer.record(chunk(i, rows=rows, status=200 if i != 1 else 400))
     writer.close()
     table = predlog.read_logs(str(tmp_path), "m", columns=["request_id", "row_index", "status", "in_x"])
     got = sorted(zip(*(table[c].to_pylist() for c in ("request_id", "row_index", "status", "in_x"))))
@@ -189,7 +190,7 @@ def test_errors_among_successes_give_nulls_exactly_on_their_rows(tmp_path):
         record = chunk(i, rows=rows)
         if i % 2:  # a failed request: no inputs, no outputs, one record
             record = dataclasses.replace(record, status=400, error="bad", rows=1, inputs=None, outputs=None)
-        writer.record(record)
+        writer.buffer.record(record)
     writer.close()
     table = predlog.read_logs(str(tmp_path), "m").sort_by([("request_id", "ascending"), ("row_index", "ascending")])
     got = list(zip(*(table[c].to_pylist() for c in ("request_id", "row_index", "in_x", "out_probabilities",
@@ -205,21 +206,19 @@ def test_a_batch_of_answers_and_single_records_interleave_row_for_row(tmp_path):
     from serving.types import InferenceRequest
 
     writer = PredictionLogWriter(str(tmp_path), _cfg())
-    writer.record(chunk(0, rows=1))
+    writer.buffer.record(chunk(0, rows=1))
     now_s = time.time()
     requests = [InferenceRequest("m", "1", [], route=route, request_id=f"b-{i}")
                 for i, route in enumerate(("v2", "plain", "v2"))]
-    for r in requests:
-        r.arrived_wall_s = now_s
     rows = [2, 1, 3]
     emails = np.array([f"batch-{r}@example.com".encode() for r in range(6)], dtype=object)
-    writer.record_batch("m", "1", SCHEMA, requests, [0.001, 0.002, 0.003], rows,
+    writer.buffer.record_batch("m", "1", SCHEMA, requests, [0.001, 0.002, 0.003], [now_s] * 3, rows,
                         {"x": np.arange(6, dtype=np.float64) + 100, "email": emails},
                         {"probabilities": np.tile(np.float32([0.25, 0.75]), (6, 1)),
                          "label": np.array([b"b"] * 6, dtype=object)})
     failed = chunk(1)
     failed = dataclasses.replace(failed, status=400, error="bad", rows=1, inputs=None, outputs=None)
-    writer.record(failed)
+    writer.buffer.record(failed)
     writer.close()
     table = predlog.read_logs(str(tmp_path), "m").sort_by([("request_id", "ascending"), ("row_index", "ascending")])
     assert table.num_rows == 1 + 6 + 1
