@@ -121,8 +121,8 @@ class DataPlane:
             versions = registry.served(name, mcfg.version_policy)
             if not versions:
                 raise NotFound(f"model {name!r}: no version matches its version policy")
-            plane.models[name] = {str(v.version): ServedModel(v, mcfg, plane) for v in versions}
-            log.info("loaded model %s versions %s", name, sorted(plane.models[name], key=int))
+            plane.models[name] = {v.version: ServedModel(v, mcfg, plane) for v in versions}
+            log.info("loaded model %s versions %s", name, sorted(plane.models[name]))
         plane.observers = tuple(observers(plane)) if observers is not None else ()
         return plane
 
@@ -134,18 +134,22 @@ class DataPlane:
         """The whole use case for a request decoded already."""
         return await self.arrive(wall_s, started_s).run(request)
 
-    def model(self, name: str, version: str | None = None) -> ServedModel:
+    def model(self, name: str, version: str | int | None = None) -> ServedModel:
+        """The served version ``version`` of ``name`` (as a client names it, e.g. a URL's
+        ``versions/3``, or the number), else its newest."""
         versions = self.models.get(name)
         if not versions:
             raise NotFound(f"unknown model {name!r}")
         if version is None:
-            return versions[max(versions, key=int)]
-        if version not in versions:
-            raise NotFound(f"model {name!r} version {version!r} is not served (served: {sorted(versions, key=int)})")
-        return versions[version]
+            return versions[max(versions)]
+        served = versions.get(version if type(version) is int else _version_number(version))
+        if served is None:
+            raise NotFound(f"model {name!r} version {version!r} is not served (served: {sorted(versions)})")
+        return served
 
-    def served_versions(self, name: str) -> dict[str, ServedModel]:
-        return self.models.get(name, {})
+    def served_versions(self, name: str) -> frozenset[str]:
+        """The versions of ``name`` served, as clients write them."""
+        return frozenset(map(str, self.models.get(name, ())))
 
     def notify(self, outcome: Outcome) -> None:
         for obs in self.observers:
@@ -182,6 +186,11 @@ class DataPlane:
         for versions in self.models.values():
             for model in versions.values():
                 await model.close()
+
+
+def _version_number(text: str) -> int | None:
+    """A version as a client writes it (``"3"``), else None (never served)."""
+    return int(text) if text.isdecimal() and text.isascii() else None
 
 
 def _check_requested_outputs(request: InferenceRequest, model: ServedModel) -> None:

@@ -58,9 +58,10 @@ class MetricsObserver:
     def observe_batch(self, b: BatchOutcome) -> None:
         model, stats, requests = b.model, b.stats, b.requests
         with self._lock:
-            batch = self._batches.get((model.name, model.version))
+            version = str(model.version)
+            batch = self._batches.get((model.name, version))
             if batch is None:
-                batch = self._batches[(model.name, model.version)] = ([], [], [])
+                batch = self._batches[(model.name, version)] = ([], [], [])
             batch[0].append(stats.rows)
             batch[1].append(stats.compute_s)
             batch[2].extend(stats.queue_wait_s)
@@ -68,12 +69,12 @@ class MetricsObserver:
                 return
             route = requests[0].route
             if all(r.route == route for r in requests):
-                tally = self._tally((b.model.name, b.model.version, route, 200))
+                tally = self._tally((model.name, version, route, 200))
                 tally[0].extend(b.latency_s)
                 tally[1].extend(b.rows)
                 return
             for request, latency_s, rows in zip(requests, b.latency_s, b.rows):
-                tally = self._tally((b.model.name, b.model.version, request.route, 200))
+                tally = self._tally((model.name, version, request.route, 200))
                 tally[0].append(latency_s)
                 tally[1].append(rows)
 
@@ -281,7 +282,7 @@ class PredictionLogObserver:
     def observe_batch(self, b: BatchOutcome) -> None:
         if b.requests:
             model = b.model
-            self.buffer.record_batch(model.name, model.version, model.schema, b.requests, b.latency_s,
+            self.buffer.record_batch(model.name, str(model.version), model.schema, b.requests, b.latency_s,
                                       b.wall_start_s, b.rows, b.inputs, b.outputs)
 
     def observe(self, o: Outcome) -> None:

@@ -38,8 +38,9 @@ class Outcome:
 
     @property
     def version(self) -> str | None:
-        """The version that answered, else the one the request named (None: not named)."""
-        return self.model.version if self.model is not None else self.request.version
+        """The version that answered, else the one the request named (None: not named), as
+        text: observers write it into labels and logs."""
+        return str(self.model.version) if self.model is not None else self.request.version
 
     @cached_property
     def kind(self) -> ErrorKind | None:

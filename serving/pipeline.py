@@ -123,7 +123,7 @@ class ModelPipeline:
     def __init__(self, version: ModelVersion, device: str = "auto", precision: Precision = "fp32",
                  cuda_graph_batch_sizes: tuple[int, ...] = ()) -> None:
         self.name = version.name
-        self.version = str(version.version)
+        self.version: int = version.version
         self.schema: ModelSchema = version.schema
         self.preprocessor = version.preprocessor()
         self.runner = TorchRunner(version.load_torch("cpu"), device=device, precision=precision,

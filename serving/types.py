@@ -46,7 +46,7 @@ class InferenceRequest:
 @dataclass
 class InferenceResponse:
     model_name: str
-    model_version: str
+    model_version: int
     outputs: list[Tensor]
     id: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)

@@ -113,7 +113,7 @@ class GatewayApp:
 
     def _model_meta(self, route: Route) -> dict:
         model = self.dp.model(route.model, route.version)
-        versions = sorted(self.dp.models[route.model], key=int)
+        versions = sorted(self.dp.models[route.model])
         schema = model.schema
         return protocol.model_metadata(
             name=model.name,
@@ -171,7 +171,7 @@ class GatewayApp:
     def _decode_plain(self, route: Route, headers: dict, body: bytes) -> InferenceRequest:
         model = self.dp.model(route.model, route.version)
         inputs, req_id, params = plain.decode_instances(body, model.schema, model.row_limit)
-        request = InferenceRequest(model.name, model.version, inputs, id=req_id, parameters=params,
+        request = InferenceRequest(model.name, route.version, inputs, id=req_id, parameters=params,
                                    route="plain", request_id=req_id or self.new_id())
         request.timeout_s = _param_timeout_s(params)
         return request

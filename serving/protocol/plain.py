@@ -98,7 +98,7 @@ def _tensor_rows(rows: list[Any], schema: ModelSchema) -> Tensor:
     return Tensor(spec.name, spec.datatype, data.shape, data)
 
 
-def encode_predictions(outputs: dict[str, np.ndarray], schema: ModelSchema, model: str, version: str,
+def encode_predictions(outputs: dict[str, np.ndarray], schema: ModelSchema, model: str, version: int,
                        req_id: str | None) -> bytes:
     if schema.task == "classification":
         labels = schema.class_labels
@@ -109,7 +109,7 @@ def encode_predictions(outputs: dict[str, np.ndarray], schema: ModelSchema, mode
         ]
     else:
         preds = outputs[schema.outputs[0].name].tolist()
-    doc = {"predictions": preds, "model_name": model, "model_version": version}
+    doc = {"predictions": preds, "model_name": model, "model_version": str(version)}
     if req_id is not None:
         doc["id"] = req_id
     return orjson.dumps(doc)

@@ -258,7 +258,7 @@ def encode_error(message: str) -> bytes:
 
 
 def _header(resp: InferenceResponse, outputs: list[dict[str, Any]]) -> dict[str, Any]:
-    header: dict[str, Any] = {"model_name": resp.model_name, "model_version": resp.model_version}
+    header: dict[str, Any] = {"model_name": resp.model_name, "model_version": str(resp.model_version)}
     if resp.id is not None:
         header["id"] = resp.id
     if resp.parameters:

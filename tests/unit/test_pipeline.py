@@ -49,7 +49,7 @@ def split_check(pipeline: ModelPipeline, version, sizes: list[int], rtol: float,
 
 def test_demo_pipeline_on_cpu_matches_the_reference(demo):
     pipeline = ModelPipeline(demo, device="cpu")
-    assert pipeline.name == "demo" and pipeline.version == "1"
+    assert pipeline.name == "demo" and pipeline.version == 1  # a version is an int inside
     assert pipeline.row_shape == (pipeline.preprocessor.width,)
     split_check(pipeline, demo, [1, 3, 5, 2, 1], rtol=1e-5, atol=1e-6)
     split_check(pipeline, demo, [7], rtol=1e-5, atol=1e-6)

@@ -15,7 +15,7 @@ from serving.types import InferenceRequest
 
 class _Model:
     name = "demo"
-    version = "3"
+    version = 3  # served versions are ints inside; labels are their text
 
 
 def _outcome(error=None, rows=2, latency_s=0.004, model="demo"):
