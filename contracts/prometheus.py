@@ -11,11 +11,18 @@ drained, so a request pays for a list append, not a histogram update. A pusher s
 *deltas* to a hub every ``push_interval_s``; the
 hub adds counters and histogram buckets, and sums gauges over live sources, so one
 scrape shows cluster-wide totals. Counters in the hub survive replica restarts.
+
+Only served versions stay labels: a source that serves models says which versions it
+serves (:meth:`MetricsRecorder.set_served`, sent with each push, with a time to live), and
+the hub drops the accumulated series of a model version no live source serves any more. A
+source that stops pushing for its time to live (a replica that died without a goodbye) is
+forgotten: its gauges and its served versions.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -23,6 +30,7 @@ import numpy as np
 
 from contracts.predlog import QUARANTINED_METRIC
 
+UNKNOWN_LABEL = "_unknown"  # the label value of names and versions clients made up
 HUB_NAME = "mlgate-metrics-hub"
 HUB_NAMESPACE = "mlgate"  # fixed, so replicas (Serve's namespace) and the monitor find one hub
 
@@ -77,6 +85,14 @@ class MetricsRecorder:
         self._hists: dict[tuple[str, Labels], list[float]] = {}  # bucket counts..., sum, count
         self._gauges: dict[tuple[str, Labels], float] = {}
         self._collectors: list[Callable[[], None]] = []
+        self._served: list[list[str]] | None = None
+        self._ttl_s: float | None = None
+
+    def set_served(self, versions: Iterable[tuple[str, str]], ttl_s: float) -> None:
+        """The (model, version) pairs this process serves, sent with every snapshot; the hub
+        forgets this source ``ttl_s`` after its last push."""
+        self._served = sorted([m, v] for m, v in versions)
+        self._ttl_s = ttl_s
 
     def add_collector(self, collect: Callable[[], None]) -> None:
         """``collect()`` is called at the start of every :meth:`drain` to fold its tallies in."""
@@ -122,6 +138,8 @@ class MetricsRecorder:
                 "counters": list(self._counters.items()),
                 "hists": list(self._hists.items()),
                 "gauges": list(self._gauges.items()),
+                "served": self._served,
+                "ttl_s": self._ttl_s,
             }
             self._counters = {}
             self._hists = {}
@@ -131,15 +149,25 @@ class MetricsRecorder:
 class MetricsHub:
     """Merges pushes from many sources and renders the Prometheus text format."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock_s: Callable[[], float] = time.monotonic) -> None:
+        """``clock_s``: a monotonic clock for sources' time to live."""
         self._lock = threading.Lock()
+        self.clock_s = clock_s
         self.defs: dict[str, MetricDef] = dict(SERVING_METRICS)
         self._counters: dict[tuple[str, Labels], float] = {}
         self._hists: dict[tuple[str, Labels], list[float]] = {}
         self._gauges: dict[str, dict[tuple[str, Labels], float]] = {}  # by source
+        self._served: dict[str, frozenset[tuple[str, str]]] = {}  # by source that serves models
+        self._expires_s: dict[str, float] = {}  # by source with a time to live
 
     def push(self, source: str, snap: dict) -> None:
         with self._lock:
+            now_s = self.clock_s()
+            if snap.get("ttl_s") is not None:
+                self._expires_s[source] = now_s + snap["ttl_s"]
+            served_before = dict(self._served)
+            if snap.get("served") is not None:
+                self._served[source] = frozenset((m, v) for m, v in snap["served"])
             for name, d in snap["defs"].items():
                 self.defs.setdefault(name, MetricDef(**{**d, "labels": tuple(d["labels"]),
                                                         "buckets": tuple(d["buckets"])}))
@@ -151,6 +179,9 @@ class MetricsHub:
                 cur = self._hists.get(key)
                 self._hists[key] = list(h) if cur is None else [a + b for a, b in zip(cur, h)]
             self._gauges[source] = {(n, tuple(lab)): v for (n, lab), v in snap["gauges"]}
+            self._expire(now_s)
+            if self._served != served_before:
+                self._prune()
 
     def push_and_render(self, source: str, snap: dict) -> str:
         """One call for a scrape: the scraping process's own latest deltas are always counted."""
@@ -159,10 +190,45 @@ class MetricsHub:
 
     def forget(self, source: str) -> None:
         with self._lock:
-            self._gauges.pop(source, None)
+            self._forget(source)
+            self._prune()
+
+    def _forget(self, source: str) -> None:
+        self._gauges.pop(source, None)
+        self._served.pop(source, None)
+        self._expires_s.pop(source, None)
+
+    def _expire(self, now_s: float) -> None:
+        expired = [s for s, expires_s in self._expires_s.items() if expires_s <= now_s]
+        for source in expired:
+            self._forget(source)
+        if expired:
+            self._prune()
+
+    def _prune(self) -> None:
+        """Drop the counters and histograms of model versions no live source serves (a
+        version label of ``""`` or ``_unknown`` is not a served version's and stays). While
+        no live source serves anything (a lone replica restarting) nothing is dropped: the
+        versions it comes back with keep their counters."""
+        served = frozenset().union(*self._served.values())
+        if not served:
+            return
+        for series in (self._counters, self._hists):
+            for key in [k for k in series if self._unserved(k, served)]:
+                del series[key]
+
+    def _unserved(self, key: tuple[str, Labels], served: frozenset[tuple[str, str]]) -> bool:
+        """A serving series (``SERVING_METRICS``) of a version no live source serves; other
+        processes' series (the monitor's, by the versions in the log) are theirs to keep."""
+        d = SERVING_METRICS.get(key[0])
+        if d is None or "model" not in d.labels or "version" not in d.labels:
+            return False
+        model, version = key[1][d.labels.index("model")], key[1][d.labels.index("version")]
+        return version not in ("", UNKNOWN_LABEL) and (model, version) not in served
 
     def render(self) -> str:
         with self._lock:
+            self._expire(self.clock_s())
             gauges: dict[tuple[str, Labels], float] = {}
             for per_source in self._gauges.values():
                 for key, v in per_source.items():
@@ -238,6 +304,9 @@ class LocalHub:
     async def render(self, source: str | None = None, snap: dict | None = None) -> str:
         return self.hub.render() if snap is None else self.hub.push_and_render(source, snap)
 
+    def forget(self, source: str) -> None:
+        self.hub.forget(source)
+
 
 class MetricsPusher:
     """Drains a recorder into a hub every ``interval_s`` (and on demand, and at close)."""
@@ -264,6 +333,8 @@ class MetricsPusher:
                 logging.getLogger("mlgate.metrics").exception("metrics push failed")
 
     def close(self) -> None:
+        """The last deltas, then the hub forgets this source (its gauges, its served versions)."""
         self._stop.set()
         self._thread.join(10)
         self.push_now()
+        self.hub.forget(self.source)

@@ -57,6 +57,9 @@ class Gateway:
         if self.cfg.prediction_log.enabled and self.log_root:
             self.writer = PredictionLogWriter(self.log_root, self.cfg.prediction_log, self.recorder)
         self.dataplane = DataPlane.load(self.registry, self.cfg, self._observers)
+        # the hub keeps the series of these versions only; it forgets a replica silent for 10 pushes
+        self.recorder.set_served([(name, str(v)) for name, versions in self.dataplane.models.items() for v in versions],
+                                 ttl_s=max(30.0, 10 * self.cfg.metrics.push_interval_s))
         extra_post = {}
         if self.writer is not None:  # feedback labels name logged predictions: needs the log
             from serving.feedback import FeedbackHandler

@@ -33,6 +33,9 @@ class RayHub:
     def push(self, source: str, snap: dict) -> None:
         self.actor.push.remote(source, snap)
 
+    def forget(self, source: str) -> None:
+        self.actor.forget.remote(source)
+
     async def render(self, source: str | None = None, snap: dict | None = None) -> str:
         """The cluster-wide text; with ``snap``, this process's deltas are pushed in the same call."""
         ref = self.actor.render.remote() if snap is None else self.actor.push_and_render.remote(source, snap)

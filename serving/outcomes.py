@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from contracts.errors import ErrorKind, classify
+from contracts.prometheus import UNKNOWN_LABEL
 from serving.types import InferenceRequest
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from serving.model import ServedModel
     from serving.pipeline import Outputs, Prepared
 
-UNKNOWN_MODEL = "_unknown"  # the label of names no served model has (clients must not mint label values)
+UNKNOWN_MODEL = UNKNOWN_LABEL  # the label of names no served model has (clients must not mint label values)
 
 
 @dataclass

@@ -161,6 +161,20 @@ def ratios(rows: list[Row], high: int = 64, low: int = 1) -> list[Ratio]:
     return out
 
 
+def abuse_text(rows: list[Row]) -> str:
+    """Each slowloris cell's p99 beside the same server and model's plain c=1 p99."""
+    lines = []
+    for r in rows:
+        if not r.ok or "(slowloris" not in r.model:
+            continue
+        model = r.model.split(" (", 1)[0]
+        base = _find(rows, r.server, model, 1)
+        ratio = f"{r.p99_ms / base.p99_ms:.2f}x" if base is not None and base.p99_ms else "-"
+        lines.append(f"  {r.server} {r.model}: p99 {r.p99_ms:.2f} ms, errors {r.errors}; "
+                     f"without: {base.p99_ms if base else float('nan'):.2f} ms ({ratio})")
+    return "\n".join(lines) or "  none"
+
+
 def ratio_text(items: list[Ratio]) -> str:
     lines = []
     for r in items:

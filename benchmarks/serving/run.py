@@ -28,7 +28,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.serving import answers, procs, profile, report, wrk  # noqa: E402
+from benchmarks.serving import answers, procs, profile, report, slowloris, wrk  # noqa: E402
 from benchmarks.serving import models as bm  # noqa: E402
 from benchmarks.serving.base import Context, Server, Target, Unavailable  # noqa: E402
 from benchmarks.serving.servers import DEFAULT_SERVERS, SERVERS  # noqa: E402
@@ -48,6 +48,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--overload", type=int, default=0, metavar="C",
                    help="also drive each model at C connections with a deadline header, counting 2xx/503/504")
     p.add_argument("--overload-deadline-ms", type=float, default=1000.0, help="X-Mlgate-Timeout-Ms of those")
+    p.add_argument("--slowloris", type=int, default=0, metavar="N",
+                   help="also drive each model at c=1 while N slowloris connections are held open (abuse cell)")
     p.add_argument("--record", action="store_true", help="append the results to benchmarks/RESULTS.md")
     p.add_argument("--results-file", default=str(REPO / "benchmarks" / "RESULTS.md"), help=argparse.SUPPRESS)
     p.add_argument("--profile", nargs="?", const="mlgate:mlp:64", default="", metavar="SERVER:MODEL:C[,...]",
@@ -137,7 +139,15 @@ def _read(path: Path) -> str:
 
 
 def measure(server: Server, target: Target, c: int, tree: procs.ProcessTree, args, scratch: Path,
-            prof_dir: Path, overload: bool = False) -> report.Row:
+            prof_dir: Path, overload: bool = False, abuse: int = 0) -> report.Row:
+    """One cell; ``abuse``: with that many slowloris connections held open meanwhile."""
+    if abuse:
+        with slowloris.Slowloris(server.port, abuse) as attack:
+            if not attack.wait_held():
+                raise RuntimeError(f"slowloris: only {attack.held} of {abuse} connections could be held")
+            row = measure(server, target, c, tree, args, scratch, prof_dir)
+        row.model = f"{target.model} (slowloris {abuse}, reopened {attack.opened - abuse})"
+        return row
     headers = {"X-Mlgate-Timeout-Ms": f"{args.overload_deadline_ms:g}"} if overload else None
     script = wrk.write_script(scratch / "wrk", f"{server.name}-{target.model}", target.body, target.content_type,
                               headers=headers, count_statuses=overload)
@@ -196,11 +206,12 @@ def run_server(server: Server, ctx: Context, args, log_dir: Path, prof_dir: Path
             return [report.failed(server.name, t.model, str(exc)) for t in targets]
         print(f"   ready in {time.monotonic() - started:.0f}s (pid {proc.pid}, log {log_path})", flush=True)
         targets, rows = check_answers(server, targets, ctx.expected)
-        cells = [(c, False) for c in args.concurrency] + ([(args.overload, True)] if args.overload else [])
+        cells = [(c, False, 0) for c in args.concurrency] + ([(args.overload, True, 0)] if args.overload else []) \
+            + ([(1, False, args.slowloris)] if args.slowloris else [])
         for target in targets:
-            for c, overload in cells:
+            for c, overload, abuse in cells:
                 try:
-                    row = measure(server, target, c, tree, args, ctx.work, prof_dir, overload)
+                    row = measure(server, target, c, tree, args, ctx.work, prof_dir, overload, abuse)
                 except RuntimeError as exc:
                     row = report.failed(server.name, target.model, f"c={c}: {exc}")
                 rows.append(row)
@@ -262,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + report.table(rows) + "\n" + report.disturbance(rows))
     if any(r.ok_rps is not None for r in rows):
         print(f"\noverload cells (deadline {args.overload_deadline_ms:g} ms):\n" + report.overload_table(rows))
+    if args.slowloris:
+        print("\nabuse cells (p99 at c=1, with and without slowloris):\n" + report.abuse_text(rows))
     print("\nratios (the issue's goals):\n" + (report.ratio_text(report.ratios(rows))
                                                or "  none: they need mlgate and peers at c=1 and c=64"))
     json_path, csv_path = report.write_files(rows, meta, out, stamp)
