@@ -11,12 +11,8 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import select
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -25,8 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import free_port
-from tests.polling import wait_ready
+from tests.mlgate_up import mlgate_up
 from tests.reference import ROW
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -38,29 +33,11 @@ PREDICT = json.dumps({"instances": [ROW]}).encode()
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, demo_registry):
-    tmp = tmp_path_factory.mktemp("attacks")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLGATE_") and k != "RAY_ADDRESS"}
-    env.update(MLGATE_REGISTRY_ROOT=demo_registry, MLGATE_LOG_ROOT=str(tmp / "logs"), RAY_ADDRESS="local",
-               RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",
-               MLGATE_SERVING__HTTP__HEADER_TIMEOUT_S=str(HEADER_TIMEOUT_S),
-               MLGATE_SERVING__HTTP__BODY_TIMEOUT_S=str(BODY_TIMEOUT_S),
-               MLGATE_SERVING__HTTP__KEEPALIVE_TIMEOUT_S="5",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    log = open(tmp / "mlgate.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "mlgate", "up", "--port", str(port)], cwd=REPO, env=env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        wait_ready(port, 300, proc=proc, detail=lambda: (tmp / "mlgate.log").read_text()[-3000:])
+    with mlgate_up(demo_registry, tmp_path_factory.mktemp("attacks"), 300.0,
+                   MLGATE_SERVING__HTTP__HEADER_TIMEOUT_S=str(HEADER_TIMEOUT_S),
+                   MLGATE_SERVING__HTTP__BODY_TIMEOUT_S=str(BODY_TIMEOUT_S),
+                   MLGATE_SERVING__HTTP__KEEPALIVE_TIMEOUT_S="5") as port:
         yield port
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # its own session: mlgate and the Ray it started
-            proc.wait(10)
-        log.close()
 
 
 def listener_pids(port: int) -> set[int]:

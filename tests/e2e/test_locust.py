@@ -5,8 +5,6 @@ CSV and summary written."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -14,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.polling import wait_ready
+from tests.mlgate_up import mlgate_up
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 REPO = Path(__file__).resolve().parents[2]
@@ -28,25 +26,8 @@ def free_port() -> int:
 
 @pytest.fixture
 def mlgate_url(tmp_path, demo_registry):
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLGATE_") and k != "RAY_ADDRESS"}
-    env.update(MLGATE_REGISTRY_ROOT=demo_registry, MLGATE_LOG_ROOT=str(tmp_path / "logs"),
-               RAY_ADDRESS="local", RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
-    log = open(tmp_path / "mlgate.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "mlgate", "up", "--port", str(port)], cwd=REPO, env=env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_ready(port, 180, proc=proc)  # about 20 s on an idle 2-core machine
-        yield url
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # its own session: mlgate and the Ray it started
-            proc.wait(10)
-        log.close()
+    with mlgate_up(demo_registry, tmp_path) as port:  # about 20 s on an idle 2-core machine
+        yield f"http://127.0.0.1:{port}"
 
 
 def test_mixed_scenario_passes_and_counts_bad_inputs_as_expected(mlgate_url, tmp_path):
