@@ -16,7 +16,6 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import psutil
 import pytest
@@ -25,7 +24,6 @@ from tests.mlgate_up import mlgate_up
 from tests.reference import ROW
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
-REPO = Path(__file__).resolve().parents[2]
 HEADER_TIMEOUT_S, BODY_TIMEOUT_S = 2.0, 3.0
 ANSWER_WITHIN_S = 8.0  # "a few seconds": the longest limit above plus the sweeper's tick and slack
 PREDICT = json.dumps({"instances": [ROW]}).encode()
