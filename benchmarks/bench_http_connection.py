@@ -20,6 +20,14 @@ try:
     from serving.http.connection import HttpProtocol
 except ImportError:  # a tree from before the rename
     from serving.http.protocol import HttpProtocol
+try:
+    from serving.config import HttpLimitsConfig
+    from serving.http.connection import Connections
+
+    def connections():
+        return Connections(HttpLimitsConfig())
+except ImportError:  # a tree from before the connection table: a plain set
+    connections = set
 
 REQUEST = (b"POST /v2/models/mlp/infer HTTP/1.1\r\nHost: 127.0.0.1:8000\r\nContent-Type: application/json\r\n"
            b"Content-Length: 300\r\n\r\n" + b"x" * 300)
@@ -62,7 +70,7 @@ class App:
 
 
 async def cpu_us_per_request(requests: int) -> float:
-    proto = HttpProtocol(App(), 1 << 20, set())
+    proto = HttpProtocol(App(), 1 << 20, connections())
     transport = RecordingTransport()
     proto.connection_made(transport)
     for _ in range(2000):  # warm-up

@@ -151,6 +151,12 @@ class TooManyConnections(Overloaded):
     reason = "connections"
 
 
+class TooManyClientConnections(Overloaded):
+    """The client's address holds its ``serving.http.max_connections_per_client`` already."""
+
+    reason = "client_connections"
+
+
 class DeadlineExceeded(MlgateError):
     """The request's own deadline passed before an answer was ready."""
 

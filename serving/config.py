@@ -102,6 +102,10 @@ class HttpLimitsConfig(_Strict):
     keepalive_timeout_s: float = Field(default=15.0, gt=0, description="An idle keep-alive connection closes")
     max_connections: int = Field(default=1024, ge=1, description="Open connections per replica (503 and "
                                  "close beyond, counted)")
+    max_connections_per_client: int = Field(
+        default=0, ge=0, description="Open connections per client address (503 and close beyond, counted); "
+        "0: no per-client cap. Set it where clients reach the replicas directly: behind a proxy or load "
+        "balancer every client has the proxy's address")
     max_pipelined: int = Field(default=32, ge=1, description="Requests in flight per connection before the "
                                "server stops reading it")
 

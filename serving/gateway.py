@@ -28,8 +28,10 @@ PROMETHEUS = (b"content-type", b"text/plain; version=0.0.4; charset=utf-8")
 
 class Gateway:
     def __init__(self, registry_root: str, cfg: ServingConfig, log_root: str | None = None,
-                 hub=None, port: int | None = None, clock: Clock = wall_clock_s) -> None:
-        """``clock``: the wall time of arrivals (log records) and of received labels."""
+                 hub=None, port: int | None = None, clock: Clock = wall_clock_s, server_class=ServerThread) -> None:
+        """``clock``: the wall time of arrivals (log records) and of received labels.
+        ``server_class``: what serves the app (its constructor and interface are
+        :class:`ServerThread`'s); the benchmark puts other HTTP servers here to compare them."""
         import torch
 
         torch.set_num_threads(cfg.torch_num_threads)
@@ -46,7 +48,7 @@ class Gateway:
             if cfg.metrics.enabled else None
         self.writer: PredictionLogWriter | None = None
         self.dataplane: DataPlane | None = None
-        self.server = ServerThread(self._build_app, cfg.host, cfg.port if port is None else port,
+        self.server = server_class(self._build_app, cfg.host, cfg.port if port is None else port,
                                    cfg.max_body_bytes, on_stop=self._on_stop, limits=cfg.http,
                                    on_refused=lambda reason: self.recorder.inc(HTTP_REFUSED_METRIC, (reason,)))
         self.server.start()

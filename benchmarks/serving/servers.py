@@ -96,6 +96,23 @@ class MlgateNoRay(Mlgate):
         return launch
 
 
+@dataclass
+class MlgateAsgi(MlgateNoRay):
+    """mlgate's gateway without Ray behind another HTTP server over ASGI (uvicorn's httptools
+    or h11 protocol, granian; ``peers/mlgate_asgi.py``): compared with ``mlgate-noray``, what
+    mlgate's own server is worth (issue 15)."""
+
+    name: str = "mlgate-uvicorn-httptools"
+    ready_log_marker: str = ""
+
+    def launch(self, ctx: Context) -> Launch:
+        launch = super().launch(ctx)
+        launch.argv = [sys.executable, str(PEERS_DIR / "mlgate_asgi.py"), "--server", self.name.removeprefix("mlgate-"),
+                       "--port", str(self.port)]
+        launch.env["PYTHONPATH"] = str(ctx.repo)  # granian's worker imports the bridge by module name
+        return launch
+
+
 # -- peers in the main environment ---------------------------------------------------
 @dataclass
 class Bare(Server):
@@ -136,6 +153,9 @@ SERVERS = {
     # opt-in: diagnostics
     "mlgate-noray": MlgateNoRay,
     "mlgate-2replicas": MlgateReplicas,
+    "mlgate-uvicorn-httptools": MlgateAsgi,
+    "mlgate-uvicorn-h11": lambda: MlgateAsgi(name="mlgate-uvicorn-h11"),
+    "mlgate-granian": lambda: MlgateAsgi(name="mlgate-granian"),
     "ray-serve-haproxy": lambda: PlainRayServe(name="ray-serve-haproxy", haproxy=True),
 }
 DEFAULT_SERVERS = ("mlgate", "ray-serve", "torchserve", "pytriton", "bare-uvicorn")

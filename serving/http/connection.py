@@ -11,7 +11,8 @@ httptools), ``Expect: 100-continue``, and the limits of ``serving.http``
 - headers not complete ``header_timeout_s`` after the request's first byte (or the
   connection's start), or a body not complete ``body_timeout_s`` after its headers: 408;
   an idle keep-alive connection closes after ``keepalive_timeout_s``;
-- over ``max_connections`` open connections: 503 with ``Retry-After``, then close;
+- over ``max_connections`` open connections, or over ``max_connections_per_client`` from one
+  client address: 503 with ``Retry-After``, then close;
 - ``max_pipelined`` requests in flight, or a client that does not read its answers (the
   transport's write buffer full): the server stops reading that connection until they drain.
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from http import HTTPStatus
 
@@ -35,6 +36,7 @@ from contracts.errors import (
     MlgateError,
     PayloadTooLarge,
     RequestTimeout,
+    TooManyClientConnections,
     TooManyConnections,
     UriTooLong,
 )
@@ -52,8 +54,44 @@ class _Refused(Exception):
     """Raised from a parser callback after the refusal was written: stops the parser."""
 
 
+class Connections:
+    """One server's open connections, and how many each client address holds."""
+
+    def __init__(self, limits: HttpLimitsConfig) -> None:
+        self.limits = limits
+        self._open: set[HttpProtocol] = set()
+        self._per_client: Counter[str] = Counter()
+
+    def admit(self, conn: HttpProtocol, client: str | None) -> MlgateError | None:
+        """Count ``conn`` in, or say which cap it is over (it is then not counted)."""
+        if len(self._open) >= self.limits.max_connections:
+            return TooManyConnections("too many connections to this replica; retry later")
+        per_client = self.limits.max_connections_per_client
+        if per_client and client is not None:
+            if self._per_client[client] >= per_client:
+                return TooManyClientConnections(f"too many connections from {client}; retry later")
+            self._per_client[client] += 1
+        self._open.add(conn)
+        return None
+
+    def release(self, conn: HttpProtocol, client: str | None) -> None:
+        if conn not in self._open:
+            return
+        self._open.discard(conn)
+        if self.limits.max_connections_per_client and client is not None:
+            self._per_client[client] -= 1
+            if not self._per_client[client]:
+                del self._per_client[client]
+
+    def __iter__(self):
+        return iter(list(self._open))
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+
 class HttpProtocol(asyncio.Protocol):
-    def __init__(self, app, max_body_bytes: int, connections: set, limits: HttpLimitsConfig | None = None,
+    def __init__(self, app, max_body_bytes: int, connections: Connections, limits: HttpLimitsConfig | None = None,
                  on_refused: Callable[[str], None] | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
@@ -63,6 +101,7 @@ class HttpProtocol(asyncio.Protocol):
         self.loop = asyncio.get_event_loop()
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
+        self.client: str | None = None  # the peer's address
         self._url: list[bytes] = []
         self._url_bytes = 0
         self._headers: dict[bytes, bytes] = {}
@@ -85,14 +124,16 @@ class HttpProtocol(asyncio.Protocol):
     # -- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport) -> None:
         self.transport = transport
-        if len(self.connections) >= self.limits.max_connections:
-            self._refuse(TooManyConnections("too many connections to this replica; retry later"))
+        peer = transport.get_extra_info("peername")
+        self.client = peer[0] if isinstance(peer, tuple) else None
+        refused = self.connections.admit(self, self.client)
+        if refused is not None:
+            self._refuse(refused)
             return
-        self.connections.add(self)
         self._enter("header")
 
     def connection_lost(self, exc) -> None:
-        self.connections.discard(self)
+        self.connections.release(self, self.client)
         self._phase = None
         self._disarm()
         for task, _, _ in self._pending:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from serving.config import HttpLimitsConfig
-from serving.http.connection import HttpProtocol
+from serving.http.connection import Connections, HttpProtocol
 
 log = logging.getLogger("mlgate.http")
 GRACEFUL_TIMEOUT_S = 30.0
@@ -49,7 +49,7 @@ class ServerThread:
         self._on_stop = on_stop
         self._started = threading.Event()
         self._error: BaseException | None = None
-        self._connections: set[HttpProtocol] = set()
+        self._connections = Connections(self.limits)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._thread = threading.Thread(target=self._main, name="mlgate-http", daemon=True)
@@ -86,7 +86,7 @@ class ServerThread:
         await self._stop.wait()
         sweeper.cancel()
         server.close()  # no new connections; in-flight requests finish
-        for conn in list(self._connections):
+        for conn in self._connections:
             conn.shutdown()
         give_up = time.monotonic() + GRACEFUL_TIMEOUT_S
         while any(c.busy for c in self._connections) and time.monotonic() < give_up:
@@ -101,7 +101,7 @@ class ServerThread:
         while True:
             await asyncio.sleep(interval_s)
             now = self.loop.time()
-            for conn in list(self._connections):
+            for conn in self._connections:
                 conn.sweep(now)
 
     @property

@@ -21,7 +21,7 @@ with atheris.instrument_imports():
     from contracts.errors import MlgateError
     from registry.schema import FeatureSpec, ModelSchema
     from serving.config import HttpLimitsConfig
-    from serving.http.connection import HttpProtocol
+    from serving.http.connection import Connections, HttpProtocol
     from serving.protocol import decode_infer_request
     from serving.protocol.plain import decode_instances
 
@@ -56,7 +56,7 @@ LOOP = asyncio.new_event_loop()
 
 def http_stream(data: bytes) -> None:
     async def run() -> None:
-        proto = HttpProtocol(App(), 4096, set(), LIMITS)
+        proto = HttpProtocol(App(), 4096, Connections(LIMITS), LIMITS)
         transport = RecordingTransport()
         proto.connection_made(transport)
         for i in range(0, len(data), 97):  # arbitrary packet boundaries

@@ -10,7 +10,9 @@ import socket
 
 import pytest
 
-from serving.config import ServingConfig
+from serving.config import HttpLimitsConfig, ServingConfig
+from serving.http.connection import Connections
+from tests.polling import until
 from tests.reference import ROW
 
 MAX_BODY = 16 * 1024
@@ -253,3 +255,66 @@ def test_connections_over_the_cap_get_503_and_are_counted(limited):
         conn.close()
     for reason in ("connections", "url", "headers", "too_large", "header_timeout", "body_timeout"):
         assert f'mlgate_http_refused_total{{reason="{reason}"}}' in text, reason
+
+
+@pytest.fixture(scope="module")
+def per_client(demo_registry):
+    from serving.gateway import Gateway
+
+    cfg = ServingConfig(host="127.0.0.1", port=0, max_body_bytes=MAX_BODY, unnice=False,
+                        http={"max_connections": 6, "max_connections_per_client": 2},
+                        prediction_log={"enabled": False})
+    gw = Gateway(demo_registry, cfg)
+    yield gw
+    gw.stop()
+
+
+def live_connection(port: int, source: str) -> socket.socket:
+    """A keep-alive connection from ``source`` (any 127/8 address is this host's loopback)."""
+    return socket.create_connection(("127.0.0.1", port), timeout=30, source_address=(source, 0))
+
+
+def health_status(sock: socket.socket) -> int:
+    sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+    return status_of(sock.recv(65536))
+
+
+def test_one_client_address_holds_at_most_its_share_and_others_still_get_in(per_client):
+    port = per_client.port
+    first = [live_connection(port, "127.0.0.2") for _ in range(2)]
+    try:
+        assert [health_status(s) for s in first] == [200, 200]
+        with live_connection(port, "127.0.0.2") as third:
+            reply = third.recv(65536)  # refused at connect: the 503 comes unasked, then the close
+            assert status_of(reply) == 503 and b"127.0.0.2" in reply and closed_after(third) == b""
+        with live_connection(port, "127.0.0.3") as other:
+            assert health_status(other) == 200  # another address is not locked out
+        first.pop().close()
+        # the closed connection's slot is free again once the server saw the close
+        until(lambda: _health_or_none(port, "127.0.0.2") == 200, 10, "a slot for 127.0.0.2 after one of its closes")
+    finally:
+        for sock in first:
+            sock.close()
+
+
+def _health_or_none(port: int, source: str) -> int | None:
+    with live_connection(port, source) as sock:
+        try:
+            return health_status(sock)
+        except (OSError, IndexError, ValueError):
+            return None
+
+
+def test_the_connection_table_counts_per_address_and_releases_once():
+    table = Connections(HttpLimitsConfig(max_connections=3, max_connections_per_client=2))
+    a, b, c, d = object(), object(), object(), object()
+    assert table.admit(a, "10.0.0.1") is None and table.admit(b, "10.0.0.1") is None
+    assert table.admit(c, "10.0.0.1").reason == "client_connections"
+    assert table.admit(c, "10.0.0.2") is None
+    assert table.admit(d, "10.0.0.3").reason == "connections"  # the replica's cap comes first
+    table.release(a, "10.0.0.1")
+    table.release(a, "10.0.0.1")  # twice: counted once
+    table.release(d, "10.0.0.3")  # never admitted: nothing to release
+    assert len(table) == 2 and table.admit(a, "10.0.0.1") is None
+    unlimited = Connections(HttpLimitsConfig(max_connections=3))
+    assert all(unlimited.admit(x, "10.0.0.1") is None for x in (a, b, c))

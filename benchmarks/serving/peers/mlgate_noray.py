@@ -21,13 +21,17 @@ from serving.gateway import Gateway
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, required=True)
-    args = parser.parse_args(argv)
-    cfg = load_config(overrides={"serving.port": args.port, "serving.host": "127.0.0.1"})
+    serve(parser.parse_args(argv).port)
+
+
+def serve(port: int, what: str = "mlgate gateway (no Ray)", **gateway_options) -> None:
+    """Serve until SIGTERM/SIGINT; ``gateway_options`` go to ``Gateway`` (its ``server_class``)."""
+    cfg = load_config(overrides={"serving.port": port, "serving.host": "127.0.0.1"})
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    gateway = Gateway(cfg.registry_root, cfg.serving)
-    print(f"mlgate gateway (no Ray) ready on 127.0.0.1:{gateway.port}", flush=True)
+    gateway = Gateway(cfg.registry_root, cfg.serving, **gateway_options)
+    print(f"{what} ready on 127.0.0.1:{gateway.port}", flush=True)
     try:
         while not stop.wait(1.0):
             pass
