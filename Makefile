@@ -82,6 +82,7 @@ test-all: setup deps-browser deps-alerting
 # install into their own venvs under benchmarks/out/venvs on first use.
 BENCH_ARGS ?=
 bench: setup
+	$(BIN)/python -m pip install -q -e ".[bench]"
 	@command -v wrk >/dev/null 2>&1 || apt-get install -y wrk || { apt-get update -qq && apt-get install -y wrk; }
 	$(BIN)/python -m benchmarks.serving.run $(BENCH_ARGS)
 

@@ -70,6 +70,10 @@ def probe(port: int) -> dict[str, tuple[str, bool]]:
 
 def run_one(name: str, ctx: Context, log_dir: Path) -> dict[str, tuple[str, bool]]:
     server = SERVERS[name]()
+    try:
+        server.prepare(ctx)
+    except Unavailable as exc:
+        return {"(start)": (f"failed: {exc}", False)}
     launch = server.launch(ctx)
     launch.env.update(LIMITS_ENV)
     proc = procs.start(launch.argv, env=launch.env, cwd=launch.cwd, log_path=log_dir / f"{name}.log")

@@ -6,12 +6,13 @@ HAProxy ingress), the bare uvicorn reference, and the peers in their own venvs
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from dataclasses import dataclass, field
 
 from benchmarks.serving import models as bm
-from benchmarks.serving.base import PEERS_DIR, Context, Launch, Server, base_env
+from benchmarks.serving.base import PEERS_DIR, Context, Launch, Server, Unavailable, base_env
 from benchmarks.serving.external import PyTriton, TorchServe
 from benchmarks.serving.procs import free_port
 
@@ -104,6 +105,10 @@ class MlgateAsgi(MlgateNoRay):
 
     name: str = "mlgate-uvicorn-httptools"
     ready_log_marker: str = ""
+
+    def prepare(self, ctx: Context) -> None:
+        if self.name == "mlgate-granian" and importlib.util.find_spec("granian") is None:
+            raise Unavailable("granian is not installed: pip install -e '.[bench]' (make bench does it)")
 
     def launch(self, ctx: Context) -> Launch:
         launch = super().launch(ctx)

@@ -102,6 +102,7 @@ class HttpProtocol(asyncio.Protocol):
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self.client: str | None = None  # the peer's address
+        self._max_pipelined = self.limits.max_pipelined
         self._url: list[bytes] = []
         self._url_bytes = 0
         self._headers: dict[bytes, bytes] = {}
@@ -167,7 +168,7 @@ class HttpProtocol(asyncio.Protocol):
         self._body = []
         self._body_bytes = 0
         self._too_large = False
-        self._enter("header")
+        self._phase, self._phase_since = "header", self.loop.time()  # _enter, inlined: once per request
 
     def on_url(self, url: bytes) -> None:
         self._url_bytes += len(url)
@@ -199,7 +200,7 @@ class HttpProtocol(asyncio.Protocol):
                 self._refuse(ExpectationFailed("Expect: only 100-continue is supported"))
                 raise _Refused
             self.transport.write(_CONTINUE)
-        self._enter("body")
+        self._phase, self._phase_since = "body", self.loop.time()
 
     def on_body(self, body: bytes) -> None:
         if self._too_large:
@@ -222,7 +223,8 @@ class HttpProtocol(asyncio.Protocol):
         task = self.loop.create_task(self.app.handle(method, path, self._headers, body, error))
         self._pending.append((task, keep_alive, method == "HEAD"))
         task.add_done_callback(self._flush)
-        self._update_reading()
+        if len(self._pending) >= self._max_pipelined:  # reading can only need pausing now
+            self._update_reading()
 
     # -- time limits and flow control ----------------------------------------------------
     def _enter(self, phase: str) -> None:
@@ -258,7 +260,7 @@ class HttpProtocol(asyncio.Protocol):
     def _update_reading(self) -> None:
         if self.transport is None or self.transport.is_closing():
             return
-        want = self._writable and len(self._pending) < self.limits.max_pipelined
+        want = self._writable and len(self._pending) < self._max_pipelined
         if want != self._reading:
             self._reading = want
             (self.transport.resume_reading if want else self.transport.pause_reading)()
@@ -278,9 +280,10 @@ class HttpProtocol(asyncio.Protocol):
             if not keep_alive or (self.closing and not self._pending):
                 self.transport.close()
                 return
-        self._update_reading()
+        if not self._reading:  # answers drained: reading may resume
+            self._update_reading()
         if not self._pending and self._phase is None:
-            self._enter("idle")
+            self._phase, self._phase_since = "idle", self.loop.time()
 
     def _write(self, status: int, headers, body: bytes, keep_alive: bool) -> None:
         lines = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b"Unknown"))]

@@ -48,23 +48,26 @@ def decode_infer_request(
     body: bytes, *, model: str, version: str | None, header_length: int | None
 ) -> InferenceRequest:
     body = bytes(body)
-    header_end = _header_end(len(body), header_length)
+    header_end = len(body) if header_length is None else _header_end(len(body), header_length)
     doc = parse_json(memoryview(body)[:header_end], "body")
     if not isinstance(doc, dict):
         fail("body", f"expected a JSON object, got {json_type(doc)}")
-    parameters = _object(doc.get("parameters"), "parameters")
+    # the checks of absent members are skipped inline: most requests have no id, outputs or parameters
+    parameters = doc.get("parameters")
+    parameters = {} if parameters is None else _object(parameters, "parameters")
     inputs, end = _decode_inputs(doc.get("inputs"), body, header_end, header_length is not None)
     if end != len(body):
         fail("body", f"{len(body) - end} unexpected bytes after the binary tensor data")
+    request_id, outputs = doc.get("id"), doc.get("outputs")
     return InferenceRequest(
         model=model,
         version=version,
         inputs=inputs,
-        id=_request_id(doc.get("id")),
-        outputs=_decode_outputs(doc.get("outputs")),
+        id=None if request_id is None else check_request_id(request_id, "id"),
+        outputs=None if outputs is None else _decode_outputs(outputs),
         parameters=parameters,
-        binary_output_default=_flag(parameters, "binary_data_output", "parameters"),
-        timeout_s=_timeout_s(parameters.get("timeout")),
+        binary_output_default=_flag(parameters, "binary_data_output", "parameters") if parameters else False,
+        timeout_s=_timeout_s(parameters.get("timeout")) if parameters else None,
     )
 
 
@@ -106,8 +109,12 @@ def _decode_input(
     name = _name(item.get("name"), f"{field}.name")
     datatype = check_datatype(item.get("datatype"), f"{field}.datatype")
     shape = check_shape(item.get("shape"), f"{field}.shape", len(body))
-    parameters = _object(item.get("parameters"), f"{field}.parameters")
-    _refuse_unsupported(parameters, f"{field}.parameters")
+    parameters = item.get("parameters")
+    if parameters is None:
+        parameters = {}
+    else:
+        parameters = _object(parameters, f"{field}.parameters")
+        _refuse_unsupported(parameters, f"{field}.parameters")
     size = parameters.pop("binary_data_size", None)
     if size is None:
         if "data" not in item:
@@ -187,10 +194,6 @@ def _flag(parameters: dict[str, Any], key: str, field: str) -> bool:
     if type(value) is not bool:
         fail(f"{field}.{key}", f"expected a boolean, got {json_type(value)}")
     return value
-
-
-def _request_id(value: Any) -> str | None:
-    return check_request_id(value, "id")
 
 
 def _timeout_s(value: Any) -> float | None:
