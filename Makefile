@@ -17,7 +17,7 @@ help:
 	@echo "make test-clock the unit tests with the process clock moved far away (CLOCK_OFFSETS='+400d -30d')"
 	@echo "make test-slow  the tests marked slow"
 	@echo "make bench      side-by-side serving benchmark (benchmarks/); BENCH_ARGS='--duration-s 5 --record'"
-	@echo "make loadtest   locust against a running mlgate: HOST, SCENARIO, DURATION, SLO_P99_MS, USERS, MODEL"
+	@echo "make loadtest   locust against a running mlgate: HOST, SCENARIO, DURATION, SLO_P99_MS, USERS, MODEL, TOKEN_FILE"
 
 setup: $(STAMP)
 
@@ -95,6 +95,8 @@ DURATION ?= 30s
 SLO_P99_MS ?= 200
 USERS ?= 16
 MODEL ?= demo
+# the key make loadtest sends (mlgate up creates it; MLGATE_TOKEN works too)
+TOKEN_FILE ?= var/auth/admin.key
 BAD_SHARE ?= 0.1
 MAX_FAIL_RATIO ?= 0.01
 LOCUST_ARGS ?=
@@ -104,7 +106,8 @@ loadtest: setup
 	$(BIN)/locust -f benchmarks/locustfile.py --headless -H $(HOST) -u $(USERS) -r $(USERS) -t $(DURATION) \
 	  --stop-timeout 5 --scenario $(SCENARIO) --model $(MODEL) --bad-share $(BAD_SHARE) \
 	  --slo-p99-ms $(SLO_P99_MS) --max-fail-ratio $(MAX_FAIL_RATIO) --only-summary \
-	  --csv $(LOADTEST_DIR)/$(SCENARIO) --html $(LOADTEST_DIR)/$(SCENARIO).html $(LOCUST_ARGS)
+	  --csv $(LOADTEST_DIR)/$(SCENARIO) --html $(LOADTEST_DIR)/$(SCENARIO).html \
+	  $(if $(wildcard $(TOKEN_FILE)),--token-file $(TOKEN_FILE)) $(LOCUST_ARGS)
 
 bench-kernels: setup
 	$(BIN)/python benchmarks/bench_kernels.py

@@ -14,6 +14,10 @@ Scenarios (``--scenario``), each one user class, picked by the load shape:
   ``--ramp-start-users`` to ``--ramp-max-users`` (past capacity): 503 with Retry-After
   is load shedding, counted as ``[503 shed]``; 504 as ``[504 deadline]``.
 
+Credentials: every request sends ``Authorization: Bearer`` with the key from ``--token``,
+``MLGATE_TOKEN`` or ``--token-file`` (``MLGATE_TOKEN_FILE``); it needs ``infer:MODEL`` and,
+for the server-side latency and memory, ``metrics:read``.
+
 Payloads are built from the model's v2 metadata, so any served model works. The run
 fails (exit code 1) when unexpected failures exceed ``--max-fail-ratio``, the p99 of
 admitted (2xx) requests exceeds ``--slo-p99-ms`` (for ``ramp`` also ``--deadline-ms``),
@@ -34,6 +38,7 @@ server's promise, the client-side p99 adds the load generator's own queueing.
 from __future__ import annotations
 
 import json
+import os
 import random
 import sys
 import time
@@ -58,6 +63,7 @@ EXPECTED_400, SHED_503, DEADLINE_504 = "bad input [400 expected]", "[503 shed]",
 PAYLOADS: dict[str, object] = {}
 MEMORY: list[tuple[float, int]] = []
 SERVER_LATENCY: dict[str, dict[float, float]] = {}  # "start"/"end" -> le -> cumulative count
+AUTH: dict[str, str] = {}  # the Authorization header every request sends (empty: none)
 
 
 @events.init_command_line_parser.add_listener
@@ -73,6 +79,19 @@ def _options(parser) -> None:
     parser.add_argument("--ramp-max-users", type=int, default=512, help="ramp: users at the end (past capacity)")
     parser.add_argument("--max-memory-growth-mib", type=float, default=256.0,
                         help="fail when the server's RSS grows more than this during the run")
+    parser.add_argument("--token", default=os.environ.get("MLGATE_TOKEN", ""),
+                        help="API key or JWT sent as Authorization: Bearer (default: MLGATE_TOKEN)")
+    parser.add_argument("--token-file", default=os.environ.get("MLGATE_TOKEN_FILE", ""),
+                        help="file holding the key, when --token is not given (default: MLGATE_TOKEN_FILE)")
+
+
+def _authorization(opts) -> dict[str, str]:
+    token = opts.token or (Path(opts.token_file).read_text().strip() if opts.token_file else "")
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def _get(url: str, timeout_s: float):
+    return urllib.request.urlopen(urllib.request.Request(url, headers=AUTH), timeout=timeout_s)
 
 
 # -- payloads from the model's metadata ------------------------------------------------
@@ -86,7 +105,7 @@ def _values(spec: dict, rng: np.random.Generator) -> list:
 
 
 def build_payloads(host: str, model: str) -> dict[str, object]:
-    with urllib.request.urlopen(f"{host}/v2/models/{model}", timeout=10) as r:
+    with _get(f"{host}/v2/models/{model}", timeout_s=10) as r:
         meta = json.loads(r.read())
     rng = np.random.default_rng(0)
     specs = meta["inputs"]
@@ -140,7 +159,7 @@ class _MlgateUser(FastHttpUser):
 
     def _send(self, path: str, body: bytes, name: str, headers: dict, expect: int = 200,
               shed_ok: bool = False) -> None:
-        with self.client.post(path, data=body, headers=headers, name=name, catch_response=True) as resp:
+        with self.client.post(path, data=body, headers={**headers, **AUTH}, name=name, catch_response=True) as resp:
             status = resp.status_code
             if status == expect:
                 resp.success()
@@ -227,6 +246,7 @@ class ScenarioShape(LoadTestShape):
 # -- memory, summary and the exit code ----------------------------------------------------
 @events.test_start.add_listener
 def _on_start(environment, **_) -> None:
+    AUTH.update(_authorization(environment.parsed_options))
     PAYLOADS.update(build_payloads(environment.host.rstrip("/"), environment.parsed_options.model))
     SERVER_LATENCY["start"] = server_latency_buckets(environment.host.rstrip("/"), environment.parsed_options.model)
     gevent.spawn(_sample_memory, environment.host.rstrip("/"))
@@ -274,7 +294,7 @@ def _sample_memory(host: str) -> None:
 def _metrics_text(host: str, timeout_s: float) -> str | None:
     """The server's /metrics page, or None when it cannot be read."""
     try:
-        with urllib.request.urlopen(f"{host}/metrics", timeout=timeout_s) as r:
+        with _get(f"{host}/metrics", timeout_s=timeout_s) as r:
             return r.read().decode()
     except OSError:
         return None

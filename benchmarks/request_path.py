@@ -56,18 +56,20 @@ async def _set_profile(hook) -> None:
     sys.setprofile(hook)
 
 
-def trace_one_request(gateway, body: bytes, path: str = "/v2/models/demo/infer", warm: int = 5) -> list[str]:
+def trace_one_request(gateway, body: bytes, path: str = "/v2/models/demo/infer", warm: int = 5,
+                      key: str | None = None) -> list[str]:
     """The sorted modules of ours that ``gateway`` (a started :class:`serving.gateway.Gateway`)
-    enters to answer one ``POST path`` of ``body``; the answer must be a 200."""
+    enters to answer one ``POST path`` of ``body`` (with API key ``key``); the answer must be a 200."""
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})}
     conn = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=60)
     try:
         for _ in range(warm):  # lazy imports, first-batch paths and the connection itself are warm
-            _post(conn, path, body)
+            _post(conn, path, body, headers)
         models = [m for versions in gateway.dataplane.models.values() for m in versions.values()]
         recorder = _Recorder()
         _everywhere(gateway, models, recorder)
         try:
-            _post(conn, path, body)
+            _post(conn, path, body, headers)
         finally:
             _everywhere(gateway, models, None)
         return sorted(recorder.modules)
@@ -81,8 +83,8 @@ def _everywhere(gateway, models, hook) -> None:
         model.compute_thread.submit(sys.setprofile, hook).result(30)
 
 
-def _post(conn: http.client.HTTPConnection, path: str, body: bytes) -> None:
-    conn.request("POST", path, body, {"Content-Type": "application/json"})
+def _post(conn: http.client.HTTPConnection, path: str, body: bytes, headers: dict) -> None:
+    conn.request("POST", path, body, headers)
     response = conn.getresponse()
     payload = response.read()
     if response.status != 200:
@@ -101,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--registry", help="registry root holding demo (default: fit demo v1 in a temp dir)")
     args = parser.parse_args(argv)
+    from access.keys import KeyStore
     from registry import Registry
     from serving.config import ServingConfig
     from serving.gateway import Gateway
@@ -112,10 +115,11 @@ def main(argv: list[str] | None = None) -> int:
 
             root = f"{tmp}/registry"
             fit_demo(Registry(root))
-        cfg = ServingConfig(host="127.0.0.1", port=0, unnice=False)
+        _, key = KeyStore(f"{tmp}/keys.json").create("trace", ["infer:demo"])
+        cfg = ServingConfig(host="127.0.0.1", port=0, unnice=False, auth={"keys_file": f"{tmp}/keys.json"})
         gateway = Gateway(root, cfg, log_root=f"{tmp}/logs")
         try:
-            modules = trace_one_request(gateway, demo_request())
+            modules = trace_one_request(gateway, demo_request(), key=key)
         finally:
             gateway.stop()
     for name in modules:

@@ -126,11 +126,8 @@ class ClientClosed(MlgateError):
         super().__init__(message)
 
 
-class Overloaded(MlgateError):
-    """Admission refused because a queue is full; the client should retry later."""
-
-    status = HTTPStatus.SERVICE_UNAVAILABLE
-    reason = "queue_full"
+class RetryLater(MlgateError):
+    """Refused for now: the answer tells when to try again (``Retry-After``)."""
 
     def __init__(self, message: str, retry_after_s: float = 1.0) -> None:
         super().__init__(message)
@@ -139,6 +136,13 @@ class Overloaded(MlgateError):
     @property
     def headers(self) -> list[tuple[bytes, bytes]]:
         return [(b"retry-after", str(max(1, math.ceil(self.retry_after_s))).encode())]
+
+
+class Overloaded(RetryLater):
+    """Admission refused because a queue is full; the client should retry later."""
+
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    reason = "queue_full"
 
 
 class NotReady(Overloaded):
@@ -155,6 +159,39 @@ class TooManyClientConnections(Overloaded):
     """The client's address holds its ``serving.http.max_connections_per_client`` already."""
 
     reason = "client_connections"
+
+
+class Unauthenticated(MlgateError):
+    """No credentials, or credentials that do not verify (unknown, malformed, expired, revoked,
+    a bad signature): 401 with a ``WWW-Authenticate: Bearer`` challenge (RFC 6750). The message
+    says what is missing, never which credentials exist."""
+
+    status = HTTPStatus.UNAUTHORIZED
+    reason = "unauthenticated"
+
+    def __init__(self, message: str, invalid: bool = True) -> None:
+        super().__init__(message)
+        self.invalid = invalid  # credentials were sent and refused (error="invalid_token")
+
+    @property
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        if self.invalid:
+            return [(b"www-authenticate", b'Bearer realm="mlgate", error="invalid_token"')]
+        return [(b"www-authenticate", b'Bearer realm="mlgate"')]
+
+
+class Forbidden(MlgateError):
+    """A verified identity without the scope a request needs: 403, the scope named."""
+
+    status = HTTPStatus.FORBIDDEN
+    reason = "forbidden"
+
+
+class RateLimited(RetryLater):
+    """An identity over its request rate: 429 with ``Retry-After``."""
+
+    status = HTTPStatus.TOO_MANY_REQUESTS
+    reason = "rate_limited"
 
 
 class DeadlineExceeded(MlgateError):

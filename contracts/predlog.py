@@ -40,6 +40,7 @@ ROUTE = "route"
 STATUS = "status"
 LATENCY_MS = "latency_ms"
 ERROR = "error"
+IDENTITY = "identity"  # who asked: an access.identity id (null when access control was off)
 INPUT_PREFIX = "in_"
 OUTPUT_PREFIX = "out_"
 
@@ -55,6 +56,7 @@ FIXED_FIELDS = [
     pa.field(STATUS, pa.int16(), nullable=False),
     pa.field(LATENCY_MS, pa.float32(), nullable=False),
     pa.field(ERROR, pa.string()),
+    pa.field(IDENTITY, pa.string()),
 ]
 FIXED_TYPES: dict[str, pa.DataType] = {f.name: f.type for f in FIXED_FIELDS}
 

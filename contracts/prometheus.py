@@ -50,6 +50,7 @@ class MetricDef:
 
 _RMVS = ("model", "version", "route", "status")
 HTTP_REFUSED_METRIC = "mlgate_http_refused_total"
+AUTH_REFUSED_METRIC = "mlgate_auth_refused_total"  # label reason: unauthenticated, forbidden, rate_limited
 SERVING_METRICS = {m.name: m for m in (
     MetricDef("mlgate_requests_total", "counter", "Answered inference requests.", _RMVS),
     MetricDef("mlgate_rows_total", "counter", "Rows in answered inference requests.", _RMVS),
@@ -68,6 +69,8 @@ SERVING_METRICS = {m.name: m for m in (
               ("model", "reason")),
     MetricDef(HTTP_REFUSED_METRIC, "counter",
               "Requests or connections the HTTP server refused before the app, by reason.", ("reason",)),
+    MetricDef(AUTH_REFUSED_METRIC, "counter",
+              "Requests refused by access control (401, 403, 429), by reason.", ("reason",)),
     MetricDef(QUARANTINED_METRIC, "counter",
               "Unreadable files moved aside (segment, feedback) or passed over (state), by kind.", ("model", "kind")),
 )}

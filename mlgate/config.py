@@ -24,6 +24,9 @@ from training.config import TrainingConfig
 
 ENV_PREFIX = "MLGATE_"
 ENV_CONFIG_FILE = "MLGATE_CONFIG"
+ENV_TOKEN = "MLGATE_TOKEN"  # the CLI's credential (an API key or a JWT), not a config field
+ENV_TOKEN_FILE = "MLGATE_TOKEN_FILE"  # ... or a file holding it
+_NOT_CONFIG = {ENV_CONFIG_FILE, ENV_TOKEN, ENV_TOKEN_FILE}
 
 
 class _Strict(BaseModel):
@@ -42,6 +45,7 @@ class MlgateConfig(_Strict):
     data_root: str = Field(default="var/data", description="Versioned data splits: path or URI")
     runs_root: str = Field(default="var/runs", description="Training runs: path or URI")
     log_root: str = Field(default="var/logs", description="Prediction logs: path or URI")
+    audit_root: str = Field(default="var/audit", description="The audit trail of admin actions (local path)")
     serving: ServingConfig = Field(default_factory=ServingConfig, description="Real-time serving")
     ray: RayConfig = Field(default_factory=RayConfig, description="Ray cluster")
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig,
@@ -51,8 +55,20 @@ class MlgateConfig(_Strict):
 
     def absolute(self) -> MlgateConfig:
         """Local roots made absolute, so Ray workers with another cwd find them."""
-        fix = {k: _abs(getattr(self, k)) for k in ("registry_root", "data_root", "runs_root", "log_root")}
-        return self.model_copy(update=fix)
+        fix = {k: _abs(getattr(self, k)) for k in ("registry_root", "data_root", "runs_root", "log_root",
+                                                  "audit_root")}
+        serving = self.serving
+        auth, tls, plog = serving.auth, serving.tls, serving.prediction_log
+        jwt = auth.jwt.model_copy(update=_abs_files(auth.jwt, "jwks_file"))
+        auth = auth.model_copy(update={**_abs_files(auth, "keys_file", "admin_key_file"), "jwt": jwt})
+        serving = serving.model_copy(update={
+            "auth": auth, "tls": tls.model_copy(update=_abs_files(tls, "cert_file", "key_file", "client_ca_file")),
+            "prediction_log": plog.model_copy(update=_abs_files(plog, "pii_salt_file"))})
+        return self.model_copy(update={**fix, "serving": serving})
+
+
+def _abs_files(section: BaseModel, *fields: str) -> dict[str, str]:
+    return {f: str(Path(getattr(section, f)).expanduser().resolve()) for f in fields if getattr(section, f)}
 
 
 def _abs(root: str) -> str:
@@ -73,7 +89,7 @@ def load_config(path: str | None = None, overrides: Mapping[str, Any] | None = N
         if not isinstance(data, dict):
             raise ConfigError(f"config file {path}: expected a mapping at the top level")
     for key, value in environ.items():
-        if key.startswith(ENV_PREFIX) and key != ENV_CONFIG_FILE:
+        if key.startswith(ENV_PREFIX) and key not in _NOT_CONFIG:
             _set(data, key[len(ENV_PREFIX):].lower().split("__"), _env_value(value))
     for dotted, value in (overrides or {}).items():
         if value is not None:
@@ -108,3 +124,19 @@ def _set(data: dict[str, Any], path: list[str], value: Any) -> None:
         if not isinstance(node, dict):
             raise ConfigError(f"{'.'.join(path)}: conflicts with a scalar value")
     node[path[-1]] = value
+
+
+def cli_token(cfg: MlgateConfig, token_file: str | None = None,
+              environ: Mapping[str, str] | None = None) -> str | None:
+    """The CLI's credential: ``MLGATE_TOKEN``, else the file ``--token-file`` or
+    ``MLGATE_TOKEN_FILE`` names, else the admin key file ``mlgate up`` made (when readable)."""
+    from access.keys import read_key_file
+
+    environ = os.environ if environ is None else environ
+    if environ.get(ENV_TOKEN):
+        return environ[ENV_TOKEN].strip()
+    path = token_file or environ.get(ENV_TOKEN_FILE)
+    if path:
+        return read_key_file(path)
+    admin_file = cfg.serving.auth.admin_key_file
+    return read_key_file(admin_file) if os.access(admin_file, os.R_OK) else None

@@ -25,11 +25,16 @@ def auth_token() -> str | None:
 
 def prepare_env(cfg: RayConfig) -> None:
     """The environment Ray reads when it is imported: call before anything imports ``ray``
-    (a command that imports Ray-based modules first, then connects). With an address,
-    token auth: the clusters we connect to have it on."""
+    (a command that imports Ray-based modules first, then connects). Token auth either way:
+    with an address, unless ``RAY_AUTH_MODE`` says otherwise (the clusters we connect to
+    have it on); without one, always -- the local Ray we start (``ray.init`` then takes
+    ``RAY_AUTH_TOKEN`` or ``~/.ray/auth_token``, and writes a new token there when neither
+    exists) never accepts a client without the token."""
     loopback_env()
     if cfg.address:
         os.environ.setdefault("RAY_AUTH_MODE", "token")
+    else:
+        os.environ["RAY_AUTH_MODE"] = "token"
 
 
 def init(cfg: RayConfig, *, dashboard: bool = False, log_to_driver: bool = True) -> None:

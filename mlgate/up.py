@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -11,12 +12,19 @@ import urllib.request
 from mlgate import raycluster
 from mlgate.config import MlgateConfig
 
+OFF_BANNER = """\
+************************************************************************************
+* ACCESS CONTROL IS OFF (serving.auth.enabled: false): anyone who can reach        *
+* {url:<80} *
+* may predict, send labels and read metrics. Use this only on a private network.   *
+************************************************************************************"""
 
-def wait_ready(url: str, timeout_s: float = 180.0) -> None:
+
+def wait_ready(url: str, timeout_s: float = 180.0, context: ssl.SSLContext | None = None) -> None:
     give_up = time.monotonic() + timeout_s
     while True:
         try:
-            with urllib.request.urlopen(f"{url}/v2/health/ready", timeout=2) as r:
+            with urllib.request.urlopen(f"{url}/v2/health/ready", timeout=2, context=context) as r:
                 if r.status == 200:
                     return
         except OSError:
@@ -26,10 +34,40 @@ def wait_ready(url: str, timeout_s: float = 180.0) -> None:
         time.sleep(0.2)
 
 
-def curl_example(url: str) -> str:
+def curl_example(url: str, key_file: str | None = None, tls: bool = False) -> str:
+    """A curl command that predicts with ``demo`` (with the key in ``key_file``; over TLS,
+    verified against the CA that signed the server's certificate)."""
     row = ('{"instances": [{"age": 42, "income": 52000, "tenure_months": 18, "balance": 1200.5, '
            '"credit_score": 640, "num_products": 2, "region": "north", "plan": "basic", "channel": "web"}]}')
-    return f"curl -s -X POST {url}/v1/models/demo:predict -H 'Content-Type: application/json' -d '{row}'"
+    auth = f' -H "Authorization: Bearer $(cat {key_file})"' if key_file else ""
+    ca = " --cacert YOUR_CA.pem" if tls else ""
+    return f"curl -s{ca} -X POST {url}/v1/models/demo:predict{auth} -H 'Content-Type: application/json' -d '{row}'"
+
+
+def ensure_admin_key(cfg: MlgateConfig) -> str | None:
+    """The admin key file, created (mode 0600) with its key when none works; None when
+    access control is off."""
+    auth = cfg.serving.auth
+    if not auth.enabled:
+        return None
+    from access.keys import KeyStore, ensure_admin_key
+
+    store = KeyStore(auth.keys_file, auth.reload_interval_s)
+    ensure_admin_key(store, auth.admin_key_file,
+                     on_create=lambda path: print(f"created an admin key in {path} (mode 0600; keys: "
+                                                  f"{auth.keys_file})", flush=True))
+    return auth.admin_key_file
+
+
+def _probe_context(cfg: MlgateConfig) -> ssl.SSLContext | None:
+    """How ``mlgate up`` checks its own replicas' readiness over TLS: the address is ours,
+    so the certificate is not verified (its CA may be anything); nothing secret is sent."""
+    if not cfg.serving.tls.enabled:
+        return None
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def run(cfg: MlgateConfig) -> int:
@@ -43,16 +81,29 @@ def run(cfg: MlgateConfig) -> int:
     created = ensure_demo(Registry(cfg.registry_root))
     if created is not None:
         print(f"registered demo version {created.version} in {cfg.registry_root}", flush=True)
+    key_file = ensure_admin_key(cfg)
     raycluster.init(cfg.ray)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):  # after ray.init, which installs its own
         signal.signal(sig, lambda *_: stop.set())
     try:
         deploy(cfg.registry_root, cfg.serving, raycluster.cluster_gpus(), log_root=cfg.log_root)
-        url = f"http://{cfg.serving.host}:{cfg.serving.port}"
-        wait_ready(url)
+        tls = cfg.serving.tls
+        host = cfg.serving.host
+        if host == "node-ip":  # each replica listens on its node's address: here, this node's
+            import ray
+
+            host = ray.util.get_node_ip_address()
+        url = f"{'https' if tls.enabled else 'http'}://{host}:{cfg.serving.port}"
+        if tls.client_ca_file is None:  # with mutual TLS, Serve's own readiness has to do
+            wait_ready(url, context=_probe_context(cfg))
         print(f"mlgate serving on {url} (Ray {'at ' + cfg.ray.address if cfg.ray.address else 'local'})")
-        print(f"try: {curl_example(url)}", flush=True)
+        if key_file is None:
+            print(OFF_BANNER.format(url=url), flush=True)
+        else:
+            print(f"admin key: {key_file} (create narrower keys: mlgate tokens create --name NAME "
+                  f"--scope infer:demo)")
+        print(f"try: {curl_example(url, key_file, tls.enabled)}", flush=True)
         while not stop.wait(1.0):
             pass
         print("shutting down", flush=True)

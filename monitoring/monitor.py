@@ -53,7 +53,7 @@ class TickResult:
 class ModelMonitor:
     def __init__(self, model: str, cfg: MonitoringConfig, roots: Roots, *, recorder=None, job_client=None,
                  training: dict | None = None, clock: Clock = wall_clock_s) -> None:
-        """``job_client()``: a Ray ``JobSubmissionClient`` (made on the first trigger); ``training``:
+        """``job_client()``: a Ray ``JobSubmissionClient`` (asked for at each use); ``training``:
         the ``training`` config section retraining jobs run with; ``clock``: what time it is at
         each tick (windows close, horizons, retention, alert hysteresis and cooldowns follow it)."""
         self.model, self.cfg, self.roots = model, cfg, roots

@@ -124,11 +124,12 @@ def job_spec(plan: TrainingPlan, roots: Roots, training: dict):
                    model=plan.model, config=TrainingConfig.model_validate(training))
 
 
-def job_client(address: str, token: str | None):
-    """A Ray ``JobSubmissionClient`` sending the cluster token (the training sidecar's client)."""
+def job_client(address: str, token: str | None, *, insecure: bool = False):
+    """A Ray ``JobSubmissionClient`` sending the cluster token (the training sidecar's client:
+    ``https://`` beyond loopback; plain HTTP to another host only when ``insecure``)."""
     from training.submit import job_client as make
 
-    return make(address, token)
+    return make(address, token, insecure=insecure)
 
 
 def submit(client, spec, clock: Clock = wall_clock_s) -> tuple[str, str]:

@@ -5,7 +5,9 @@
 log of what each evaluation found. It also works without Ray (``tick()`` directly).
 :func:`start_actor` places it on the cluster as ``mlgate-monitor[-MODEL]`` in the
 ``mlgate`` namespace, apart from the serving replicas; a restarted actor resumes from
-its state directory.
+its state directory. The cluster token for retraining jobs is never one of the actor's
+arguments (Ray keeps those in its GCS, and they would go stale when the token rotates):
+the actor is given a function that reads it, called each time a job client is made.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 from contracts.clock import Clock, wall_clock_s
 from contracts.names import check_name
@@ -21,7 +24,8 @@ from contracts.prometheus import HUB_NAMESPACE
 from monitoring import gauges
 from monitoring.config import MonitoringConfig
 from monitoring.monitor import ModelMonitor, TickResult
-from monitoring.retrain import Roots, job_client
+from monitoring.retrain import Roots
+from monitoring.retrain import job_client as make_job_client
 from registry.store import Registry
 
 log = logging.getLogger("mlgate.monitoring")
@@ -48,17 +52,26 @@ def summarise(model: str, out: TickResult) -> list[str]:
     return lines
 
 
+TokenSource = Callable[[], str | None]
+
+
 class MonitorService:
     def __init__(self, cfg: dict, roots: dict, models: list[str] | None = None, training: dict | None = None,
-                 job_token: str | None = None, autostart: bool = False, clock: Clock = wall_clock_s) -> None:
-        """``autostart``: begin the evaluation loop now (an actor restarted by Ray resumes by itself);
-        ``clock``: what time it is for every model's monitor."""
+                 job_token: TokenSource | None = None, autostart: bool = False,
+                 clock: Clock = wall_clock_s) -> None:
+        """``job_token()``: the cluster token, read where it is used (an importable function such
+        as ``mlgate.raycluster.auth_token``, never the token); ``autostart``: begin the evaluation
+        loop now (an actor restarted by Ray resumes by itself); ``clock``: what time it is for
+        every model's monitor."""
+        if job_token is not None and not callable(job_token):
+            raise TypeError("job_token: a function that reads the cluster token, not the token")
         self.clock = clock
         self.cfg = MonitoringConfig.model_validate(cfg)
         self.roots = Roots(**roots)
         self.models = list(models) if models else (list(self.cfg.models) if self.cfg.models else None)
         self.training = training
         self.job_token = job_token
+        self._client: tuple[str | None, object] | None = None  # (the token it sends, the job client)
         self.rec = gauges.recorder()
         # a stable source: a restarted monitor replaces its gauges in the hub instead of adding to them
         self.pusher = gauges.HubPusher(self.rec, "monitor:" + (",".join(self.models) if self.models else "*"))
@@ -73,15 +86,21 @@ class MonitorService:
         if autostart:
             self.start()
 
-    def _job_client(self):
+    def job_client(self):
+        """The Job Submission client for retraining, with the token read now: the same client
+        while the token is unchanged, a new one once it has rotated."""
         if not self.cfg.retrain.job_address:
             raise RuntimeError("monitoring.retrain.job_address is not set")
-        return job_client(self.cfg.retrain.job_address, self.job_token)
+        token = self.job_token() if self.job_token is not None else None
+        if self._client is None or self._client[0] != token:
+            insecure = bool((self.training or {}).get("insecure_job_api"))
+            self._client = token, make_job_client(self.cfg.retrain.job_address, token, insecure=insecure)
+        return self._client[1]
 
     def monitor(self, model: str) -> ModelMonitor:
         if model not in self.monitors:
             self.monitors[model] = ModelMonitor(model, self.cfg, self.roots, recorder=self.rec,
-                                                job_client=self._job_client, training=self.training,
+                                                job_client=self.job_client, training=self.training,
                                                 clock=self.clock)
         return self.monitors[model]
 
@@ -132,10 +151,13 @@ class MonitorService:
 
 
 def start_actor(cfg: MonitoringConfig, roots: Roots, model: str | None = None, training: dict | None = None,
-                job_token: str | None = None):
-    """(Re)start the detached monitor actor on the connected cluster; returns its handle."""
+                job_token: TokenSource | None = None):
+    """(Re)start the detached monitor actor on the connected cluster; returns its handle.
+    ``job_token``: see :class:`MonitorService` (a function, run in the actor)."""
     import ray
 
+    if job_token is not None and not callable(job_token):
+        raise TypeError("job_token: a function that reads the cluster token, not the token")
     stop_actor(model)
     actor_cls = ray.remote(MonitorService)
     handle = actor_cls.options(name=actor_name(model), namespace=HUB_NAMESPACE, lifetime="detached",

@@ -43,10 +43,11 @@ class Trigger:
         self.training = {**(training or {}), **cfg.retrain.training_overrides}
 
     def client(self):
+        """``job_client()`` is asked on every use (it may have a rotated token to send)."""
+        if self._job_client_factory is not None:
+            return self._job_client_factory()
         if self._client is None:
-            if self._job_client_factory is not None:
-                self._client = self._job_client_factory()
-            elif self.cfg.retrain.job_address:
+            if self.cfg.retrain.job_address:
                 self._client = retrain.job_client(self.cfg.retrain.job_address, None)
             else:
                 raise RuntimeError("monitoring.retrain.job_address is not set")

@@ -48,7 +48,8 @@ class StageEvent(BaseModel):
     stage: Stage
     action: Literal["candidate", "promote", "rollback"]
     previous_production: int | None = Field(default=None, description="Production version before this event")
-    actor: str = Field(description="Who made the change (user@host, or a run id)")
+    actor: str = Field(description="Who made the change: the name of the CLI credential's verified identity "
+                       "(an API key's name, a JWT's subject; user@host with auth off), or run:ID")
     reason: str = Field(default="", description="Why")
     forced: bool = Field(default=False, description="Promoted despite a failed gate")
     gate: Literal["passed", "failed", "none"] = Field(default="none", description="The version's gate record")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from access.config import AuthConfig
 from registry.store import VersionPolicy
 
 
@@ -37,7 +38,8 @@ class ModelServingConfig(_Strict):
 
 
 class ServingConfig(_Strict):
-    host: str = Field(default="127.0.0.1", description="Address the HTTP ingress listens on")
+    host: str = Field(default="127.0.0.1", description="Address the HTTP ingress listens on; 'node-ip': "
+                      "each replica listens on its Ray node's IP (the pod IP on KubeRay)")
     port: int = Field(default=8000, ge=0, le=65_535, description="HTTP port (0: pick a free one)")
     num_replicas: int = Field(default=1, ge=1, description="Ray Serve replicas of the gateway deployment")
     replica_num_cpus: float = Field(default=1.0, ge=0, description="CPUs reserved per replica")
@@ -60,6 +62,8 @@ class ServingConfig(_Strict):
     metrics: MetricsConfig = Field(default_factory=lambda: MetricsConfig(), description="Prometheus metrics")
     http: HttpLimitsConfig = Field(default_factory=lambda: HttpLimitsConfig(),
                                    description="Limits of the HTTP server, as a reverse proxy sets them")
+    auth: AuthConfig = Field(default_factory=AuthConfig, description="Access control: API keys, JWTs, scopes")
+    tls: TlsConfig = Field(default_factory=lambda: TlsConfig(), description="TLS on the gateway's listeners")
 
     def for_model(self, name: str) -> ModelServingConfig:
         return self.models.get(name, self.default_model)
@@ -77,7 +81,11 @@ class PredictionLogConfig(_Strict):
     pii_mode: Literal["hash", "drop"] = Field(
         default="hash", description="Personal-data features: keyed hash (needs pii_salt) or not written"
     )
-    pii_salt: str | None = Field(default=None, description="Secret key for hashing personal data; unset -> drop")
+    pii_salt: str | None = Field(default=None, description="Secret key for hashing personal data; unset -> drop. "
+                                 "Prefer pii_salt_file: mlgate up moves an inline salt into a 0600 file, so "
+                                 "the salt never travels in a deployment's arguments")
+    pii_salt_file: str | None = Field(default=None, description="File holding the salt, read where it is used "
+                                      "(at replica start)")
     compression: Literal["zstd", "snappy", "none"] = Field(default="zstd", description="Parquet compression")
 
 
@@ -108,6 +116,30 @@ class HttpLimitsConfig(_Strict):
         "balancer every client has the proxy's address")
     max_pipelined: int = Field(default=32, ge=1, description="Requests in flight per connection before the "
                                "server stops reading it")
+
+
+class TlsConfig(_Strict):
+    """TLS 1.2+ on the gateway's listeners (off while cert_file is unset); the files are
+    re-read when they change, so a renewed certificate needs no restart."""
+
+    cert_file: str | None = Field(default=None, description="PEM certificate chain (server certificate first)")
+    key_file: str | None = Field(default=None, description="PEM private key of cert_file")
+    client_ca_file: str | None = Field(default=None, description="PEM CA bundle: set, clients must present a "
+                                       "certificate it signed (mutual TLS)")
+    reload_interval_s: float = Field(default=10.0, gt=0, le=3600, description="How often the files are checked "
+                                     "for changes")
+
+    @property
+    def enabled(self) -> bool:
+        return self.cert_file is not None
+
+    @model_validator(mode="after")
+    def _pair(self) -> TlsConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        if self.client_ca_file is not None and self.cert_file is None:
+            raise ValueError("client_ca_file needs cert_file and key_file")
+        return self
 
 
 ServingConfig.model_rebuild()

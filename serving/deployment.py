@@ -6,13 +6,19 @@ updates); traffic reaches a replica directly through its ``SO_REUSEPORT`` socket
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Any
 
 from ray import serve
 
+from contracts.errors import ConfigError
 from serving.config import ServingConfig
 
 APP_NAME = "mlgate"
+NODE_IP = "node-ip"  # serving.host: each replica listens on its own Ray node's IP (the pod IP on KubeRay)
+SALT_FILE_NAME = "pii_salt"
+log = logging.getLogger("mlgate.deployment")
 
 
 @serve.deployment(name="gateway", max_ongoing_requests=1, health_check_period_s=5)
@@ -22,6 +28,10 @@ class GatewayDeployment:
         from serving.hub_actor import RayHub, get_or_create_hub
 
         cfg = ServingConfig.model_validate(serving_cfg)
+        if cfg.host == NODE_IP:
+            import ray
+
+            cfg = cfg.model_copy(update={"host": ray.util.get_node_ip_address()})
         hub = RayHub(get_or_create_hub(), cfg.metrics.include_ray_metrics) if cfg.metrics.enabled else None
         self.gateway = Gateway(registry_root, cfg, log_root=log_root, hub=hub)
 
@@ -50,8 +60,36 @@ def gpus_per_replica(cfg: ServingConfig, cluster_gpus: float) -> float:
     return float(cfg.replica_num_gpus)
 
 
+def salt_in_file(cfg: ServingConfig) -> ServingConfig:
+    """``cfg`` with no PII salt in it: an inline ``prediction_log.pii_salt`` is written to a
+    0600 file ``pii_salt`` beside ``auth.keys_file`` (a path the replicas read already) and
+    replaced by ``pii_salt_file``, which each replica reads at start. The deployment's
+    arguments are stored in the cluster's GCS: the salt must never be among them."""
+    plog = cfg.prediction_log
+    if plog.pii_salt is None:
+        return cfg
+    if plog.pii_salt_file is not None:
+        raise ConfigError("serving.prediction_log: set pii_salt or pii_salt_file, not both")
+    moved = {"pii_salt": None}
+    if plog.pii_salt:
+        from access.keys import write_private
+
+        if "://" in cfg.auth.keys_file:
+            raise ConfigError("serving.prediction_log.pii_salt: cannot be moved beside a remote "
+                              f"serving.auth.keys_file ({cfg.auth.keys_file}); set pii_salt_file instead")
+        folder = Path(cfg.auth.keys_file).expanduser().resolve().parent
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = folder / SALT_FILE_NAME
+        write_private(path, plog.pii_salt.encode())
+        log.info("serving.prediction_log.pii_salt moved into %s (mode 0600); replicas read it from there", path)
+        moved["pii_salt_file"] = str(path)
+    return cfg.model_copy(update={"prediction_log": plog.model_copy(update=moved)})
+
+
 def build_app(registry_root: str, cfg: ServingConfig, cluster_gpus: float = 0.0, log_root: str | None = None):
-    """The Serve application; ``cfg.port`` must be a fixed port shared by all replicas."""
+    """The Serve application; ``cfg.port`` must be a fixed port shared by all replicas.
+    Its arguments carry no secret: see :func:`salt_in_file`."""
+    cfg = salt_in_file(cfg)
     options = {"num_cpus": cfg.replica_num_cpus, "num_gpus": gpus_per_replica(cfg, cluster_gpus)}
     return GatewayDeployment.options(num_replicas=cfg.num_replicas, ray_actor_options=options).bind(
         registry_root, cfg.model_dump(mode="json"), log_root
@@ -83,16 +121,19 @@ def app_builder(args: dict[str, Any]):
     """Serve application builder for ``serve run``/RayService (``import_path: serving.deployment:app_builder``).
 
     ``args``: ``registry_root``, optional ``log_root``, and ``serving`` (a ServingConfig
-    mapping, validated here so a bad config fails the deploy with the field named).
+    mapping, validated here so a bad config fails the deploy with the field named). A Serve
+    config is stored in the cluster's GCS as it is: it may name a ``pii_salt_file`` (a mounted
+    Secret), never hold ``pii_salt`` itself.
     """
     from pydantic import ValidationError
-
-    from contracts.errors import ConfigError
 
     try:
         cfg = ServingConfig.model_validate(args.get("serving", {}))
     except ValidationError as exc:
         raise ConfigError(f"serving config: {exc}") from None
+    if cfg.prediction_log.pii_salt:
+        raise ConfigError("serving.prediction_log.pii_salt: not in a Serve config (Ray keeps it in the GCS); "
+                          "mount the salt from a Secret and set pii_salt_file")
     if "registry_root" not in args:
         raise ConfigError("registry_root: required")
     return build_app(args["registry_root"], cfg, args.get("cluster_gpus", 0.0), args.get("log_root"))

@@ -9,7 +9,9 @@ Bodies (JSON)::
 
 Classifiers take the class label (or its index); regressors a number (``label`` or
 ``value``). A label names a *published* prediction: the request id must be in the
-prediction log with at least ``row_index + 1`` rows. This replica's writer is flushed
+prediction log with at least ``row_index + 1`` rows, predicted for the identity that sends
+the label (or any identity, for one with ``admin``: an id that several identities used takes
+an admin's label only). This replica's writer is flushed
 first; a prediction answered by another replica is published within its
 ``serving.prediction_log.flush_interval_s``, so send labels after that. Unknown ids
 reject the whole body (404, the ids named). Accepted labels are published as one
@@ -22,12 +24,12 @@ import asyncio
 import datetime as dt
 import math
 import threading
-from collections import Counter
 from collections.abc import Callable
 
 import orjson
-import pyarrow.compute as pc
+import pyarrow as pa
 
+from access.identity import Identity
 from contracts import feedback as contract
 from contracts import predlog
 from contracts.clock import Clock, utc_now, utc_today, wall_clock_s
@@ -37,10 +39,12 @@ from registry.schema import ModelSchema
 from serving.http.errors import JSON
 
 MAX_NAMED_IDS = 20
+MIXED = "\x00mixed"  # the owner of a request id that several identities used
 
 
 class KnownIds:
-    """Request ids of published prediction-log segments (``request_id`` column only).
+    """Request ids of published prediction-log segments, with the rows logged for each and
+    the identity that asked (``request_id`` and ``identity`` columns only).
 
     Each segment is read once. Partitions older than yesterday no longer change, so after
     the first look only today's and yesterday's are listed again; partitions older than
@@ -58,14 +62,25 @@ class KnownIds:
         self.recorder = recorder
         self._lock = threading.Lock()
         self._seen: dict[str, set[str]] = {}  # model -> segment paths read
-        self._rows: dict[str, dict[dt.date, Counter]] = {}  # model -> day -> request id -> rows
+        # model -> day -> request id -> [rows, identity that asked (None: unauthenticated, MIXED)]
+        self._rows: dict[str, dict[dt.date, dict[str, list]]] = {}
 
-    def rows(self, model: str, request_ids: set[str]) -> dict[str, int]:
-        """Rows logged per request id (0 for unknown ids), after reading new segments."""
+    def rows(self, model: str, request_ids: set[str]) -> dict[str, tuple[int, str | None]]:
+        """(rows logged, identity that asked) per request id ((0, None) for unknown ids),
+        after reading new segments."""
         with self._lock:
             self._refresh(model)
             days = self._rows.get(model, {}).values()
-            return {rid: sum(c.get(rid, 0) for c in days) for rid in request_ids}
+            out = {}
+            for rid in request_ids:
+                rows, owner = 0, None
+                for day in days:
+                    entry = day.get(rid)
+                    if entry is not None:
+                        owner = entry[1] if rows == 0 or owner == entry[1] else MIXED
+                        rows += entry[0]
+                out[rid] = (rows, owner)
+            return out
 
     def _refresh(self, model: str) -> None:
         today = utc_today(self.clock)
@@ -81,15 +96,12 @@ class KnownIds:
             if seg.path in seen:
                 continue
             try:
-                ids = predlog.read_segments(self.log_root, [seg], [predlog.REQUEST_ID])[predlog.REQUEST_ID]
+                table = predlog.read_segments(self.log_root, [seg], [predlog.REQUEST_ID, predlog.IDENTITY])
             except predlog.UNREADABLE as exc:
                 self._quarantine(model, seg, exc)
                 seen.add(seg.path)
                 continue
-            counts = pc.value_counts(ids)
-            day_counts = by_day.setdefault(seg.day, Counter())
-            for rid, n in zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist()):
-                day_counts[rid] += n
+            _add_counts(by_day.setdefault(seg.day, {}), table)
             seen.add(seg.path)
 
 
@@ -97,6 +109,22 @@ class KnownIds:
         predlog.quarantine(self.log_root, seg.path, exc, f"feedback index of {model}")
         if self.recorder is not None:
             self.recorder.inc(predlog.QUARANTINED_METRIC, (model, "segment"))
+
+
+def _add_counts(day: dict[str, list], table) -> None:
+    """Count a segment's rows per (request id, identity) into ``day``."""
+    if predlog.IDENTITY not in table.column_names:  # written before identities were logged
+        table = table.append_column(predlog.IDENTITY, pa.nulls(len(table), pa.string()))
+    counts = table.group_by([predlog.REQUEST_ID, predlog.IDENTITY]).aggregate([([], "count_all")])
+    for rid, owner, n in zip(counts[predlog.REQUEST_ID].to_pylist(), counts[predlog.IDENTITY].to_pylist(),
+                             counts["count_all"].to_pylist()):
+        entry = day.get(rid)
+        if entry is None:
+            day[rid] = [n, owner]
+        else:
+            entry[0] += n
+            if entry[1] != owner:
+                entry[1] = MIXED
 
 
 def _day_of(path: str) -> dt.date:
@@ -118,23 +146,30 @@ class FeedbackHandler:
         self.known = KnownIds(log_root, max_age_days, clock, recorder)
         self.writer = contract.FeedbackWriter(log_root)
 
-    async def __call__(self, route, headers: dict, body: bytes):
+    async def __call__(self, route, headers: dict, body: bytes, identity: Identity):
         schema = self.schema_of(route.model, route.version)
         items = parse_items(body, schema)
-        accepted = await asyncio.to_thread(self.accept, route.model, items)
+        accepted = await asyncio.to_thread(self.accept, route.model, items, identity)
         return 200, [JSON], orjson.dumps({"model": route.model, "accepted": accepted})
 
-    def accept(self, model: str, items: list[tuple[str, int, str | None, float | None]]) -> int:
-        """Check every (request id, row) is published, then publish the labels (blocking)."""
+    def accept(self, model: str, items: list[tuple[str, int, str | None, float | None]],
+               identity: Identity) -> int:
+        """Check every (request id, row) is published and was predicted for ``identity``
+        (any identity, for an admin), then publish the labels (blocking). Another identity's
+        prediction reads as unknown: a label sender learns nothing of others' request ids."""
         if self.flush is not None:
             self.flush()
-        rows = self.known.rows(model, {rid for rid, *_ in items})
-        unknown = sorted({f"{rid}[{row}]" if rows[rid] else rid for rid, row, *_ in items if row >= rows[rid]})
+        known = self.known.rows(model, {rid for rid, *_ in items})
+        if not identity.admin:
+            known = {rid: (rows if owner == identity.id else 0, owner) for rid, (rows, owner) in known.items()}
+        unknown = sorted({f"{rid}[{row}]" if known[rid][0] else rid for rid, row, *_ in items
+                          if row >= known[rid][0]})
         if unknown:
             named = ", ".join(unknown[:MAX_NAMED_IDS]) + (f" and {len(unknown) - MAX_NAMED_IDS} more"
                                                           if len(unknown) > MAX_NAMED_IDS else "")
             raise NotFound(f"feedback: unknown prediction ids (not in the published prediction log of "
-                           f"{model}; a label can be sent once its prediction is published): {named}")
+                           f"{model} for this identity; a label can be sent once its prediction is "
+                           f"published): {named}")
         ids, idx, labels, values = (list(col) for col in zip(*items))
         self.writer.write(model, contract.table(ids, idx, labels, values, utc_now(self.clock)))
         return len(items)

@@ -12,7 +12,7 @@ import os
 import socket
 
 from contracts.clock import Clock, wall_clock_s
-from contracts.prometheus import HTTP_REFUSED_METRIC, LocalHub, MetricsPusher, MetricsRecorder
+from contracts.prometheus import AUTH_REFUSED_METRIC, HTTP_REFUSED_METRIC, LocalHub, MetricsPusher, MetricsRecorder
 from registry.store import Registry
 from serving.config import ServingConfig
 from serving.dataplane import DataPlane
@@ -50,7 +50,8 @@ class Gateway:
         self.dataplane: DataPlane | None = None
         self.server = server_class(self._build_app, cfg.host, cfg.port if port is None else port,
                                    cfg.max_body_bytes, on_stop=self._on_stop, limits=cfg.http,
-                                   on_refused=lambda reason: self.recorder.inc(HTTP_REFUSED_METRIC, (reason,)))
+                                   on_refused=lambda reason: self.recorder.inc(HTTP_REFUSED_METRIC, (reason,)),
+                                   tls=cfg.tls)
         self.server.start()
         log.info("gateway listening on %s:%s", cfg.host, self.server.port)
 
@@ -70,7 +71,18 @@ class Gateway:
             extra_post["feedback"] = FeedbackHandler(self.log_root, schema_of, flush=self.writer.flush,
                                                      clock=self.clock, recorder=self.recorder)
         return GatewayApp(self.dataplane, self.cfg.max_body_bytes, extra_get={"metrics": self._metrics},
-                          extra_post=extra_post, clock=self.clock)
+                          extra_post=extra_post, clock=self.clock, auth=self._authenticator(),
+                          on_refused=lambda reason: self.recorder.inc(AUTH_REFUSED_METRIC, (reason,)))
+
+    def _authenticator(self):
+        """Who may do what on this replica (None with ``serving.auth.enabled: false``)."""
+        if not self.cfg.auth.enabled:
+            log.warning("access control is OFF (serving.auth.enabled: false): anyone who reaches %s:%s may "
+                        "predict, label and read metrics", self.cfg.host, self.server.port)
+            return None
+        from access.authenticator import Authenticator
+
+        return Authenticator(self.cfg.auth, clock=self.clock)
 
     def _observers(self, plane: DataPlane) -> list:
         """What hears every answered request: the error log, the metrics (reading the plane's

@@ -136,6 +136,7 @@ class RequestRecord:
     inputs: dict[str, np.ndarray] | None = None
     outputs: dict[str, np.ndarray] | None = None
     schema: ModelSchema | None = None
+    identity: str | None = None
 
 
 class PendingRows:
@@ -154,6 +155,7 @@ class PendingRows:
         self.status: list[int] = []
         self.latency_ms: list[float] = []
         self.error: list[str | None] = []
+        self.identity: list[str | None] = []
         self.rows: list[int] = []  # per request
         self.row_count = 0
         self.part_rows: list[int] = []  # rows of each entry of the input and output lists
@@ -171,12 +173,13 @@ class PendingRows:
         self.status.append(r.status)
         self.latency_ms.append(r.latency_ms)
         self.error.append(r.error)
+        self.identity.append(r.identity)
         self.rows.append(r.rows)
         self._add_arrays(r.rows, r.inputs, r.outputs)
 
     def add_answered(self, request_ids: list[str], ts_us: list[int], routes: list[str], latency_ms: list[float],
                      rows: list[int], total: int, inputs: dict[str, np.ndarray],
-                     outputs: dict[str, np.ndarray]) -> None:
+                     outputs: dict[str, np.ndarray], identities: list[str | None]) -> None:
         """Several answered requests (status 200) whose ``total`` rows are in ``inputs``/``outputs``."""
         self.request_id.extend(request_ids)
         self.ts_us.extend(ts_us)
@@ -184,6 +187,7 @@ class PendingRows:
         self.status.extend(repeat(200, len(request_ids)))
         self.latency_ms.extend(latency_ms)
         self.error.extend(repeat(None, len(request_ids)))
+        self.identity.extend(identities)
         self.rows.extend(rows)
         self._add_arrays(total, inputs, outputs)
 
@@ -233,11 +237,12 @@ class PredictionBuffer:
         ids = [r.request_id for r in requests]
         ts_us = [int(s * 1e6) for s in wall_start_s]
         routes = [r.route for r in requests]
+        identities = [r.identity for r in requests]
         latency_ms = [x * 1e3 for x in latency_s]
         with self._lock:
             pending = self._reserve(model, version, schema, total)
             if pending is not None:
-                pending.add_answered(ids, ts_us, routes, latency_ms, rows, total, inputs, outputs)
+                pending.add_answered(ids, ts_us, routes, latency_ms, rows, total, inputs, outputs, identities)
 
     def _reserve(self, model: str, version: str | None, schema: ModelSchema | None, rows: int) -> PendingRows | None:
         """Under the lock: room for ``rows`` records and the buffer they go to, or None when
@@ -299,7 +304,8 @@ class PredictionLogObserver:
         detail = o.kind.detail if o.kind is not None else None
         self.buffer.record(RequestRecord(
             request.request_id, int(o.wall_start_s * 1e6), request.model, o.version, request.route, o.status,
-            o.latency_s * 1e3, detail, rows, inputs, o.outputs, model.schema if model is not None else None))
+            o.latency_s * 1e3, detail, rows, inputs, o.outputs, model.schema if model is not None else None,
+            request.identity))
 
 
 class ErrorLogObserver:

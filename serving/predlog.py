@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from contracts import fs as rfs
 from contracts import predlog as contract
+from contracts.errors import ConfigError
 from contracts.prometheus import MetricsRecorder
 from serving.config import PredictionLogConfig
 from serving.observers import PendingRows, PredictionBuffer
@@ -58,6 +59,7 @@ def _table(p: PendingRows, key: bytes | None, pii_mode: str) -> tuple[pa.Table, 
         per_request(contract.STATUS, np.array(p.status, dtype=np.int16)),
         per_request(contract.LATENCY_MS, np.array(p.latency_ms, dtype=np.float32)),
         per_request(contract.ERROR, p.error),
+        per_request(contract.IDENTITY, p.identity),
     ]
     cols: dict[str, pa.Array] = {}
     if p.schema is not None:
@@ -87,6 +89,25 @@ def _dictionary_columns(table: pa.Table) -> list[str]:
 _US_PER_DAY = 86_400 * 10**6
 
 
+def pii_key(cfg: PredictionLogConfig) -> bytes | None:
+    """The key personal-data features are hashed with: the contents of ``pii_salt_file``
+    (read here, where it is used; one trailing newline ignored), else ``pii_salt``; None
+    (those features are not written) when neither is set or ``pii_mode`` is ``drop``."""
+    if cfg.pii_mode == "drop":
+        return None
+    if cfg.pii_salt_file is None:
+        return cfg.pii_salt.encode() if cfg.pii_salt else None
+    try:
+        with open(cfg.pii_salt_file, "rb") as f:
+            key = f.read().removesuffix(b"\n").removesuffix(b"\r")
+    except OSError as exc:
+        raise ConfigError(f"serving.prediction_log.pii_salt_file: cannot read {cfg.pii_salt_file} "
+                          f"({exc.strerror})") from None
+    if not key:
+        raise ConfigError(f"serving.prediction_log.pii_salt_file: {cfg.pii_salt_file} is empty")
+    return key
+
+
 class PredictionLogWriter:
     def __init__(self, root: str, cfg: PredictionLogConfig, metrics: MetricsRecorder | None = None,
                  on_publish: Callable[[str, int], None] | None = None) -> None:
@@ -102,7 +123,7 @@ class PredictionLogWriter:
         self._seq = 0
         self._lock = threading.Lock()  # the segment sequence
         self._closed = False
-        self._key = cfg.pii_salt.encode() if cfg.pii_salt else None
+        self._key = pii_key(cfg)
         self._thread = threading.Thread(target=self._loop, name="mlgate-predlog", daemon=True)
         self._thread.start()
 

@@ -41,6 +41,7 @@ class InferenceRequest:
     timeout_s: float | None = None  # from parameters.timeout or a header, resolved by transports
     route: str = "v2"
     request_id: str = ""  # server-side id: the client's id, or one the transport generated
+    identity: str | None = None  # who sent it (access.identity.Identity.id); None: access control off
 
 
 @dataclass

@@ -42,3 +42,11 @@ def ray_session():
         serve.shutdown()
     finally:
         ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def keys(tmp_path_factory):
+    """A key store with an admin key (``keys.admin``); ``keys.auth`` is its ``serving.auth``."""
+    from tests.keys import make_keys
+
+    return make_keys(tmp_path_factory.mktemp("auth"))

@@ -65,3 +65,6 @@ class TrainingConfig(_Strict):
     split: SplitConfig = Field(default_factory=SplitConfig, description="Data splits of `mlgate data ingest`")
     eval: EvalConfig = Field(default_factory=EvalConfig, description="Evaluation on the test split")
     gate: GateConfig = Field(default_factory=GateConfig, description="Candidate vs production gate")
+    insecure_job_api: bool = Field(default=False, description="Allow sending the cluster token over plain "
+                                   "http:// to a non-loopback job API (mlgate train --insecure, the monitor's "
+                                   "retraining); only on a network you trust")

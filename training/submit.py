@@ -2,13 +2,18 @@
 
 Ray 2.60's dashboard and job API take the cluster token as ``Authorization: Bearer
 <token>`` (``X-Ray-Authorization`` for proxies); the client here sends it explicitly, so
-it works whatever ``RAY_AUTH_MODE`` this process has. The entry point is the one a user
-would give ``ray job submit``: ``python -m training train ...``.
+it works whatever ``RAY_AUTH_MODE`` this process has. The token never goes over plain
+HTTP beyond this machine: ``HOST:PORT`` means ``https://`` unless the host is loopback
+(Ray's dashboard speaks HTTP only, so a remote one sits behind a TLS proxy or ingress),
+and an explicit ``http://`` to another host is refused unless ``insecure`` says so. The
+entry point is the one a user would give ``ray job submit``: ``python -m training train ...``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import os
 import shlex
 import signal
 import sys
@@ -17,8 +22,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
+from urllib.parse import urlsplit
 
 from contracts.clock import Clock, utc_now, wall_clock_s
+from contracts.errors import ConfigError
 from training.config import TrainingConfig
 from training.runs import code_revision
 
@@ -45,10 +52,10 @@ class JobSpec:
         return f"mlgate-train-{self.run_id}-{utc_now(clock).strftime('%H%M%S')}"
 
     def entrypoint(self, submission_id: str | None = None) -> str:
+        config = self.config.model_dump_json(exclude={"insecure_job_api"})  # the submitter's, not the job's
         args = ["python", "-m", "training", "train", "--run-id", self.run_id, "--model", self.model,
                 "--registry-root", self.registry_root, "--data-root", self.data_root,
-                "--runs-root", self.runs_root, "--config-json", self.config.model_dump_json(),
-                "--code-revision", self.code_revision]
+                "--runs-root", self.runs_root, "--config-json", config, "--code-revision", self.code_revision]
         if self.resume:
             args.append("--resume")
         if self.data:
@@ -60,17 +67,47 @@ class JobSpec:
         return shlex.join(args)
 
 
+def is_loopback(host: str | None) -> bool:
+    """``localhost``, 127.0.0.0/8 or ::1."""
+    if not host:
+        return False
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def api_url(address: str) -> str:
-    """``host:port`` or a URL of the dashboard / job API -> a URL."""
-    return address if "://" in address else f"http://{address}"
+    """``host:port`` or a URL of the dashboard / job API -> a URL: ``http://`` for a
+    loopback host, ``https://`` for any other."""
+    if "://" in address:
+        return address
+    return f"{'http' if is_loopback(urlsplit(f'//{address}').hostname) else 'https'}://{address}"
 
 
-def job_client(address: str, token: str | None):
-    """A ``JobSubmissionClient`` sending the cluster token (if any) as a bearer token."""
+def check_transport(url: str, token: str | None, insecure: bool = False) -> None:
+    """Refuse to send a cluster token in clear to another machine. A token goes with the
+    request when one is given, or when this process runs with ``RAY_AUTH_MODE=token`` (Ray's
+    client then adds its own)."""
+    parts = urlsplit(url)
+    sends_token = bool(token) or os.environ.get("RAY_AUTH_MODE", "").lower() == "token"
+    if parts.scheme == "http" and sends_token and not insecure and not is_loopback(parts.hostname):
+        raise ConfigError(f"{url}: refusing to send the cluster token over plain HTTP to another host; "
+                          "use https:// (a TLS proxy or ingress in front of the dashboard), or pass --insecure "
+                          "(training.insecure_job_api: true) on a network you trust")
+
+
+def job_client(address: str, token: str | None, *, insecure: bool = False):
+    """A ``JobSubmissionClient`` sending the cluster token (if any) as a bearer token; see
+    :func:`api_url` and :func:`check_transport` for the scheme."""
     from ray.job_submission import JobSubmissionClient
 
+    url = api_url(address)
+    check_transport(url, token, insecure)
     headers = {"Authorization": f"Bearer {token}"} if token else None
-    return JobSubmissionClient(api_url(address), headers=headers)
+    return JobSubmissionClient(url, headers=headers)
 
 
 def submit(client, spec: JobSpec, clock: Clock = wall_clock_s) -> str:
@@ -126,10 +163,11 @@ def wait(client, job_id: str, timeout_s: float = 60.0) -> str:
 
 
 def run(spec: JobSpec, address: str | None, token: Callable[[], str | None], *, num_cpus: int | None = None,
-        out: TextIO = sys.stdout) -> str:
-    """Submit ``spec`` to ``address``, or to a private local cluster started for it; follow it."""
+        insecure: bool = False, out: TextIO = sys.stdout) -> str:
+    """Submit ``spec`` to ``address``, or to a private local cluster started for it; follow it.
+    ``insecure``: allow the token over plain HTTP to a non-loopback ``address``."""
     if address:
-        client = job_client(address, token())
+        client = job_client(address, token(), insecure=insecure)
         job_id = submit(client, spec)
         print(f"submitted job {job_id} (run {spec.run_id}) to {api_url(address)}", file=out, flush=True)
         return follow(client, job_id, out)

@@ -8,10 +8,10 @@ import json
 from mlgate.commands import config_of
 
 
-def _registry(args: argparse.Namespace):
+def _registry(args: argparse.Namespace, cfg=None):
     from registry import Registry
 
-    return Registry(config_of(args).registry_root)
+    return Registry((cfg or config_of(args)).registry_root)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -44,8 +44,14 @@ def _register(args: argparse.Namespace) -> int:
 
 
 def _promote(args: argparse.Namespace) -> int:
-    event = _registry(args).promote(args.name, args.version, actor=args.by, reason=args.reason or "",
-                                    force=args.force)
+    from mlgate.credentials import admin_action
+
+    cfg = config_of(args)
+    detail = {"reason": args.reason or "", "force": args.force, "on_behalf_of": args.by}
+    with admin_action(cfg, args.token_file, "models.promote", f"{args.name}/{args.version}", detail) as act:
+        event = _registry(args, cfg).promote(args.name, args.version, actor=act.identity.name, reason=args.reason or "",
+                                        force=args.force)
+        act.detail.update(stage_seq=event.seq, previous_production=event.previous_production, forced=event.forced)
     forced = " (forced past a failed gate)" if event.forced else ""
     previous = f"; version {event.previous_production} archived" if event.previous_production else ""
     print(f"{event.model} version {event.version} is production{forced}{previous}")
@@ -53,7 +59,13 @@ def _promote(args: argparse.Namespace) -> int:
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    event = _registry(args).rollback(args.name, actor=args.by, reason=args.reason)
+    from mlgate.credentials import admin_action
+
+    cfg = config_of(args)
+    with admin_action(cfg, args.token_file, "models.rollback", args.name,
+                      {"reason": args.reason, "on_behalf_of": args.by}) as act:
+        event = _registry(args, cfg).rollback(args.name, actor=act.identity.name, reason=args.reason)
+        act.detail.update(stage_seq=event.seq, version=event.version, previous_production=event.previous_production)
     print(f"{event.model} rolled back: version {event.version} is production again "
           f"(version {event.previous_production} archived)")
     return 0
@@ -68,18 +80,27 @@ def _stages(args: argparse.Namespace) -> int:
     return 0
 
 
+def _acting(p: argparse.ArgumentParser) -> None:
+    """Flags of the commands that act as the credential's identity (recorded as the stage
+    event's actor and in the audit trail)."""
+    p.add_argument("--token-file", help="file holding an admin credential (default: MLGATE_TOKEN, "
+                   "MLGATE_TOKEN_FILE, then the admin key mlgate up made)")
+    p.add_argument("--by", help="on whose behalf (recorded as on_behalf_of in the audit trail; the actor "
+                   "is always the credential's identity)")
+
+
 def _stage_commands(msub) -> None:
     p = msub.add_parser("promote", help="make a version production (refuses a failed gate unless --force)")
     p.add_argument("name")
     p.add_argument("version", type=int)
     p.add_argument("--reason", help="why (recorded; required with --force)")
     p.add_argument("--force", action="store_true", help="promote even though the version failed its gate")
-    p.add_argument("--by", help="who (recorded; default user@host)")
+    _acting(p)
     p.set_defaults(fn=_promote)
     p = msub.add_parser("rollback", help="return to the production version before the current one")
     p.add_argument("name")
     p.add_argument("--reason", required=True, help="why (recorded)")
-    p.add_argument("--by", help="who (recorded; default user@host)")
+    _acting(p)
     p.set_defaults(fn=_rollback)
     p = msub.add_parser("stages", help="current stages and the full stage history of a model")
     p.add_argument("name")

@@ -65,7 +65,7 @@ def _serve(cfg, mon, roots, model: str | None, detach: bool) -> int:
     raycluster.init(cfg.ray, dashboard=not cfg.ray.address and mon.retrain.enabled, log_to_driver=False)
     get_or_create_hub()
     training = cfg.training.model_dump(mode="json") if hasattr(cfg, "training") else None
-    handle = start_actor(mon, roots, model, training, raycluster.auth_token())
+    handle = start_actor(mon, roots, model, training, raycluster.auth_token)  # read in the actor, at use
     print(f"monitor {actor_name(model)} running every {mon.interval_s:g}s; state in {mon.state_root}", flush=True)
     if detach:
         return 0

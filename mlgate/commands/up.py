@@ -10,7 +10,9 @@ from mlgate.commands import config_of
 def _up(args: argparse.Namespace) -> int:
     from mlgate import up
 
-    cfg = config_of(args, **{"serving.host": args.host, "serving.port": args.port, "ray.address": args.address})
+    cfg = config_of(args, **{"serving.host": args.host, "serving.port": args.port, "ray.address": args.address,
+                             "serving.tls.cert_file": args.tls_cert, "serving.tls.key_file": args.tls_key,
+                             "serving.tls.client_ca_file": args.tls_client_ca})
     return up.run(cfg)
 
 
@@ -22,4 +24,9 @@ def register(sub) -> None:
     p.add_argument("--port", type=int, help="HTTP port (default 8000)")
     p.add_argument("--config", default=argparse.SUPPRESS, help="YAML config file")
     p.add_argument("--address", help="Ray cluster address ('auto' or host:port); default: start Ray locally")
+    p.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this PEM certificate chain "
+                   "(serving.tls.cert_file; re-read when it changes)")
+    p.add_argument("--tls-key", metavar="FILE", help="the PEM private key of --tls-cert (serving.tls.key_file)")
+    p.add_argument("--tls-client-ca", metavar="FILE", help="require client certificates signed by this CA "
+                   "(mutual TLS; serving.tls.client_ca_file)")
     p.set_defaults(fn=_up)

@@ -9,13 +9,13 @@ Protocol v2 REST API and the plain JSON route ``POST /v1/models/{m}:predict``.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
-import uuid
 from collections.abc import Awaitable, Callable
 
 import orjson
 
+from access.authenticator import Authenticator
+from access.identity import METRICS_READ, OPEN, Identity
 from contracts.clock import Clock, wall_clock_s
 from contracts.errors import InvalidInput, MethodNotAllowed, MlgateError, NotFound, PayloadTooLarge
 from serving import protocol
@@ -30,31 +30,32 @@ HEADER_LENGTH = b"inference-header-content-length"
 _GET_KINDS = {"server_meta", "live", "ready", "model_meta", "model_ready", "metrics"}
 _POST_KINDS = {"infer", "predict", "feedback"}
 _INFER_KINDS = {"infer": "v2", "predict": "plain"}
+_INFER_SCOPED = {"infer", "predict", "model_meta"}  # routes that need infer:MODEL
 REQUEST_ID_HEADER = b"x-request-id"
 OFFLOAD_DECODE_BYTES = 256 * 1024  # bodies larger than this are decoded on a worker thread
+AUTHORIZATION = b"authorization"
 
 
-class RequestIds:
-    """Unique request ids without a uuid per request: a random process prefix + a counter."""
-
-    def __init__(self) -> None:
-        self._prefix = f"{uuid.uuid4().hex[:12]}{os.getpid():x}"
-        self._counter = itertools.count(1)
-
-    def __call__(self) -> str:
-        return f"{self._prefix}-{next(self._counter):x}"
+def new_request_id() -> str:
+    """A request id no one can guess from earlier ones: 128 random bits (the OS's CSPRNG)."""
+    return os.urandom(16).hex()
 
 
 class GatewayApp:
     def __init__(self, dataplane: DataPlane, max_body_bytes: int, extra_get: dict | None = None,
-                 extra_post: dict | None = None, clock: Clock = wall_clock_s) -> None:
-        """``clock``: the wall time a request arrived at (its prediction-log ``ts``)."""
+                 extra_post: dict | None = None, clock: Clock = wall_clock_s, auth: Authenticator | None = None,
+                 on_refused: Callable[[str], None] | None = None) -> None:
+        """``clock``: the wall time a request arrived at (its prediction-log ``ts``);
+        ``auth``: who may do what (None: anyone may do anything, ``serving.auth.enabled: false``);
+        ``on_refused(reason)``: counts what access control refused (it is not logged per request)."""
         self.dp = dataplane
         self.clock = clock
         self.max_body_bytes = max_body_bytes
         self.extra_get: dict[str, Callable[[Route, dict], Awaitable[Response]]] = extra_get or {}
-        self.extra_post: dict[str, Callable[[Route, dict, bytes], Awaitable[Response]]] = extra_post or {}
-        self.new_id = RequestIds()
+        self.extra_post: dict[str, Callable[[Route, dict, bytes, Identity], Awaitable[Response]]] = extra_post or {}
+        self.new_id = new_request_id
+        self.auth = auth
+        self.on_refused = on_refused
 
     async def __call__(self, scope, receive, send) -> None:
         """ASGI adapter (tests, other ASGI servers); the gateway's own server calls :meth:`handle`."""
@@ -77,21 +78,48 @@ class GatewayApp:
         """One HTTP request -> (status, headers, body). ``body_error``: the body was refused (413)."""
         route = match(path)
         if route is not None and route.kind in _INFER_KINDS and method == "POST":
-            return await self._inference(route, headers, body, body_error)
+            try:
+                identity = self._authorize(route, headers)
+            except MlgateError as exc:
+                return error_response(exc, model=route.model)
+            return await self._inference(route, headers, body, body_error, identity)
         try:
             if route is None:
                 raise NotFound(f"no route {path}")
             if route.kind in _POST_KINDS:
                 if method != "POST":
                     raise MethodNotAllowed("POST")
+                identity = self._authorize(route, headers)
                 if body_error is not None:
                     raise body_error
-                return await self._post(route, headers, body)
+                return await self._post(route, headers, body, identity)
             if method not in ("GET", "HEAD"):
                 raise MethodNotAllowed("GET")
+            self._authorize(route, headers)
             return await self._get(route, headers)
         except Exception as exc:  # noqa: BLE001 - mapped in one place
             return error_response(exc, model=route.model if route else None)
+
+    def _authorize(self, route: Route, headers: dict) -> Identity:
+        """The identity behind the request, holding the scope its route needs (open routes:
+        health, readiness and the server's metadata need none)."""
+        if self.auth is None:
+            return OPEN
+        kind = route.kind
+        if kind in _INFER_SCOPED:
+            scope = f"infer:{route.model}"
+        elif kind == "feedback":
+            scope = f"feedback:{route.model}"
+        elif kind == "metrics":
+            scope = METRICS_READ
+        else:  # health, readiness, the server's metadata: open
+            return OPEN
+        try:
+            return self.auth.authorize(headers.get(AUTHORIZATION), scope)
+        except MlgateError as exc:
+            if self.on_refused is not None:
+                self.on_refused(exc.reason)
+            raise
 
     async def _get(self, route: Route, headers: dict) -> Response:
         kind = route.kind
@@ -123,7 +151,8 @@ class GatewayApp:
             outputs=schema.outputs,
         )
 
-    async def _inference(self, route: Route, headers: dict, body: bytes, body_error: Exception | None) -> Response:
+    async def _inference(self, route: Route, headers: dict, body: bytes, body_error: Exception | None,
+                         identity: Identity) -> Response:
         """Both inference routes: HTTP in, the data plane's use case, HTTP out."""
         call = self.dp.arrive(self.clock())
         try:
@@ -137,12 +166,13 @@ class GatewayApp:
                 request = await asyncio.to_thread(decode, route, headers, body)
             else:
                 request = decode(route, headers, body)
+            request.identity = identity.id if identity is not OPEN else None
             if header_timeout_s is not None:  # the smallest deadline wins
                 request.timeout_s = header_timeout_s if request.timeout_s is None else \
                     min(request.timeout_s, header_timeout_s)
         except Exception as exc:  # noqa: BLE001 - mapped in one place
             refused = InferenceRequest(route.model, route.version, [], route=_INFER_KINDS[route.kind],
-                                       request_id=self.new_id())
+                                       request_id=self.new_id(), identity=identity.id if identity is not OPEN else None)
             call.refuse(refused, exc)
             return _with_id(error_response(exc, refused.request_id, route.model), refused.request_id)
         try:
@@ -176,9 +206,9 @@ class GatewayApp:
         request.timeout_s = _param_timeout_s(params)
         return request
 
-    async def _post(self, route: Route, headers: dict, body: bytes) -> Response:
+    async def _post(self, route: Route, headers: dict, body: bytes, identity: Identity) -> Response:
         if route.kind in self.extra_post:
-            return await self.extra_post[route.kind](route, headers, body)
+            return await self.extra_post[route.kind](route, headers, body, identity)
         raise NotFound(f"no route for {route.kind}")
 
 def _with_id(response: Response, request_id: str) -> Response:

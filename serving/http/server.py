@@ -3,6 +3,10 @@
 The socket is bound with ``SO_REUSEPORT`` so every gateway replica on a node listens
 on the same port and the kernel spreads connections across them: traffic goes
 straight to the replica that computes it, without a proxy hop.
+
+With ``serving.tls`` the listener speaks TLS only (see :mod:`serving.http.tls`): a
+handshake has ``header_timeout_s`` to finish, and a client that speaks plain HTTP to it
+is disconnected at its first bytes, with no answer.
 """
 
 from __future__ import annotations
@@ -14,11 +18,13 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 
-from serving.config import HttpLimitsConfig
+from serving.config import HttpLimitsConfig, TlsConfig
 from serving.http.connection import Connections, HttpProtocol
+from serving.http.tls import ServerTls
 
 log = logging.getLogger("mlgate.http")
 GRACEFUL_TIMEOUT_S = 30.0
+SSL_SHUTDOWN_TIMEOUT_S = 5.0  # how long a closing TLS connection waits for the client's close_notify
 
 
 def bind_socket(host: str, port: int, reuse_port: bool = True) -> socket.socket:
@@ -37,8 +43,10 @@ class ServerThread:
 
     def __init__(self, app_factory: Callable[[], object], host: str, port: int, max_body_bytes: int,
                  on_stop: Callable[[], Awaitable[None]] | None = None, limits: HttpLimitsConfig | None = None,
-                 on_refused: Callable[[str], None] | None = None) -> None:
-        """``limits``: see :mod:`serving.http.connection`; ``on_refused(reason)`` counts refusals."""
+                 on_refused: Callable[[str], None] | None = None, tls: TlsConfig | None = None) -> None:
+        """``limits``: see :mod:`serving.http.connection`; ``on_refused(reason)`` counts refusals;
+        ``tls`` (when enabled): its files are checked here (ConfigError), before the port is bound."""
+        self.tls = ServerTls(tls) if tls is not None and tls.enabled else None
         self.limits = limits or HttpLimitsConfig()
         self.on_refused = on_refused
         self.sock = bind_socket(host, port)
@@ -78,13 +86,19 @@ class ServerThread:
     async def _serve(self) -> None:
         self._stop = asyncio.Event()
         app = self._app_factory()
+        tls = {} if self.tls is None else {
+            "ssl": self.tls.context, "ssl_handshake_timeout": self.limits.header_timeout_s,
+            "ssl_shutdown_timeout": min(self.limits.header_timeout_s, SSL_SHUTDOWN_TIMEOUT_S)}
         server = await self.loop.create_server(
             lambda: HttpProtocol(app, self.max_body_bytes, self._connections, self.limits, self.on_refused),
-            sock=self.sock, backlog=2048)
+            sock=self.sock, backlog=2048, **tls)
         self._started.set()
-        sweeper = self.loop.create_task(self._sweep())
+        tasks = [self.loop.create_task(self._sweep())]
+        if self.tls is not None:
+            tasks.append(self.loop.create_task(self.tls.run()))
         await self._stop.wait()
-        sweeper.cancel()
+        for task in tasks:
+            task.cancel()
         server.close()  # no new connections; in-flight requests finish
         for conn in self._connections:
             conn.shutdown()
@@ -125,6 +139,13 @@ class ServerThread:
             future.cancel()
             return False
         return True
+
+    def reload_tls(self, timeout_s: float = 10.0) -> bool:
+        """Look at the TLS files now, as the periodic check does; True when new handshakes
+        get a new certificate. False without TLS."""
+        if self.tls is None or self.loop is None or not self.alive:
+            return False
+        return asyncio.run_coroutine_threadsafe(self.tls.check(), self.loop).result(timeout_s)
 
     def stop(self, timeout_s: float = 60.0) -> None:
         if self.loop is not None and self._stop is not None and self._thread.is_alive():

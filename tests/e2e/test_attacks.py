@@ -23,6 +23,7 @@ from benchmarks.serving.attacks import (
     ATTACKS,
     SLOW_BODY,
     SLOW_BODY_FROM,
+    authorized,
     first_answer,
     one_input,
     pipelining_flood_never_read,
@@ -43,8 +44,8 @@ def server(tmp_path_factory, demo_registry):
     with mlgate_up(demo_registry, tmp_path_factory.mktemp("attacks"), 300.0,
                    MLGATE_SERVING__HTTP__HEADER_TIMEOUT_S=str(HEADER_TIMEOUT_S),
                    MLGATE_SERVING__HTTP__BODY_TIMEOUT_S=str(BODY_TIMEOUT_S),
-                   MLGATE_SERVING__HTTP__KEEPALIVE_TIMEOUT_S="5") as port:
-        yield port
+                   MLGATE_SERVING__HTTP__KEEPALIVE_TIMEOUT_S="5") as served:
+        yield served
 
 
 def listener_pids(port: int) -> set[int]:
@@ -55,8 +56,9 @@ def listener_pids(port: int) -> set[int]:
 class NormalClient:
     """One keep-alive client asking for a prediction every 20 ms, recording every outcome."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, headers: dict[str, str]) -> None:
         self.port = port
+        self.headers = {"Content-Type": "application/json", **headers}
         self.latencies_s: list[float] = []
         self.errors: list[str] = []
         self._stop = threading.Event()
@@ -75,7 +77,7 @@ class NormalClient:
         while not self._stop.wait(0.02):  # the client's pace, not a synchronisation
             started = time.perf_counter()
             try:
-                conn.request("POST", "/v1/models/demo:predict", PREDICT, {"Content-Type": "application/json"})
+                conn.request("POST", "/v1/models/demo:predict", PREDICT, self.headers)
                 response = conn.getresponse()
                 body = response.read()
                 if response.status != 200:
@@ -89,17 +91,18 @@ class NormalClient:
 
 
 def test_attacks_get_a_4xx_or_a_close_while_a_normal_client_keeps_its_latency(server):
-    port = server
+    port, key = server.port, server.admin_key
     pids_before = listener_pids(port)
     assert pids_before, "no process listens on the port"
     made_up = [f"v{i:03d}x" for i in range(100)]
-    with NormalClient(port) as normal, ThreadPoolExecutor(8) as pool:
+    slow = authorized(SLOW_BODY, key)  # with a key: the attacks reach the decoder, not only access control
+    with NormalClient(port, server.headers) as normal, ThreadPoolExecutor(8) as pool:
         held = pool.submit(slowloris, port, 300, 30.0)
-        slow_body = pool.submit(first_answer, port, SLOW_BODY, trickle_after=SLOW_BODY_FROM)
+        slow_body = pool.submit(first_answer, port, slow, trickle_after=SLOW_BODY_FROM + len(slow) - len(SLOW_BODY))
         flood = pool.submit(pipelining_flood_never_read, port)
-        answers = {name: first_answer(port, data) for name, (data, _) in ATTACKS.items()}
-        versions = [first_answer(port, post(f"/v2/models/demo/versions/{v}/infer", v2_body(one_input())))[0]
-                    for v in made_up]
+        answers = {name: first_answer(port, authorized(data, key)) for name, (data, _) in ATTACKS.items()}
+        versions = [first_answer(port, authorized(post(f"/v2/models/demo/versions/{v}/infer",
+                                                       v2_body(one_input())), key))[0] for v in made_up]
         closed_s = held.result()
         body_status, body_s, _ = slow_body.result()
         flood_ok = flood.result()
@@ -117,7 +120,7 @@ def test_attacks_get_a_4xx_or_a_close_while_a_normal_client_keeps_its_latency(se
     assert listener_pids(port) == pids_before  # the same replica, never restarted
 
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    conn.request("GET", "/metrics")
+    conn.request("GET", "/metrics", headers=server.headers)
     metrics = conn.getresponse().read().decode()
     assert not any(v in metrics for v in made_up)  # made-up versions minted no label values
     assert 'mlgate_http_refused_total{reason="header_timeout"}' in metrics

@@ -19,15 +19,16 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def mlgate_url(tmp_path, demo_registry):
-    with mlgate_up(demo_registry, tmp_path) as port:  # about 20 s on an idle 2-core machine
-        yield f"http://127.0.0.1:{port}"
+    with mlgate_up(demo_registry, tmp_path) as served:  # about 20 s on an idle 2-core machine
+        yield served
 
 
 def test_mixed_scenario_passes_and_counts_bad_inputs_as_expected(mlgate_url, tmp_path):
     prefix = tmp_path / "loadtest" / "mixed"
     prefix.parent.mkdir()
     cmd = [sys.executable, "-m", "locust", "-f", str(REPO / "benchmarks" / "locustfile.py"), "--headless",
-           "-H", mlgate_url, "-u", "4", "-r", "4", "-t", "8s", "--scenario", "mixed", "--model", "demo",
+           "-H", f"http://127.0.0.1:{mlgate_url.port}", "--token", mlgate_url.admin_key,
+           "-u", "4", "-r", "4", "-t", "8s", "--scenario", "mixed", "--model", "demo",
            "--bad-share", "0.2", "--slo-p99-ms", "5000", "--csv", str(prefix), "--html", f"{prefix}.html",
            "--only-summary"]
     run = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=60)

@@ -1,6 +1,8 @@
 """Drift monitoring as a user runs it: `demo` served on Ray, demo traffic without and then with a
 shift, the monitor as its own Ray actor, an Alertmanager-style webhook on 127.0.0.1, feedback
-labels through the gateway, and a real training job submitted to a local Ray cluster.
+labels through the gateway, and a real training job submitted to a local Ray cluster. Access
+control is on: the client's key (``infer:demo feedback:demo``) predicts and labels its own
+predictions, a monitoring key (``metrics:read``) scrapes.
 
 The module runs one scenario in order (each test is one step of it); the last steps, which
 wait for the training job to finish and run `mlgate monitor run` as a subprocess, are slow.
@@ -56,22 +58,23 @@ class Webhook:
         self.server.server_close()
 
 
-def http_json(port: int, method: str, path: str, body=None) -> tuple[int, dict, dict]:
+def http_json(port: int, method: str, path: str, body=None, key: str | None = None) -> tuple[int, dict, dict]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    conn.request(method, path, json.dumps(body) if body is not None else None)
+    headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
+    conn.request(method, path, json.dumps(body) if body is not None else None, headers)
     resp = conn.getresponse()
     data = resp.read()
     conn.close()
     return resp.status, dict(resp.getheaders()), json.loads(data) if data.startswith(b"{") else {"text": data}
 
 
-def send(port: int, cols: dict[str, np.ndarray]) -> list[tuple[str, list[str]]]:
-    """All rows through the plain route, BATCH per request: [(request id, predicted labels)]."""
+def send(port: int, key: str, cols: dict[str, np.ndarray]) -> list[tuple[str, list[str]]]:
+    """All rows through the plain route with ``key``, BATCH per request: [(request id, predicted labels)]."""
     names = [*demo_data.NUMERIC, *demo_data.CATEGORICAL]
     out = []
     for start in range(0, len(cols["age"]), BATCH):
         rows = [{n: _plain(cols[n][i]) for n in names} for i in range(start, start + BATCH)]
-        status, headers, doc = http_json(port, "POST", "/v1/models/demo:predict", {"instances": rows})
+        status, headers, doc = http_json(port, "POST", "/v1/models/demo:predict", {"instances": rows}, key)
         assert status == 200, doc
         out.append((headers["x-request-id"], [p["label"] for p in doc["predictions"]]))
     return out
@@ -83,9 +86,11 @@ def _plain(v):
     return v if isinstance(v, str) else float(v)
 
 
-def scrape(port: int, needle: str) -> str | None:
+def scrape(port: int, key: str, needle: str) -> str | None:
     """The gateway's /metrics text when it contains ``needle`` (the monitor pushes asynchronously)."""
-    text = http_json(port, "GET", "/metrics")[2]["text"].decode()
+    status, _, doc = http_json(port, "GET", "/metrics", key=key)
+    assert status == 200, doc
+    text = doc["text"].decode()
     return text if needle in text else None
 
 
@@ -95,7 +100,7 @@ def logged_rows(log_root: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def world(ray_session, demo_registry, tmp_path_factory):
+def world(ray_session, demo_registry, tmp_path_factory, keys):
     """Serving, a job cluster, the webhook and the monitor actor; torn down in reverse."""
     import ray
     from ray import serve
@@ -118,9 +123,11 @@ def world(ray_session, demo_registry, tmp_path_factory):
     cluster = LocalCluster(num_cpus=2)
     starting = threading.Thread(target=cluster.start, daemon=True)  # boots while serving deploys
     starting.start()
+    client_key = keys.create("monitoring-client", "infer:demo", "feedback:demo")
+    metrics_key = keys.create("monitoring-scraper", "metrics:read")
     port = free_port()
     deploy(registry_root, ServingConfig(port=port, replica_num_cpus=0.5, prediction_log={"flush_interval_s": 0.3},
-                                        metrics={"push_interval_s": 0.2}), log_root=roots.log_root)
+                                        metrics={"push_interval_s": 0.2}, auth=keys.auth), log_root=roots.log_root)
     webhook = Webhook()
     starting.join(300)
     assert cluster.process is not None and cluster.process.poll() is None, cluster.log_tail()
@@ -131,9 +138,10 @@ def world(ray_session, demo_registry, tmp_path_factory):
         retrain={"enabled": True, "drift_windows": 1, "cooldown_s": 3600, "data": "demo",
                  "job_address": cluster.dashboard_url, "training_overrides": {"epochs": 1}})
     until(lambda: http_json(port, "GET", "/v2/health/ready")[0] == 200, 120, "gateway ready")
-    state = {"port": port, "roots": roots, "cfg": cfg, "webhook": webhook, "cluster": cluster, "dir": d}
+    state = {"port": port, "roots": roots, "cfg": cfg, "webhook": webhook, "cluster": cluster, "dir": d,
+             "client_key": client_key, "metrics_key": metrics_key}
     try:
-        state["monitor"] = start_actor(cfg, roots, "demo", {"workers": 1}, auth_token())
+        state["monitor"] = start_actor(cfg, roots, "demo", {"workers": 1}, auth_token)  # read in the actor
         # the actor's own first evaluation (at start) must not race the traffic of test 1 for its segments
         until(lambda: ray.get(state["monitor"].status.remote(), timeout=60)["ticks"] >= 1, 120, "monitor's first tick")
         yield state
@@ -155,7 +163,7 @@ def test_1_traffic_without_shift_raises_no_alert(world):
     import ray
 
     cols = demo_data.generate(ROWS, seed=11)
-    world["phase1"] = (cols, send(world["port"], cols))
+    world["phase1"] = (cols, send(world["port"], world["client_key"], cols))
     until(lambda: logged_rows(world["roots"].log_root) == ROWS, 60, "phase 1 rows published")
     out = tick(world)
     assert [(w["window_id"], w["rows"], w["dataset_drift"], w["prediction_drift"]) for w in out["windows"]] == [
@@ -167,12 +175,13 @@ def test_1_traffic_without_shift_raises_no_alert(world):
 
 def test_2_feedback_gives_live_accuracy(world):
     cols, sent = world["phase1"]
-    port = world["port"]
-    status, _, doc = http_json(port, "POST", "/v2/models/demo/feedback", {"request_id": "no-such-id", "label": "stay"})
+    port, key = world["port"], world["client_key"]
+    status, _, doc = http_json(port, "POST", "/v2/models/demo/feedback", {"request_id": "no-such-id", "label": "stay"},
+                               key)
     assert status == 404 and "no-such-id" in doc["error"]
     truth = [list(cols["churn"][i:i + BATCH]) for i in range(0, ROWS, BATCH)]
     body = {"feedback": [{"request_id": rid, "labels": labels} for (rid, _), labels in zip(sent, truth)]}
-    status, _, doc = http_json(port, "POST", "/v2/models/demo/feedback", body)
+    status, _, doc = http_json(port, "POST", "/v2/models/demo/feedback", body, key)
     assert (status, doc["accepted"]) == (200, ROWS)
     predicted = np.concatenate([p for _, p in sent])
     expected = float(np.mean(predicted == np.concatenate(truth)))
@@ -181,7 +190,7 @@ def test_2_feedback_gives_live_accuracy(world):
     live = json.loads((world["dir"] / "state" / "model=demo" / "live.jsonl").read_text().splitlines()[-1])
     assert (live["window_id"], live["labelled_rows"]) == ("1:rows:0", ROWS)
     assert live["accuracy"] == pytest.approx(expected, abs=1e-12) and 0.6 < expected < 0.95
-    metrics = until(lambda: scrape(port, "mlgate_live_metric{"), 30, "live gauge scraped")
+    metrics = until(lambda: scrape(port, world["metrics_key"], "mlgate_live_metric{"), 30, "live gauge scraped")
     assert f'mlgate_live_metric{{model="demo",version="1",metric="accuracy"}} {expected!r}' in metrics
 
 
@@ -190,7 +199,7 @@ def test_3_shifted_traffic_alerts_naming_the_shifted_features_and_triggers_train
     from training.submit import job_client
 
     cols = demo_data.generate(ROWS, seed=12, shift=1.5)
-    send(world["port"], cols)
+    send(world["port"], world["client_key"], cols)
     until(lambda: logged_rows(world["roots"].log_root) == 2 * ROWS, 60, "phase 2 rows published")
     out = tick(world)
     (window,) = out["windows"]
@@ -210,14 +219,14 @@ def test_3_shifted_traffic_alerts_naming_the_shifted_features_and_triggers_train
     assert str(client.get_job_status(submitted["job_id"]).value) in ("PENDING", "RUNNING", "SUCCEEDED")
     world["job"] = submitted
     drifted = 'mlgate_drift_feature_drifted{model="demo",version="1",feature="income",role="input"} 1'
-    until(lambda: scrape(world["port"], drifted), 30, "drift gauge scraped")
+    until(lambda: scrape(world["port"], world["metrics_key"], drifted), 30, "drift gauge scraped")
 
 
 def test_4_late_labels_move_the_accuracy_of_their_own_window(world):
     cols, sent = world["phase1"]
     flipped = [["stay" if v == "churn" else "churn" for v in cols["churn"][i:i + BATCH]] for i in range(0, ROWS, BATCH)]
     body = {"feedback": [{"request_id": rid, "labels": labels} for (rid, _), labels in zip(sent, flipped)]}
-    assert http_json(world["port"], "POST", "/v2/models/demo/feedback", body)[0] == 200
+    assert http_json(world["port"], "POST", "/v2/models/demo/feedback", body, world["client_key"])[0] == 200
     tick(world)
     path = world["dir"] / "state" / "model=demo" / "live.jsonl"
     live = [json.loads(line) for line in path.read_text().splitlines()]

@@ -1,6 +1,6 @@
 """``mlgate up`` as a user runs it: a subprocess that fits ``demo`` into an empty registry,
-starts its own local Ray, serves, answers its own curl example, and on SIGTERM stops
-everything it started and exits 0."""
+creates an admin key, starts its own local Ray, serves, answers its own curl example (which
+reads that key), and on SIGTERM stops everything it started and exits 0."""
 
 from __future__ import annotations
 
@@ -122,7 +122,14 @@ def test_up_serves_answers_its_curl_example_and_stops_cleanly_on_sigterm(tmp_pat
         target = next(a for a in argv if a.startswith("http://"))
         assert target == f"{url}/v1/models/demo:predict"
         body = argv[argv.index("-d") + 1].encode()
-        req = urllib.request.Request(target, data=body, headers={"Content-Type": "application/json"})
+        headers = dict(argv[i + 1].split(": ", 1) for i, a in enumerate(argv) if a == "-H")
+        assert headers["Content-Type"] == "application/json"
+        reads_key = re.fullmatch(r"Bearer \$\(cat (\S+)\)", headers["Authorization"])
+        assert reads_key, headers["Authorization"]
+        key_file = reads_key.group(1)
+        assert Path(key_file) == (tmp_path / "var" / "auth" / "admin.key").resolve()  # the default, under the cwd
+        headers["Authorization"] = f"Bearer {Path(key_file).read_text().strip()}"
+        req = urllib.request.Request(target, data=body, headers=headers)
         with urllib.request.urlopen(req, timeout=60) as r:
             check_prediction(json.loads(r.read()))
         assert (tmp_path / "registry-root" / "demo" / "1" / "manifest.json").exists()

@@ -2,7 +2,8 @@
 
 The same rows (categories unseen in training, missing values, extreme numbers, and
 infinities that both sides must refuse) go through ``mlgate score`` on Ray Data and
-through the gateway on Ray Serve, over real HTTP: the v2 route and the plain route.
+through the gateway on Ray Serve, over real HTTP: the v2 route and the plain route, with a
+client's key (``infer:demo``).
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ from training import demo_data
 pytestmark = pytest.mark.integration
 
 
-def post(port: int, path: str, doc) -> tuple[int, dict]:
+def post(port: int, key: str, path: str, doc) -> tuple[int, dict]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
-        conn.request("POST", path, body=json.dumps(doc).encode(), headers={"Content-Type": "application/json"})
+        conn.request("POST", path, body=json.dumps(doc).encode(),
+                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"})
         resp = conn.getresponse()
         return resp.status, json.loads(resp.read())
     finally:
@@ -53,7 +55,7 @@ def v2_inputs(rows: list[dict]) -> list[dict]:
     return inputs
 
 
-def test_batch_predictions_equal_the_v2_and_plain_routes(ray_session, demo_registry, tmp_path):
+def test_batch_predictions_equal_the_v2_and_plain_routes(ray_session, demo_registry, tmp_path, keys):
     from ray import serve
 
     from serving.config import ServingConfig
@@ -71,15 +73,16 @@ def test_batch_predictions_equal_the_v2_and_plain_routes(ray_session, demo_regis
     rows = json_rows(table.take(kept))
     assert out.column(KEY).to_pylist() == table.take(kept).column(KEY).to_pylist()
 
+    key = keys.create("parity-client", "infer:demo")
     port = free_port()
-    deploy(demo_registry, ServingConfig(port=port))
+    deploy(demo_registry, ServingConfig(port=port, auth=keys.auth))
     try:
         wait_ready(port)
-        status, plain = post(port, "/v1/models/demo/versions/1:predict", {"instances": rows})
+        status, plain = post(port, key, "/v1/models/demo/versions/1:predict", {"instances": rows})
         assert status == 200, plain
         plain_probs = np.array([[p["probabilities"][label] for label in ("stay", "churn")]
                                 for p in plain["predictions"]])
-        status, v2 = post(port, "/v2/models/demo/versions/1/infer", {"inputs": v2_inputs(rows)})
+        status, v2 = post(port, key, "/v2/models/demo/versions/1/infer", {"inputs": v2_inputs(rows)})
         assert status == 200, v2
         outputs = {o["name"]: o for o in v2["outputs"]}
         v2_probs = np.array(outputs["probabilities"]["data"], dtype=np.float32).reshape(-1, 2)
@@ -90,7 +93,7 @@ def test_batch_predictions_equal_the_v2_and_plain_routes(ray_session, demo_regis
 
         for row, feature in REJECTED.items():  # what batch rejects, serving refuses, for the same reason
             one = {"inputs": v2_inputs(json_rows(table.slice(row, 1)))}
-            status, body = post(port, "/v2/models/demo/versions/1/infer", one)
+            status, body = post(port, key, "/v2/models/demo/versions/1/infer", one)
             assert status == 400 and feature in body["error"] and "infinity" in body["error"], body
     finally:
         serve.delete(APP_NAME)

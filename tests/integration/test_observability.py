@@ -1,4 +1,5 @@
-"""Prediction logs and metrics across two real replicas on a local Ray (issue 5)."""
+"""Prediction logs and metrics across two real replicas on a local Ray (issue 5), with access
+control on: a client's key (``infer:demo``) predicts, a monitoring key (``metrics:read``) scrapes."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import json
 import os
 import signal
 import threading
+from dataclasses import dataclass
 
 import pyarrow.parquet as pq
 import pytest
 
+from access.keys import key_id_of
 from contracts import predlog
 from tests.conftest import free_port
 from tests.polling import until, wait_ready
@@ -23,13 +26,13 @@ ROW = {"age": 42, "income": 52000, "tenure_months": 18, "balance": 1200.5, "cred
 SALT = "test-salt"
 
 
-def _deploy(registry_root: str, log_root: str, port: int):
+def _deploy(registry_root: str, log_root: str, port: int, auth: dict):
     from serving.config import ServingConfig
     from serving.deployment import deploy
 
     cfg = ServingConfig(port=port, num_replicas=2, replica_num_cpus=0.5,
                         prediction_log={"flush_interval_s": 0.5, "pii_salt": SALT},
-                        metrics={"push_interval_s": 0.2})
+                        metrics={"push_interval_s": 0.2}, auth=auth)
     deploy(registry_root, cfg, log_root=log_root)
 
 
@@ -42,9 +45,11 @@ def _undeploy():
     shutdown_hub()
 
 
-def _send(port: int, n: int, start: int, route: str = "v2") -> list[str]:
-    """n requests over one keep-alive connection; returns the request ids the server gave."""
+def _send(port: int, key: str, n: int, start: int, route: str = "v2") -> list[str]:
+    """n requests over one keep-alive connection with ``key``, each answered 200; returns the
+    request ids the server gave."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Authorization": f"Bearer {key}"}
     ids = []
     for i in range(start, start + n):
         row = {**ROW, "age": 20 + i % 60}
@@ -52,19 +57,20 @@ def _send(port: int, n: int, start: int, route: str = "v2") -> list[str]:
             body = {"id": f"req-{i}", "inputs": [
                 {"name": k, "datatype": "BYTES" if isinstance(v, str) else "FP64", "shape": [1], "data": [v]}
                 for k, v in row.items()]}
-            conn.request("POST", "/v2/models/demo/infer", json.dumps(body))
+            conn.request("POST", "/v2/models/demo/infer", json.dumps(body), headers)
         else:
-            conn.request("POST", "/v1/models/demo:predict", json.dumps({"instances": [row]}))
+            conn.request("POST", "/v1/models/demo:predict", json.dumps({"instances": [row]}), headers)
         resp = conn.getresponse()
-        resp.read()
+        answer = resp.read()
+        assert resp.status == 200, (resp.status, answer[:300])
         ids.append(resp.getheader("x-request-id"))
     conn.close()
     return ids
 
 
-def _scrape(port: int) -> str:
+def _scrape(port: int, key: str) -> str:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    conn.request("GET", "/metrics")
+    conn.request("GET", "/metrics", headers={"Authorization": f"Bearer {key}"})
     resp = conn.getresponse()
     assert resp.status == 200
     return resp.read().decode()
@@ -77,41 +83,53 @@ def _requests_total(text: str) -> float:
                if s.name == "mlgate_requests_total" and s.labels.get("model") == "demo")
 
 
+@dataclass(frozen=True)
+class Gateway:
+    port: int
+    log_root: str
+    client_key: str  # infer:demo
+    metrics_key: str  # metrics:read
+
+
 @pytest.fixture()
-def gateway(ray_session, demo_registry, tmp_path):
+def gateway(ray_session, demo_registry, tmp_path, keys):
+    client_key, metrics_key = keys.create("obs-client", "infer:demo"), keys.create("obs-metrics", "metrics:read")
     port = free_port()
     log_root = str(tmp_path / "logs")
-    _deploy(demo_registry, log_root, port)
+    _deploy(demo_registry, log_root, port, keys.auth)
     wait_ready(port, 60)
-    yield port, log_root
+    yield Gateway(port, log_root, client_key, metrics_key)
     _undeploy()
 
 
 def test_n_requests_over_two_replicas_give_n_records_and_counter_n(gateway):
-    port, log_root = gateway
+    port = gateway.port
     connections, per_conn = 16, 25
     with cf.ThreadPoolExecutor(connections) as pool:
-        futures = [pool.submit(_send, port, per_conn, c * per_conn, "v2" if c % 2 else "plain")
+        futures = [pool.submit(_send, port, gateway.client_key, per_conn, c * per_conn, "v2" if c % 2 else "plain")
                    for c in range(connections)]
         ids = [i for f in futures for i in f.result()]
     n = connections * per_conn
     assert len(set(ids)) == n
 
-    until(lambda: _requests_total(_scrape(port)) >= n, 30, "every request counted in /metrics", interval_s=0.2)
-    assert _requests_total(_scrape(port)) == n
+    until(lambda: _requests_total(_scrape(port, gateway.metrics_key)) >= n, 30, "every request counted in /metrics",
+          interval_s=0.2)
+    assert _requests_total(_scrape(port, gateway.metrics_key)) == n
 
-    _undeploy_graceful_then_check(log_root, ids)
+    _undeploy_graceful_then_check(gateway.log_root, ids, f"key:{key_id_of(gateway.client_key)}")
 
 
-def _undeploy_graceful_then_check(log_root: str, ids: list[str]) -> None:
+def _undeploy_graceful_then_check(log_root: str, ids: list[str], identity: str) -> None:
     from ray import serve
 
     from serving.deployment import APP_NAME
 
     serve.delete(APP_NAME)  # graceful: replicas flush what they buffered
-    table = predlog.read_logs(log_root, "demo", columns=["request_id", "row_index", "status", "in_age"])
+    table = predlog.read_logs(log_root, "demo", columns=["request_id", "row_index", "status", "in_age",
+                                                         predlog.IDENTITY])
     assert table.num_rows == len(ids)
     assert sorted(table["request_id"].to_pylist()) == sorted(ids)
+    assert set(table[predlog.IDENTITY].to_pylist()) == {identity}  # every record names the client's key
     writers = {os.path.basename(s.path).rsplit("-", 1)[0] for s in predlog.list_segments(log_root, "demo")}
     assert len(writers) == 2, f"expected records from both replicas, got {writers}"
     ages = {str(float(20 + i % 60)) for i in range(1000)} | {str(20 + i % 60) for i in range(1000)}
@@ -124,7 +142,6 @@ def test_sigkill_during_load_leaves_only_readable_segments(gateway):
 
     from serving.deployment import APP_NAME
 
-    port, log_root = gateway
     handle = serve.get_deployment_handle("gateway", app_name=APP_NAME)
     pids: set[int] = set()
     for _ in range(200):
@@ -134,24 +151,26 @@ def test_sigkill_during_load_leaves_only_readable_segments(gateway):
     assert len(pids) == 2
     under_load = threading.Event()
     with cf.ThreadPoolExecutor(8) as pool:
-        futures = [pool.submit(_send_tolerant, port, 60, c * 60, under_load) for c in range(8)]
+        futures = [pool.submit(_send_tolerant, gateway.port, gateway.client_key, 60, c * 60, under_load)
+                   for c in range(8)]
         assert under_load.wait(60)
         os.kill(min(pids), signal.SIGKILL)
         answered = sum(f.result() for f in futures)
     assert answered > 0
     # the surviving replica publishes within its flush interval
-    segments = until(lambda: predlog.list_segments(log_root, "demo"), 30, "a published segment")
+    segments = until(lambda: predlog.list_segments(gateway.log_root, "demo"), 30, "a published segment")
     for seg in segments:
         pq.read_table(seg.path)  # every published segment is complete
-    table = predlog.read_logs(log_root, "demo", columns=["request_id"])
+    table = predlog.read_logs(gateway.log_root, "demo", columns=["request_id"])
     assert 0 < table.num_rows <= answered
 
 
-def _send_tolerant(port: int, n: int, start: int, under_load: threading.Event) -> int:
+def _send_tolerant(port: int, key: str, n: int, start: int, under_load: threading.Event) -> int:
+    """Requests answered 200 (a lost connection is tolerated, any other answer fails)."""
     ok = 0
     for i in range(n):
         try:
-            ok += len(_send(port, 1, start + i))
+            ok += len(_send(port, key, 1, start + i))
         except (OSError, http.client.HTTPException):
             continue
         if ok == 10:

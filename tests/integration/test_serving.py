@@ -1,7 +1,8 @@
 """The serving core on a real local Ray over real HTTP on 127.0.0.1 (issue 2).
 
 One deployment for the module: ``demo``, a user tensor model ``mlp`` with two served
-versions, and ``slow``, a deliberately compute-heavy model behind a one-slot queue.
+versions, and ``slow``, a deliberately compute-heavy model behind a one-slot queue. Access
+control is on: every request carries a client's API key (scope ``infer:*``), as a user's does.
 """
 
 from __future__ import annotations
@@ -66,13 +67,18 @@ SLOW_SCHEMA = ModelSchema(kind="tensor", task="regression",
 class Served:
     port: int
     reg: Registry
+    key: str  # the client's API key: infer:* (an unknown model is a 404, not a 403)
 
     def url(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
 
 @pytest.fixture(scope="module")
-def served(ray_session, demo_registry, tmp_path_factory):
+def served(ray_session, demo_registry, tmp_path_factory, keys):
     from ray import serve
 
     from serving.config import ServingConfig
@@ -85,16 +91,18 @@ def served(ray_session, demo_registry, tmp_path_factory):
     register_torch_model(reg, "mlp", mlp(1), MLP_SCHEMA)
     register_torch_model(reg, "mlp", mlp(2), MLP_SCHEMA)
     register_torch_model(reg, "slow", Slow(SLOW_ITERATIONS), SLOW_SCHEMA)
+    key = keys.create("serving-client", "infer:*")
     port = free_port()
     cfg = ServingConfig(
         port=port, max_body_bytes=MAX_BODY, replica_num_cpus=1,
         models={"mlp": {"version_policy": {"policy": "all"}},
                 "slow": {"max_queue_size": 1, "max_batch_size": 1}},
+        auth=keys.auth,
     )
     deploy(str(root), cfg)
     try:
         wait_ready(port)
-        yield Served(port, reg)
+        yield Served(port, reg, key)
     finally:
         serve.delete(APP_NAME)
         shutdown_hub()
@@ -110,19 +118,20 @@ class Reply:
         return json.loads(self.body)
 
 
-def request(port: int, method: str, path: str, body: bytes | None = None,
+def request(served: Served, method: str, path: str, body: bytes | None = None,
             headers: dict[str, str] | None = None, timeout_s: float = 60.0) -> Reply:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout_s)
+    """One request with the client's key (and ``headers``)."""
+    conn = http.client.HTTPConnection("127.0.0.1", served.port, timeout=timeout_s)
     try:
-        conn.request(method, path, body=body, headers=headers or {})
+        conn.request(method, path, body=body, headers={**served.headers, **(headers or {})})
         resp = conn.getresponse()
         return Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
     finally:
         conn.close()
 
 
-def post_json(port: int, path: str, doc, headers: dict | None = None) -> Reply:
-    return request(port, "POST", path, json.dumps(doc).encode(),
+def post_json(served: Served, path: str, doc, headers: dict | None = None) -> Reply:
+    return request(served, "POST", path, json.dumps(doc).encode(),
                    {"Content-Type": "application/json", **(headers or {})})
 
 
@@ -160,13 +169,14 @@ def demo_client_inputs(rows: list[dict], binary: bool, column_shape: str = "[N]"
 def test_tritonclient_health_and_metadata(served):
     client = httpclient.InferenceServerClient(url=served.url())
     try:
-        assert client.is_server_live() and client.is_server_ready()
+        auth = served.headers
+        assert client.is_server_live() and client.is_server_ready()  # health and readiness: open
         assert client.is_model_ready("demo") and client.is_model_ready("mlp", "1") and client.is_model_ready("mlp", "2")
         assert not client.is_model_ready("nope")
-        meta = client.get_model_metadata("demo")
+        meta = client.get_model_metadata("demo", headers=auth)
         assert meta["name"] == "demo" and meta["versions"] == ["1"]
         assert {i["name"] for i in meta["inputs"]} == {s.name for s in served.reg.get("demo").schema.inputs}
-        assert client.get_model_metadata("mlp")["versions"] == ["1", "2"]
+        assert client.get_model_metadata("mlp", headers=auth)["versions"] == ["1", "2"]
         assert "binary_tensor_data" in client.get_server_metadata()["extensions"]
     finally:
         client.close()
@@ -182,7 +192,8 @@ def test_tritonclient_infer_demo(served, binary, column_shape):
     try:
         kwargs = {} if binary else {"outputs": [httpclient.InferRequestedOutput("probabilities", binary_data=False),
                                                 httpclient.InferRequestedOutput("label", binary_data=False)]}
-        result = client.infer("demo", demo_client_inputs(rows, binary, column_shape), request_id="trq-1", **kwargs)
+        result = client.infer("demo", demo_client_inputs(rows, binary, column_shape), request_id="trq-1",
+                              headers=served.headers, **kwargs)
         response = result.get_response()
         assert response["id"] == "trq-1" and response["model_version"] == "1"
         np.testing.assert_allclose(result.as_numpy("probabilities"), expected, rtol=1e-5, atol=1e-6)
@@ -198,7 +209,8 @@ def test_tritonclient_requested_outputs_are_honoured(served, binary):
     client = httpclient.InferenceServerClient(url=served.url())
     try:
         result = client.infer("demo", demo_client_inputs(rows, binary),
-                              outputs=[httpclient.InferRequestedOutput("label", binary_data=binary)])
+                              outputs=[httpclient.InferRequestedOutput("label", binary_data=binary)],
+                              headers=served.headers)
         assert [o["name"] for o in result.get_response()["outputs"]] == ["label"]
         assert result.as_numpy("probabilities") is None
         expected = reference_probabilities(served.reg.get("demo"), rows)
@@ -217,7 +229,7 @@ def test_tritonclient_infer_user_model_versions(served, binary, version):
     client = httpclient.InferenceServerClient(url=served.url())
     try:
         outputs = [httpclient.InferRequestedOutput("probabilities", binary_data=binary)]
-        result = client.infer("mlp", [tensor], model_version=version, outputs=outputs)
+        result = client.infer("mlp", [tensor], model_version=version, outputs=outputs, headers=served.headers)
         assert result.get_response()["model_version"] == version
         expected = reference_tensor(served.reg.get("mlp", int(version)), x)
         np.testing.assert_allclose(result.as_numpy("probabilities"), expected, rtol=1e-5, atol=1e-6)
@@ -233,22 +245,22 @@ def test_each_served_version_answers_on_its_own_route(served):
     doc = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [2, 32], "data": x.reshape(-1).tolist()}]}
     answers = {}
     for version in ("1", "2"):
-        reply = post_json(served.port, f"/v2/models/mlp/versions/{version}/infer", doc)
+        reply = post_json(served, f"/v2/models/mlp/versions/{version}/infer", doc)
         assert reply.status == 200 and reply.json()["model_version"] == version
         answers[version] = np.array(reply.json()["outputs"][0]["data"]).reshape(2, 3)
         np.testing.assert_allclose(answers[version], reference_tensor(served.reg.get("mlp", int(version)), x),
                                    rtol=1e-5, atol=1e-6)
     assert not np.allclose(answers["1"], answers["2"])  # really two different models
-    latest = post_json(served.port, "/v2/models/mlp/infer", doc)
+    latest = post_json(served, "/v2/models/mlp/infer", doc)
     assert latest.json()["model_version"] == "2"
-    plain = post_json(served.port, "/v1/models/mlp/versions/1:predict", {"instances": x.tolist()})
+    plain = post_json(served, "/v1/models/mlp/versions/1:predict", {"instances": x.tolist()})
     got = np.array([[p["probabilities"][c] for c in "abc"] for p in plain.json()["predictions"]])
     np.testing.assert_allclose(got, answers["1"], rtol=1e-5, atol=1e-6)
 
 
 def test_plain_route_over_http(served):
     rows = demo_rows(4, seed=23)
-    reply = post_json(served.port, "/v1/models/demo:predict", {"instances": rows, "id": "plain-1"})
+    reply = post_json(served, "/v1/models/demo:predict", {"instances": rows, "id": "plain-1"})
     assert reply.status == 200
     doc = reply.json()
     assert doc["id"] == "plain-1"
@@ -275,8 +287,8 @@ def test_concurrent_callers_each_match_a_single_row_reference(served):
         if i < 16:
             start.wait(timeout=60)
         if i % 2:
-            return post_json(served.port, "/v1/models/demo:predict", {"instances": chunk, "id": f"c{i}"})
-        return post_json(served.port, "/v2/models/demo/infer",
+            return post_json(served, "/v1/models/demo:predict", {"instances": chunk, "id": f"c{i}"})
+        return post_json(served, "/v2/models/demo/infer",
                          {"id": f"c{i}", "inputs": v2_inputs(version.schema, chunk)})
 
     with ThreadPoolExecutor(16) as pool:
@@ -297,11 +309,11 @@ def test_concurrent_callers_each_match_a_single_row_reference(served):
 
 def test_unknown_model_and_version_are_404(served):
     doc = {"inputs": v2_inputs(served.reg.get("demo").schema, [ROW])}
-    assert_error(post_json(served.port, "/v2/models/nope/infer", doc), 404, "nope")
-    assert_error(post_json(served.port, "/v2/models/demo/versions/7/infer", doc), 404, "7")
-    assert_error(post_json(served.port, "/v1/models/nope:predict", {"instances": [ROW]}), 404)
-    assert_error(request(served.port, "GET", "/v2/models/nope"), 404)
-    assert_error(request(served.port, "GET", "/v2/models/demo/versions/7/ready"), 404)
+    assert_error(post_json(served, "/v2/models/nope/infer", doc), 404, "nope")
+    assert_error(post_json(served, "/v2/models/demo/versions/7/infer", doc), 404, "7")
+    assert_error(post_json(served, "/v1/models/nope:predict", {"instances": [ROW]}), 404)
+    assert_error(request(served, "GET", "/v2/models/nope"), 404)
+    assert_error(request(served, "GET", "/v2/models/demo/versions/7/ready"), 404)
 
 
 @pytest.mark.parametrize("doc, fragment", [
@@ -311,16 +323,16 @@ def test_unknown_model_and_version_are_404(served):
     (demo_doc(balance={"data": [1.0, float("inf")]}), "inputs.balance"),
 ])
 def test_invalid_inputs_are_400(served, doc, fragment):
-    assert_error(post_json(served.port, "/v2/models/demo/infer", doc), 400, fragment)
+    assert_error(post_json(served, "/v2/models/demo/infer", doc), 400, fragment)
 
 
 def test_malformed_bodies_are_400(served):
-    assert_error(request(served.port, "POST", "/v2/models/demo/infer", b'{"inputs": ['), 400, "body")
-    assert_error(request(served.port, "POST", "/v1/models/demo:predict", b"instances"), 400, "body")
+    assert_error(request(served, "POST", "/v2/models/demo/infer", b'{"inputs": ['), 400, "body")
+    assert_error(request(served, "POST", "/v1/models/demo:predict", b"instances"), 400, "body")
     tensor = httpclient.InferInput("x", [2, 32], "FP32")
     tensor.set_data_from_numpy(np.ones((2, 32), dtype=np.float32), binary_data=True)
     raw, length = httpclient.InferenceServerClient.generate_request_body([tensor])
-    reply = request(served.port, "POST", "/v2/models/mlp/infer", raw[:-10],
+    reply = request(served, "POST", "/v2/models/mlp/infer", raw[:-10],
                     {"Inference-Header-Content-Length": str(length)})
     assert_error(reply, 400, "binary_data_size")
 
@@ -328,8 +340,8 @@ def test_malformed_bodies_are_400(served):
 def test_body_over_the_limit_is_413(served):
     big = json.dumps({"instances": [ROW] * (MAX_BODY // 150 + 10)}).encode()
     assert len(big) > MAX_BODY
-    assert_error(request(served.port, "POST", "/v1/models/demo:predict", big), 413)
-    assert request(served.port, "GET", "/v2/health/ready").status == 200
+    assert_error(request(served, "POST", "/v1/models/demo:predict", big), 413)
+    assert request(served, "GET", "/v2/health/ready").status == 200
 
 
 def slow_input(rows: int, seed: int) -> np.ndarray:
@@ -350,7 +362,7 @@ def test_overload_is_503_with_retry_after_and_every_other_answer_is_right(served
 
         def call(x: np.ndarray, start: threading.Barrier = start) -> Reply:
             start.wait(timeout=60)
-            return post_json(served.port, "/v2/models/slow/infer", slow_doc(x))
+            return post_json(served, "/v2/models/slow/infer", slow_doc(x))
 
         with ThreadPoolExecutor(len(inputs)) as pool:
             replies = list(pool.map(call, inputs))
@@ -366,7 +378,7 @@ def test_overload_is_503_with_retry_after_and_every_other_answer_is_right(served
         if 503 in statuses:
             break
     assert 503 in statuses and 200 in statuses
-    assert request(served.port, "GET", "/v2/health/ready").status == 200
+    assert request(served, "GET", "/v2/health/ready").status == 200
 
 
 @pytest.mark.parametrize("how", ["header", "parameter"])
@@ -374,17 +386,17 @@ def test_deadline_is_504(served, how):
     x = slow_input(1, 7)
     wait_idle(served)  # the one-slot queue may still hold work from an earlier test
     if how == "header":
-        reply = post_json(served.port, "/v2/models/slow/infer", slow_doc(x), {"X-Mlgate-Timeout-Ms": "5"})
+        reply = post_json(served, "/v2/models/slow/infer", slow_doc(x), {"X-Mlgate-Timeout-Ms": "5"})
     else:
-        reply = post_json(served.port, "/v2/models/slow/infer", slow_doc(x, parameters={"timeout": 5000}))
+        reply = post_json(served, "/v2/models/slow/infer", slow_doc(x, parameters={"timeout": 5000}))
     assert_error(reply, 504, "deadline")  # 5 ms against a model that computes far longer
-    plain = post_json(served.port, "/v1/models/demo:predict", {"instances": [ROW], "parameters": {"timeout_s": 1e-6}})
+    plain = post_json(served, "/v1/models/demo:predict", {"instances": [ROW], "parameters": {"timeout_s": 1e-6}})
     assert_error(plain, 504, "deadline")
 
 
 def wait_idle(served, timeout_s: float = 60.0) -> None:
     """Until the slow model answers a request without a deadline (its queue has drained)."""
-    until(lambda: post_json(served.port, "/v2/models/slow/infer", slow_doc(slow_input(1, 0))).status == 200,
+    until(lambda: post_json(served, "/v2/models/slow/infer", slow_doc(slow_input(1, 0))).status == 200,
           timeout_s, "slow model idle", interval_s=0.05)
 
 
@@ -407,13 +419,15 @@ def test_no_client_input_gives_a_500_and_the_replica_survives(served):
         headers = {}
         if rng.random() < 0.3:
             headers["Inference-Header-Content-Length"] = str(rng.randrange(-3, len(body) + 3))
-        reply = request(served.port, "POST", rng.choice(paths), bytes(body), headers)
+        reply = request(served, "POST", rng.choice(paths), bytes(body), headers)
+        assert reply.status not in (401, 403), reply.body[:300]  # the key is good: the body decides
         assert reply.status < 500 or reply.status in (503, 504), (i, reply.status, bytes(body)[:200], headers)
-    for raw in (b"GARBAGE\r\n\r\n", b"POST /v2/models/demo/infer HTTP/1.1\r\nContent-Length: zz\r\n\r\n"):
+    auth = f"Authorization: {served.headers['Authorization']}\r\n".encode()  # so no 401 answers in its place
+    for raw in (b"GARBAGE\r\n\r\n", b"POST /v2/models/demo/infer HTTP/1.1\r\n" + auth + b"Content-Length: zz\r\n\r\n"):
         with socket.create_connection(("127.0.0.1", served.port), timeout=30) as sock:
             sock.sendall(raw)
             answer = sock.recv(65536)
-            assert not answer.startswith(b"HTTP/1.1 5"), answer[:100]
-    assert request(served.port, "GET", "/v2/health/ready").status == 200
-    again = post_json(served.port, "/v1/models/demo:predict", {"instances": [ROW]})
+            assert not answer.startswith((b"HTTP/1.1 5", b"HTTP/1.1 401", b"HTTP/1.1 403")), answer[:100]
+    assert request(served, "GET", "/v2/health/ready").status == 200
+    again = post_json(served, "/v1/models/demo:predict", {"instances": [ROW]})
     assert again.status == 200

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGES = ("contracts", "registry", "serving", "training", "batch", "kernels", "monitoring", "mlgate")
+PACKAGES = ("access", "contracts", "registry", "serving", "training", "batch", "kernels", "monitoring", "mlgate")
 ALLOWED = {Path("contracts/clock.py")}
 # calls that read the calendar: always, or when given no time argument
 ALWAYS = {("time", "time"), ("time", "time_ns"), ("datetime", "now"), ("datetime", "utcnow"),

@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-OURS = {"registry", "serving", "training", "batch", "kernels", "monitoring", "mlgate", "benchmarks", "tests"}
+OURS = {"access", "registry", "serving", "training", "batch", "kernels", "monitoring", "mlgate", "benchmarks", "tests"}
 
 
 def test_contracts_import_only_contracts_and_libraries():
@@ -38,3 +38,9 @@ def test_batch_does_not_import_the_cli():
     """``python -m batch`` is an entrypoint of its own: the CLI (``mlgate.cli``, its commands)
     sits above batch, never below it."""
     assert _imports_of("batch", ("mlgate.cli", "mlgate.commands")) == []
+
+
+def test_access_sits_below_the_runtime_packages():
+    """Access control is a layer of its own: the transports and the CLI call it at their
+    edge; it never reaches up into them."""
+    assert _imports_of("access", ("serving", "training", "monitoring", "batch", "mlgate", "registry")) == []

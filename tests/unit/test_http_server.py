@@ -16,6 +16,7 @@ from tests.polling import until
 from tests.reference import ROW
 
 MAX_BODY = 16 * 1024
+NO_AUTH = {"enabled": False}  # these tests are about the HTTP server; access control has its own
 PREDICT = json.dumps({"instances": [ROW]}).encode()
 
 
@@ -23,7 +24,7 @@ PREDICT = json.dumps({"instances": [ROW]}).encode()
 def gateway(demo_registry):
     from serving.gateway import Gateway
 
-    cfg = ServingConfig(host="127.0.0.1", port=0, max_body_bytes=MAX_BODY, unnice=False,
+    cfg = ServingConfig(host="127.0.0.1", port=0, max_body_bytes=MAX_BODY, unnice=False, auth=NO_AUTH,
                         metrics={"enabled": False}, prediction_log={"enabled": False})
     gw = Gateway(demo_registry, cfg)
     yield gw
@@ -150,7 +151,7 @@ LIMITS = {"max_url_bytes": 256, "max_header_count": 8, "max_header_bytes": 512, 
 def limited(demo_registry):
     from serving.gateway import Gateway
 
-    cfg = ServingConfig(host="127.0.0.1", port=0, max_body_bytes=MAX_BODY, unnice=False, http=LIMITS,
+    cfg = ServingConfig(host="127.0.0.1", port=0, max_body_bytes=MAX_BODY, unnice=False, auth=NO_AUTH, http=LIMITS,
                         prediction_log={"enabled": False})
     gw = Gateway(demo_registry, cfg)
     yield gw
@@ -261,7 +262,7 @@ def test_connections_over_the_cap_get_503_and_are_counted(limited):
 def per_client(demo_registry):
     from serving.gateway import Gateway
 
-    cfg = ServingConfig(host="127.0.0.1", port=0, max_body_bytes=MAX_BODY, unnice=False,
+    cfg = ServingConfig(host="127.0.0.1", port=0, max_body_bytes=MAX_BODY, unnice=False, auth=NO_AUTH,
                         http={"max_connections": 6, "max_connections_per_client": 2},
                         prediction_log={"enabled": False})
     gw = Gateway(demo_registry, cfg)

@@ -9,13 +9,15 @@ import pytest
 
 from serving.config import ServingConfig
 
+NO_AUTH = {"enabled": False}  # liveness is not about access control
+
 
 @pytest.fixture(scope="module")
 def gateway(demo_registry):
     from serving.gateway import Gateway
 
-    cfg = ServingConfig(host="127.0.0.1", port=0, unnice=False, liveness_timeout_s=0.5, metrics={"enabled": False},
-                        prediction_log={"enabled": False})
+    cfg = ServingConfig(host="127.0.0.1", port=0, unnice=False, auth=NO_AUTH, liveness_timeout_s=0.5,
+                        metrics={"enabled": False}, prediction_log={"enabled": False})
     gw = Gateway(demo_registry, cfg)
     yield gw
     gw.stop()
@@ -48,8 +50,8 @@ def test_a_stuck_model_thread_is_unhealthy_until_it_takes_work_again(gateway):
 def test_a_stopped_server_is_unhealthy(demo_registry):
     from serving.gateway import Gateway
 
-    gw = Gateway(demo_registry, ServingConfig(host="127.0.0.1", port=0, unnice=False, metrics={"enabled": False},
-                                              prediction_log={"enabled": False}))
+    gw = Gateway(demo_registry, ServingConfig(host="127.0.0.1", port=0, unnice=False, auth=NO_AUTH,
+                                              metrics={"enabled": False}, prediction_log={"enabled": False}))
     assert gw.healthy()
     gw.stop()
     assert not gw.healthy()

@@ -1,7 +1,8 @@
 """The request path has a shape a newcomer can follow (issue 14): one v2 JSON request that
 succeeds enters at most ten modules of ours from the socket to the runner and back, with
-metrics and the prediction log on, and every module on the way imports only modules of
-its own layer or below it (nothing calls back up)."""
+metrics and the prediction log on, plus one for access control (issue 16: who asks, and
+may they), and every module on the way imports only modules of its own layer or below it
+(nothing calls back up)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from serving.config import ServingConfig
 DEMO_PATH = [
     "serving/http/connection.py",  # bytes <-> HTTP/1.1 requests
     "serving/http/app.py",  # routes; HTTP <-> protocol-neutral types
+    "access/authenticator.py",  # who asks (an API key verified once), and whether they may
     "serving/protocol/v2.py",  # the v2 REST documents
     "serving/protocol/json_data.py",  # a tensor's fields in JSON
     "serving/dataplane.py",  # the inference use case
@@ -41,6 +43,7 @@ LAYERS = [
     ("serving.observers", "serving.outcomes", "serving.batching"),
     ("serving.pipeline",),
     ("serving.runner", "registry"),
+    ("access",),
     ("serving.types", "serving.config", "contracts"),
 ]
 # the codec and the data plane sit side by side and never import one another
@@ -71,7 +74,13 @@ def _imports(path: Path) -> list[tuple[int, str]]:
 
 
 @pytest.fixture(scope="module")
-def gateway(demo_registry, tmp_path_factory):
+def path_keys(keys) -> dict[str, str]:
+    """Keys made before the gateway starts (a later key is seen within reload_interval_s)."""
+    return {"demo": keys.create("path-demo", "infer:demo"), "mlp": keys.create("path-mlp", "infer:*")}
+
+
+@pytest.fixture(scope="module")
+def gateway(demo_registry, tmp_path_factory, keys, path_keys):
     from serving.gateway import Gateway
 
     root = tmp_path_factory.mktemp("path-registry")
@@ -82,22 +91,22 @@ def gateway(demo_registry, tmp_path_factory):
     schema = ModelSchema(kind="tensor", task="classification", inputs=(FeatureSpec(name="x", datatype="FP32",
                          shape=(4,)),), outputs=ModelSchema.classifier_outputs(3), class_labels=("a", "b", "c"))
     register_torch_model(Registry(str(root)), "mlp", mlp, schema)
-    cfg = ServingConfig(host="127.0.0.1", port=0, unnice=False)
-    assert cfg.metrics.enabled and cfg.prediction_log.enabled
+    cfg = ServingConfig(host="127.0.0.1", port=0, unnice=False, auth=keys.auth)
+    assert cfg.metrics.enabled and cfg.prediction_log.enabled and cfg.auth.enabled
     gw = Gateway(str(root), cfg, log_root=str(tmp_path_factory.mktemp("path-logs")))
     yield gw
     gw.stop()
 
 
-def test_a_demo_request_enters_ten_modules_from_the_socket_to_the_runner_and_back(gateway):
-    assert trace_one_request(gateway, demo_request()) == sorted(DEMO_PATH)
+def test_a_demo_request_enters_ten_modules_and_access_control_on_its_way(gateway, path_keys):
+    assert trace_one_request(gateway, demo_request(), key=path_keys["demo"]) == sorted(DEMO_PATH)
 
 
-def test_a_tensor_request_enters_no_more(gateway):
+def test_a_tensor_request_enters_no_more(gateway, path_keys):
     body = json.dumps({"id": "t-1", "inputs": [{"name": "x", "shape": [2, 4], "datatype": "FP32",
                                                 "data": [[0.1, 0.2, 0.3, 0.4], [1, 2, 3, 4]]}]}).encode()
-    modules = trace_one_request(gateway, body, path="/v2/models/mlp/infer")
-    assert len(modules) <= 10 and set(modules) <= set(DEMO_PATH), modules
+    modules = trace_one_request(gateway, body, path="/v2/models/mlp/infer", key=path_keys["mlp"])
+    assert len(modules) <= 11 and set(modules) <= set(DEMO_PATH), modules
 
 
 def test_no_module_on_the_path_imports_a_layer_above_it():

@@ -31,7 +31,7 @@ import sys
 import threading
 from pathlib import Path
 
-from contracts.errors import PayloadTooLarge
+from contracts.errors import ConfigError, PayloadTooLarge
 from serving.http.errors import error_response
 from serving.http.server import bind_socket
 
@@ -45,7 +45,10 @@ class AsgiBridge:
     (where the batchers must live). Started by the ASGI server, not by ``start()``."""
 
     def __init__(self, app_factory, host: str, port: int, max_body_bytes: int, on_stop=None, limits=None,
-                 on_refused=None) -> None:
+                 on_refused=None, tls=None) -> None:
+        if tls is not None and tls.enabled:  # the benchmark compares plain HTTP servers
+            raise ConfigError(f"serving.tls: {type(self).__name__} serves plain HTTP only; unset serving.tls "
+                              "or use mlgate's own server")
         self._app_factory, self._on_stop = app_factory, on_stop
         self.host, self.port, self.max_body_bytes, self.limits = host, port, max_body_bytes, limits
         self.app = None

@@ -45,7 +45,7 @@ def publish_version(root: str, rows: int = 12000, seed: int = 0, with_outputs: b
 
 
 def log_table(cols: dict[str, np.ndarray], version: str, ts_us: np.ndarray, first_id: int = 0,
-              status: int = 200, rows_per_request: int = 1) -> pa.Table:
+              status: int = 200, rows_per_request: int = 1, identity: str | None = None) -> pa.Table:
     n = len(ts_us)
     proba = toy_model(cols)
     labels = np.array(demo_data.CLASS_LABELS, dtype=object)[proba.argmax(1)]
@@ -54,7 +54,7 @@ def log_table(cols: dict[str, np.ndarray], version: str, ts_us: np.ndarray, firs
         predlog.REQUEST_ID: [f"r{i}" for i in req], predlog.ROW_INDEX: np.arange(n) % rows_per_request,
         predlog.TIMESTAMP: ts_us, predlog.MODEL: [MODEL] * n, predlog.VERSION: [version] * n,
         predlog.ROUTE: ["plain"] * n, predlog.STATUS: np.full(n, status, np.int16),
-        predlog.LATENCY_MS: np.ones(n, np.float32), predlog.ERROR: [None] * n,
+        predlog.LATENCY_MS: np.ones(n, np.float32), predlog.ERROR: [None] * n, predlog.IDENTITY: [identity] * n,
     }
     table = {f.name: pa.array(fixed[f.name], f.type) for f in predlog.FIXED_FIELDS}
     for name in demo_data.NUMERIC:

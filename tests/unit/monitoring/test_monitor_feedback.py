@@ -9,6 +9,7 @@ import numpy as np
 import orjson
 import pytest
 
+from access.identity import OPEN, Identity
 from contracts import feedback as fb
 from contracts.errors import InvalidInput, NotFound
 from monitoring.config import MonitoringConfig
@@ -58,10 +59,10 @@ def test_labels_for_unknown_ids_are_refused_with_the_ids(tmp_path):
     flushed: list = []
     h = handler(log_root, flushed, ManualClock(T0 + 60))
     with pytest.raises(NotFound) as err:
-        h.accept("demo", [("r0", 1, "stay", None), ("r1", 2, "stay", None), ("nope", 0, "churn", None)])
+        h.accept("demo", [("r0", 1, "stay", None), ("r1", 2, "stay", None), ("nope", 0, "churn", None)], OPEN)
     assert "nope" in err.value.message and "r1[2]" in err.value.message and "r0" not in err.value.message
     assert fb.list_feedback(log_root, "demo") == []  # nothing of a refused body is stored
-    assert h.accept("demo", [("r0", 1, "stay", None), ("r1", 0, "churn", None)]) == 2
+    assert h.accept("demo", [("r0", 1, "stay", None), ("r1", 0, "churn", None)], OPEN) == 2
     assert flushed == [1, 1]
     table = fb.read_feedback(log_root, fb.list_feedback(log_root, "demo"))
     assert table.select(["request_id", "row_index", "label"]).to_pylist() == [
@@ -72,8 +73,41 @@ def test_route_answers_with_the_count(tmp_path):
     log_root = str(tmp_path)
     ld.write_log(log_root, ld.log_table(demo_data.generate(1, seed=1), "1", ld.T0_US + np.arange(1), 7))
     status, _, body = asyncio.run(handler(log_root, [], ManualClock(T0 + 60))(Route("feedback", "demo"), {},
-                                                        b'{"request_id": "r7", "label": "churn"}'))
+                                                        b'{"request_id": "r7", "label": "churn"}', OPEN))
     assert (status, orjson.loads(body)) == (200, {"model": "demo", "accepted": 1})
+
+
+ALICE = Identity("key:a1", "alice", "key", frozenset({"feedback:demo"}))
+BOB = Identity("key:b2", "bob", "key", frozenset({"feedback:*"}))
+ADMIN = Identity("key:c3", "ops", "key", frozenset({"admin"}))
+
+
+def test_a_label_is_accepted_only_from_the_identity_that_made_the_prediction_or_an_admin(tmp_path):
+    log_root = str(tmp_path)
+    rows = demo_data.generate(3, seed=1)
+    ld.write_log(log_root, ld.log_table(rows, "1", ld.T0_US + np.arange(3), 0, identity=ALICE.id))  # r0..r2
+    ld.write_log(log_root, ld.log_table(rows, "1", ld.T0_US + np.arange(3), 2, identity=BOB.id))  # r2..r4
+    h = handler(log_root, [], ManualClock(T0 + 60))
+    with pytest.raises(NotFound, match="for this identity") as err:
+        h.accept("demo", [("r0", 0, "churn", None)], BOB)  # alice's prediction: unknown to bob
+    assert "r0" in err.value.message
+    assert h.accept("demo", [("r0", 0, "churn", None), ("r1", 0, "stay", None)], ALICE) == 2
+    assert h.accept("demo", [("r4", 0, "churn", None)], BOB) == 1
+    for who in (ALICE, BOB):  # r2 was asked by both: neither may label it alone
+        with pytest.raises(NotFound, match="r2"):
+            h.accept("demo", [("r2", 0, "stay", None)], who)
+    assert h.accept("demo", [("r2", 0, "stay", None), ("r0", 0, "stay", None)], ADMIN) == 2
+    assert h.known.rows("demo", {"r0", "r2"}) == {"r0": (1, ALICE.id), "r2": (2, "\x00mixed")}
+
+
+def test_predictions_logged_before_identities_take_labels_from_an_admin_only(tmp_path):
+    log_root = str(tmp_path)
+    table = ld.log_table(demo_data.generate(1, seed=1), "1", ld.T0_US + np.arange(1), 9)
+    ld.write_log(log_root, table.drop_columns(["identity"]))  # a segment of an older writer
+    h = handler(log_root, [], ManualClock(T0 + 60))
+    with pytest.raises(NotFound, match="r9"):
+        h.accept("demo", [("r9", 0, "stay", None)], ALICE)
+    assert h.accept("demo", [("r9", 0, "stay", None)], ADMIN) == 1
 
 
 def test_known_ids_are_kept_for_max_age_days_of_the_given_clock(tmp_path):
@@ -82,18 +116,18 @@ def test_known_ids_are_kept_for_max_age_days_of_the_given_clock(tmp_path):
     ld.write_log(log_root, ld.log_table(demo_data.generate(1, seed=1), "1", ld.T0_US + np.arange(1), 3))
     clock = ManualClock(T0 + 7 * 86400)  # the partition of T0's day is 7 days old: still in the horizon
     h = handler(log_root, [], clock)
-    assert h.known.rows("demo", {"r3"}) == {"r3": 1}
+    assert h.known.rows("demo", {"r3"}) == {"r3": (1, None)}
     clock.advance(86400)  # 8 days: forgotten
-    assert h.known.rows("demo", {"r3"}) == {"r3": 0}
+    assert h.known.rows("demo", {"r3"}) == {"r3": (0, None)}
     with pytest.raises(NotFound, match="r3"):
-        h.accept("demo", [("r3", 0, "stay", None)])
+        h.accept("demo", [("r3", 0, "stay", None)], OPEN)
 
 
 def test_labels_land_in_the_partition_of_the_day_the_clock_says_they_were_received(tmp_path):
     log_root = str(tmp_path)
     ld.write_log(log_root, ld.log_table(demo_data.generate(1, seed=1), "1", ld.T0_US + np.arange(1), 5))
     clock = ManualClock(T0 + 86400)  # received the day after the prediction
-    assert handler(log_root, [], clock).accept("demo", [("r5", 0, "churn", None)]) == 1
+    assert handler(log_root, [], clock).accept("demo", [("r5", 0, "churn", None)], OPEN) == 1
     (segment,) = fb.list_feedback(log_root, "demo")
     assert segment.day == (ld.T0 + dt.timedelta(days=1)).date() and f"date={segment.day}" in segment.path
     received = fb.read_feedback(log_root, [segment])["ts"].to_pylist()

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from access.identity import OPEN
 from contracts import feedback as fb
 from contracts import predlog
 from contracts.errors import NotFound
@@ -119,8 +120,8 @@ def test_the_feedback_index_quarantines_an_unreadable_segment(tmp_path):
     rec = MetricsRecorder()
     handler = FeedbackHandler(log_root, lambda m, v: demo_data.demo_schema(), clock=ManualClock(T0 + 60),
                               recorder=rec)
-    assert handler.accept("demo", [("r0", 0, "stay", None)]) == 1
+    assert handler.accept("demo", [("r0", 0, "stay", None)], OPEN) == 1
     with pytest.raises(NotFound, match="r1"):  # its prediction is lost with the file
-        handler.accept("demo", [("r1", 0, "stay", None)])
+        handler.accept("demo", [("r1", 0, "stay", None)], OPEN)
     assert os.path.exists(good.path) and not os.path.exists(bad.path)
     assert f'{predlog.QUARANTINED_METRIC}{{model="demo",kind="segment"}} 1' in quarantined_text(rec)

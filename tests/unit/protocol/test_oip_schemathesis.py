@@ -18,17 +18,22 @@ SPEC = Path(__file__).resolve().parents[4] / "shared" / "specs" / "open-inferenc
 
 
 @pytest.fixture(scope="module")
-def gateway(demo_registry):
+def key(keys) -> str:
+    return keys.create("schemathesis", "infer:demo")  # before the gateway starts: it knows the key at once
+
+
+@pytest.fixture(scope="module")
+def gateway(demo_registry, keys, key):
     from serving.gateway import Gateway
 
-    cfg = ServingConfig(host="127.0.0.1", port=0, unnice=False, metrics={"enabled": False},
+    cfg = ServingConfig(host="127.0.0.1", port=0, unnice=False, auth=keys.auth, metrics={"enabled": False},
                         prediction_log={"enabled": False})
     gw = Gateway(demo_registry, cfg)
     yield gw
     gw.stop()
 
 
-def test_no_generated_request_gets_a_server_error(gateway, tmp_path):
+def test_no_generated_request_gets_a_server_error(gateway, key, tmp_path):
     if not SPEC.exists():
         pytest.skip(f"the specs are not beside this checkout ({SPEC})")
     st = shutil.which("st", path=str(Path(sys.executable).parent))
@@ -40,7 +45,7 @@ def test_no_generated_request_gets_a_server_error(gateway, tmp_path):
     done = subprocess.run(
         [st, "run", str(spec), "--url", f"http://127.0.0.1:{gateway.port}", "--checks", "not_a_server_error",
          "--max-examples", "40", "--generation-deterministic", "--request-timeout", "30",
-         "--no-color"],
+         "--no-color", "--header", f"Authorization: Bearer {key}"],
         capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
     assert "Tested: 6" in done.stdout and " failed" not in done.stdout, done.stdout[-3000:]

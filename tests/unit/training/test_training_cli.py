@@ -50,10 +50,19 @@ def test_data_root_inside_the_live_logs_is_refused(roots, monkeypatch, capsys):
     assert "must not be inside log_root" in capsys.readouterr().err
 
 
-def test_promote_rollback_stages(roots, capsys):
+def test_promote_rollback_stages(roots, capsys, monkeypatch):
+    """The actor is the credential's identity (here the admin key file's key, named ana);
+    --by is only recorded in the audit trail (tests/unit/test_audit_cli.py)."""
+    from access.keys import KeyStore
     from registry import Registry
     from training.quickfit import fit_demo
 
+    monkeypatch.setenv("MLGATE_AUDIT_ROOT", str(roots / "audit"))
+    monkeypatch.setenv("MLGATE_SERVING__AUTH__KEYS_FILE", str(roots / "keys.json"))
+    monkeypatch.setenv("MLGATE_SERVING__AUTH__ADMIN_KEY_FILE", str(roots / "admin.key"))
+    monkeypatch.delenv("MLGATE_TOKEN", raising=False)
+    monkeypatch.delenv("MLGATE_TOKEN_FILE", raising=False)
+    (roots / "admin.key").write_text(KeyStore(str(roots / "keys.json")).create("ana", ["admin"])[1])
     reg = Registry(str(roots / "registry"))
     fit_demo(reg, rows=500, epochs=1)
     fit_demo(reg, rows=500, epochs=1)
@@ -68,7 +77,7 @@ def test_promote_rollback_stages(roots, capsys):
     stages = json.loads(capsys.readouterr().out)
     assert stages["production"] == 1 and stages["stages"] == {"1": "production", "2": "archived"}
     assert [(e["action"], e["actor"], e["reason"]) for e in stages["history"]] == \
-        [("promote", "ana", "first"), ("promote", "ana", ""), ("rollback", "bo", "bad latency")]
+        [("promote", "ana", "first"), ("promote", "ana", ""), ("rollback", "ana", "bad latency")]
 
 
 def test_runs_list_and_show(roots, capsys):

@@ -1,0 +1,88 @@
+"""Who runs a CLI command: the identity behind its credential (``MLGATE_TOKEN``,
+``--token-file``/``MLGATE_TOKEN_FILE``, else the admin key ``mlgate up`` made), verified
+like a request's: never a name the caller types. :func:`admin_action` also writes each
+admin action, refused, failed or done, to the audit trail (:mod:`access.audit`)."""
+
+from __future__ import annotations
+
+import getpass
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from access.audit import AuditLog
+from access.authenticator import Authenticator
+from access.identity import ADMIN, Identity
+from access.keys import PREFIX, key_id_of
+from contracts.errors import ConfigError, Forbidden, MlgateError, Unauthenticated
+from mlgate.config import MlgateConfig, cli_token
+
+
+def cli_identity(cfg: MlgateConfig, token_file: str | None = None, scope: str | None = ADMIN) -> Identity:
+    """The verified identity of this command's credential, checked for ``scope``. With
+    ``serving.auth.enabled: false`` every command may act, as the local user (``user@host``)."""
+    auth = cfg.serving.auth
+    if not auth.enabled:
+        who = f"{getpass.getuser()}@{socket.gethostname()}"
+        return Identity(f"local:{who}", who, "local", frozenset({ADMIN}))
+    token = cli_token(cfg, token_file)
+    if token is None:
+        raise Unauthenticated(f"no credential: set MLGATE_TOKEN, pass --token-file, or run mlgate up once to "
+                              f"create the admin key {auth.admin_key_file}", invalid=False)
+    return Authenticator(auth).authorize(f"Bearer {token}", scope)
+
+
+@dataclass
+class AdminAction:
+    """What the body of :func:`admin_action` acts as, and what it adds to the record."""
+
+    identity: Identity
+    detail: dict = field(default_factory=dict)
+
+
+@contextmanager
+def admin_action(cfg: MlgateConfig, token_file: str | None, action: str, target: str,
+                 detail: dict | None = None) -> Iterator[AdminAction]:
+    """Run an admin action as the command's verified admin identity, and audit it: a
+    ``refused`` record when the credential is missing, invalid or not admin (the error is
+    raised again), ``failed`` when the body raises, else ``ok``, with ``detail`` and what
+    the body put in the yielded ``detail``. The trail is opened first: no trail, no action."""
+    audit = AuditLog(cfg.audit_root)
+    audit.ensure()
+    detail = dict(detail or {})
+    identity = None
+    try:
+        identity = cli_identity(cfg, token_file, scope=None)
+        if not identity.allows(ADMIN):
+            raise Forbidden(f"forbidden: this credential lacks the scope {ADMIN}")
+    except MlgateError as exc:
+        seen = {} if identity is not None else {"presented": presented(cfg, token_file)}
+        audit.append(identity, action, target, "refused", {**detail, **seen, "error": exc.message})
+        raise
+    act = AdminAction(identity, detail)
+    try:
+        yield act
+    except BaseException as exc:
+        why = exc.message if isinstance(exc, MlgateError) else type(exc).__name__
+        audit.append(identity, action, target, "failed", {**act.detail, "error": why})
+        raise
+    try:
+        audit.append(identity, action, target, "ok", act.detail)
+    except MlgateError as exc:
+        raise ConfigError(f"{action} {target} is done, but not recorded: {exc.message}") from None
+
+
+def presented(cfg: MlgateConfig, token_file: str | None = None) -> str:
+    """What kind of credential this command presents, for the record: never the secret
+    (an API key's id is not secret)."""
+    try:
+        token = cli_token(cfg, token_file)
+    except MlgateError:
+        return "an unreadable token file"
+    if not token:
+        return "none"
+    if token.startswith(PREFIX):
+        key_id = key_id_of(token)
+        return f"api key {key_id}" if key_id else "a malformed api key"
+    return "a jwt" if token.count(".") == 2 else "an unrecognized token"
