@@ -47,9 +47,22 @@ class _Recorder:
 
     def __call__(self, frame, event, arg) -> None:
         if event == "call":
+            if _from_timer(frame):  # the server's timers share the loop; they are not the request's path
+                return
             name = ours(frame.f_code.co_filename)
             if name is not None:
                 self.modules.add(name)
+
+
+def _from_timer(frame) -> bool:
+    """Whether ``frame`` runs in one of the server's timer tasks (``serving/http/server.py``'s
+    ``_sweep`` and what it calls, the TLS reloader)."""
+    while frame is not None:
+        name = ours(frame.f_code.co_filename)
+        if name in ("serving/http/server.py", "serving/http/tls.py") and frame.f_code.co_name in ("_sweep", "run"):
+            return True
+        frame = frame.f_back
+    return False
 
 
 async def _set_profile(hook) -> None:

@@ -91,7 +91,9 @@ def gateway(demo_registry, tmp_path_factory, keys, path_keys):
     schema = ModelSchema(kind="tensor", task="classification", inputs=(FeatureSpec(name="x", datatype="FP32",
                          shape=(4,)),), outputs=ModelSchema.classifier_outputs(3), class_labels=("a", "b", "c"))
     register_torch_model(Registry(str(root)), "mlp", mlp, schema)
-    cfg = ServingConfig(host="127.0.0.1", port=0, unnice=False, auth=keys.auth)
+    # the key file is looked at once per reload interval, on the request that comes after it:
+    # not every request's path (the keys are made before the gateway starts)
+    cfg = ServingConfig(host="127.0.0.1", port=0, unnice=False, auth={**keys.auth, "reload_interval_s": 60})
     assert cfg.metrics.enabled and cfg.prediction_log.enabled and cfg.auth.enabled
     gw = Gateway(str(root), cfg, log_root=str(tmp_path_factory.mktemp("path-logs")))
     yield gw
