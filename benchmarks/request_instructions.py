@@ -13,8 +13,15 @@ and the sweeper.
 
     git worktree add /tmp/base 401e312
     python -m benchmarks.request_instructions --tree /tmp/base --tree . --models mlp,demo
+    python -m benchmarks.request_instructions --tree . --auth off,on    # what access control costs
 
-Prints instructions per request per tree, model and c, and each tree's ratio to the first.
+Access control (``--auth``, default ``on``) is as users run it: on, with a key store in the
+scratch dir and every request carrying an API key (``Authorization: Bearer``); ``off`` sets
+``serving.auth.enabled=false`` and sends no key. ``--auth off,on`` counts each tree both
+ways. A tree from before access control (no ``access/keys.py``) runs without it either way.
+
+Prints instructions per request per tree (and auth setting), model and c, and each one's
+ratio to the first.
 At c=64 under valgrind the gateway is slow enough that batches fill: a per-request figure
 for full batches. Slow: valgrind runs Python about 50 times slower (a few minutes per tree and model).
 """
@@ -34,8 +41,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from benchmarks.serving import credentials, procs
 from benchmarks.serving import models as bm
-from benchmarks.serving import procs
 from benchmarks.serving.base import Context
 from benchmarks.serving.report import machine
 from benchmarks.serving.servers import MlgateNoRay
@@ -43,8 +50,8 @@ from benchmarks.serving.servers import MlgateNoRay
 READY_TIMEOUT_S = 900.0
 
 
-def _post(conn: http.client.HTTPConnection, path: str, body: bytes) -> int:
-    conn.request("POST", path, body, {"Content-Type": "application/json"})
+def _post(conn: http.client.HTTPConnection, path: str, body: bytes, headers: dict[str, str]) -> int:
+    conn.request("POST", path, body, {"Content-Type": "application/json", **headers})
     response = conn.getresponse()
     response.read()
     return response.status
@@ -67,13 +74,13 @@ def _dump_ir(out_dir: Path, seen: set[Path]) -> int:
     raise RuntimeError(f"no totals line in {fresh[0]}")
 
 
-def _drive(port: int, path: str, body: bytes, requests: int, concurrency: int) -> None:
+def _drive(port: int, path: str, body: bytes, requests: int, concurrency: int, headers: dict[str, str]) -> None:
     """``requests`` requests over ``concurrency`` keep-alive connections, each one at a time."""
     def one_client(n: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
         try:
             for _ in range(n):
-                status = _post(conn, path, body)
+                status = _post(conn, path, body, headers)
                 if status != 200:
                     raise RuntimeError(f"{path}: {status}")
         finally:
@@ -83,7 +90,7 @@ def _drive(port: int, path: str, body: bytes, requests: int, concurrency: int) -
         list(pool.map(one_client, [requests // concurrency] * concurrency))
 
 
-def _wait_ready(proc, port: int, path: str, body: bytes, log_path: Path) -> None:
+def _wait_ready(proc, port: int, path: str, body: bytes, headers: dict[str, str], log_path: Path) -> None:
     give_up = time.monotonic() + READY_TIMEOUT_S
     while True:
         if proc.poll() is not None:
@@ -91,7 +98,7 @@ def _wait_ready(proc, port: int, path: str, body: bytes, log_path: Path) -> None
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
             try:
-                if _post(conn, path, body) == 200:
+                if _post(conn, path, body, headers) == 200:
                     return
             finally:
                 conn.close()
@@ -102,9 +109,10 @@ def _wait_ready(proc, port: int, path: str, body: bytes, log_path: Path) -> None
         time.sleep(1.0)
 
 
-def count(tree: Path, model: str, ctx_env: dict[str, str], concurrency: tuple[int, ...], requests: int,
-          warmup: int, scratch: Path) -> dict[int, float]:
-    """Instructions per request of ``tree``'s gateway serving ``model``, per concurrency."""
+def count(tree: Path, model: str, ctx_env: dict[str, str], headers: dict[str, str], concurrency: tuple[int, ...],
+          requests: int, warmup: int, scratch: Path) -> dict[int, float]:
+    """Instructions per request of ``tree``'s gateway serving ``model`` (each request with
+    ``headers``), per concurrency."""
     server = MlgateNoRay()
     out_dir = scratch / f"{tree.name}-{model}"
     out_dir.mkdir(parents=True)
@@ -120,18 +128,29 @@ def count(tree: Path, model: str, ctx_env: dict[str, str], concurrency: tuple[in
     out: dict[int, float] = {}
     seen: set[Path] = set()
     try:
-        _wait_ready(proc, server.port, path, body, log_path)
-        _drive(server.port, path, body, warmup, 1)
+        _wait_ready(proc, server.port, path, body, headers, log_path)
+        _drive(server.port, path, body, warmup, 1, headers)
         _callgrind(proc.pid, "-i", "on")
         for c in concurrency:
-            _drive(server.port, path, body, warmup, c)  # instrumented, then thrown away
+            _drive(server.port, path, body, warmup, c, headers)  # instrumented, then thrown away
             _callgrind(proc.pid, "-z")
-            _drive(server.port, path, body, requests, c)
+            _drive(server.port, path, body, requests, c, headers)
             _callgrind(proc.pid, "-d")
             out[c] = _dump_ir(out_dir, seen) / (requests // c * c)
     finally:
         procs.stop_tree(proc, tree_procs, signal.SIGTERM, grace_s=120.0)
     return out
+
+
+def _access(ctx: Context, tree: Path, auth: bool) -> tuple[dict[str, str], dict[str, str], str]:
+    """The gateway's environment, the headers of its requests and what that is, for ``tree``
+    with access control ``auth``."""
+    env = MlgateNoRay(auth=auth).launch(ctx).env
+    if not (tree / "access" / "keys.py").exists():  # its config knows no serving.auth
+        env = {k: v for k, v in env.items() if not k.startswith("MLGATE_SERVING__AUTH__")}
+        return env, {}, "no access control"
+    headers = credentials.api_key(ctx.work).headers() if auth else {}
+    return env, headers, "auth on" if auth else "auth off"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,7 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", default="1,64", help="comma-separated connections (default 1,64)")
     parser.add_argument("--requests", type=int, default=2000, help="counted requests per cell")
     parser.add_argument("--warmup", type=int, default=300, help="requests before each cell, not counted")
+    parser.add_argument("--auth", default="on", help="access control: on (requests with an API key), off, or "
+                        "both ways as on,off / off,on (each tree counted per setting; the first is the base)")
     args = parser.parse_args(argv)
+    settings = [a for a in args.auth.split(",") if a]
+    if not settings or set(settings) - {"on", "off"}:
+        parser.error(f"--auth: expected on, off or a comma-separated list of them, got {args.auth!r}")
     if shutil.which("valgrind") is None:
         print("valgrind not found: apt-get install -y valgrind", file=sys.stderr)
         return 2
@@ -154,11 +178,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         bench = bm.prepare(scratch / "models", models)
         ctx = Context(Path.cwd(), scratch, scratch / "venvs", bench, models)
-        env = MlgateNoRay().launch(ctx).env
+        variants = [(tree, auth) for tree in args.tree for auth in settings]
         for model in models:
-            for i, tree in enumerate(args.tree):
-                label = f"{i + 1}. {tree}"
-                counted = count(tree.resolve(), model, env, concurrency, args.requests, args.warmup,
+            for i, (tree, auth) in enumerate(variants):
+                env, headers, what = _access(ctx, tree.resolve(), auth == "on")
+                label = f"{i + 1}. {tree}" + (f", {what}" if len(settings) > 1 or what != "auth on" else "")
+                counted = count(tree.resolve(), model, env, headers, concurrency, args.requests, args.warmup,
                                 scratch / f"runs{i}")
                 for c, per_request in counted.items():
                     results.setdefault(label, {})[(model, c)] = per_request

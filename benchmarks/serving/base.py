@@ -30,6 +30,8 @@ class Target:
     url: str
     body: bytes
     content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()  # sent with every request (Authorization)
+    ca_file: str | None = None  # https: the CA the server's certificate is checked against
 
 
 @dataclass
@@ -76,9 +78,20 @@ class Server:
     def launch(self, ctx: Context) -> Launch:
         raise NotImplementedError
 
+    def request_headers(self, ctx: Context) -> dict[str, str]:
+        """Headers every request to this server carries (credentials); none by default."""
+        return {}
+
+    def ca_file(self, ctx: Context) -> str | None:
+        """The CA of the server's certificate when it speaks TLS; None for plain HTTP."""
+        return None
+
     def targets(self, ctx: Context) -> list[Target]:
-        base = f"http://127.0.0.1:{self.port}"
-        return [Target(m, f"{base}/v2/models/{m}/infer", bm.body_for(m)) for m in self.served(ctx)]
+        ca_file = self.ca_file(ctx)
+        base = f"{'https' if ca_file else 'http'}://127.0.0.1:{self.port}"
+        headers = tuple(self.request_headers(ctx).items())
+        return [Target(m, f"{base}/v2/models/{m}/infer", bm.body_for(m), headers=headers, ca_file=ca_file)
+                for m in self.served(ctx)]
 
     def _model_args(self, ctx: Context) -> list[str]:
         args = []

@@ -10,7 +10,8 @@ Throughput is the serving benchmark's business (``python -m benchmarks.serving.r
 Every server runs with the same short limits (header 2 s, body 3 s, keep-alive 5 s, 256
 connections) so the run takes a few minutes; a cell is the first answer (status, or
 ``closed``/``no answer``) and the seconds to it, ``ok`` when it is what a trusted server
-answers.
+answers. Access control is on, as users run it: every attack request carries the run's API key
+(``attacks.authorized``), so it reaches the decoder, not only the credential check.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.serving import attacks, procs
+from benchmarks.serving import attacks, credentials, procs
 from benchmarks.serving import models as bm
 from benchmarks.serving.base import Context, Unavailable
 from benchmarks.serving.report import machine
@@ -45,14 +46,15 @@ def _cell(status: int | None, elapsed_s: float, good: set) -> tuple[str, bool]:
     return f"{'ok ' if ok else ''}{shown} {elapsed_s:.1f}s", ok
 
 
-def probe(port: int) -> dict[str, tuple[str, bool]]:
-    """Every attack on ``port``, one after the other: attack -> (cell, ok)."""
+def probe(port: int, key: str | None = None) -> dict[str, tuple[str, bool]]:
+    """Every attack on ``port`` (with API key ``key``), one after the other: attack -> (cell, ok)."""
     out = {}
     for name, (data, good) in attacks.ATTACKS.items():
-        status, elapsed_s, _ = attacks.first_answer(port, data, within_s=WITHIN_S)
+        status, elapsed_s, _ = attacks.first_answer(port, attacks.authorized(data, key), within_s=WITHIN_S)
         out[name] = _cell(status, elapsed_s, good)
-    status, elapsed_s, _ = attacks.first_answer(port, attacks.SLOW_BODY, trickle_after=attacks.SLOW_BODY_FROM,
-                                                within_s=WITHIN_S)
+    slow = attacks.authorized(attacks.SLOW_BODY, key)
+    body_from = attacks.SLOW_BODY_FROM + len(slow) - len(attacks.SLOW_BODY)  # the key goes at once, with the headers
+    status, elapsed_s, _ = attacks.first_answer(port, slow, trickle_after=body_from, within_s=WITHIN_S)
     out["a body sent a byte every 0.5 s"] = _cell(status, elapsed_s, {408, None})
     started = time.monotonic()
     closed = attacks.slowloris(port, SLOWLORIS, within_s=HEADER_TIMEOUT_S + 4)
@@ -72,6 +74,8 @@ def run_one(name: str, ctx: Context, log_dir: Path) -> dict[str, tuple[str, bool
     server = SERVERS[name]()
     try:
         server.prepare(ctx)
+        if server.ca_file(ctx) is not None:
+            raise Unavailable("it speaks TLS; the attacks are plain HTTP on raw sockets")
     except Unavailable as exc:
         return {"(start)": (f"failed: {exc}", False)}
     launch = server.launch(ctx)
@@ -81,7 +85,7 @@ def run_one(name: str, ctx: Context, log_dir: Path) -> dict[str, tuple[str, bool
     try:
         wait_ready(server, server.targets(ctx), proc, log_dir / f"{name}.log")
         print(f"== {name} (pid {proc.pid})", flush=True)
-        return probe(server.port)
+        return probe(server.port, credentials.api_key(ctx.work).key if getattr(server, "auth", False) else None)
     except Unavailable as exc:
         return {"(start)": (f"failed: {exc}", False)}
     finally:

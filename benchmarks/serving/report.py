@@ -15,6 +15,10 @@ from benchmarks.serving.servers import PEERS
 
 SECTION = "## Serving throughput (issue 7)"
 DISTURBED_CORES = 0.25  # "other CPU" above this marks a run as disturbed
+AUTH_GOAL = 0.97  # issue 16: access control (an API key) costs at most 3% of req/s at c=64
+AUTH_PAIRS = (("mlgate", "mlgate-noauth"), ("mlgate-noray", "mlgate-noray-noauth"))  # (auth on, auth off)
+TLS_PAIRS = (("mlgate-tls", "mlgate"), ("mlgate-noray-tls", "mlgate-noray"),  # (TLS, the other side)
+             ("mlgate-noray-tls", "nginx-tls"), ("nginx-tls", "mlgate-noray"))
 
 
 @dataclass
@@ -40,20 +44,27 @@ class Row:
     def ok(self) -> bool:
         return self.status == "ok"
 
+    @property
+    def server_us_per_request(self) -> float | None:
+        """The server's CPU per request in µs (its CPU in cores over req/s)."""
+        return self.server_cpu / self.rps * 1e6 if self.server_cpu is not None and self.rps else None
+
 
 def failed(server: str, model: str, reason: str) -> Row:
     return Row(server, model, status="failed: " + " ".join(reason.split())[:300])
 
 
-HEADER = ("server", "model", "c", "req/s", "p50 ms", "p99 ms", "errors", "server CPU", "wrk CPU", "other CPU")
+HEADER = ("server", "model", "c", "req/s", "p50 ms", "p99 ms", "errors", "server CPU", "server µs/req", "wrk CPU",
+          "other CPU")
 
 
 def cells(r: Row) -> tuple[str, ...]:
     if not r.ok:
-        return (r.server, r.model, "-", r.status, "", "", "", "", "", "")
+        return (r.server, r.model, "-", r.status, "", "", "", "", "", "", "")
     mark = " !" if (r.other_cpu or 0) > DISTURBED_CORES else "  "
+    per_request = f"{r.server_us_per_request:.0f}" if r.server_us_per_request is not None else "-"
     return (r.server, r.model, str(r.concurrency), f"{r.rps:,.0f}", f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}",
-            str(r.errors), f"{r.server_cpu:.2f}", f"{r.wrk_cpu:.2f}", f"{r.other_cpu:.2f}{mark}")
+            str(r.errors), f"{r.server_cpu:.2f}", per_request, f"{r.wrk_cpu:.2f}", f"{r.other_cpu:.2f}{mark}")
 
 
 def table(rows: list[Row]) -> str:
@@ -158,6 +169,27 @@ def ratios(rows: list[Row], high: int = 64, low: int = 1) -> list[Ratio]:
     if on and off:
         out.append(Ratio(f"heavy: mlgate c={high} req/s batching on / off", on.rps / off.rps, ">= 5",
                          on.rps >= 5 * off.rps))
+    return out + pair_ratios(rows, high, low)
+
+
+def pair_ratios(rows: list[Row], high: int = 64, low: int = 1) -> list[Ratio]:
+    """Auth on / off (issue 16's goal at c=``high``) and TLS against plain and nginx: req/s
+    and server CPU per request, per model and concurrency measured on both sides."""
+    out: list[Ratio] = []
+    pairs = [(a, b, "auth on / off") for a, b in AUTH_PAIRS] + [(a, b, f"/ {b}") for a, b in TLS_PAIRS]
+    for first, second, what in pairs:
+        for model in (bm.MLP, bm.HEAVY, bm.DEMO):
+            for c in (low, high):
+                a, b = _find(rows, first, model, c), _find(rows, second, model, c)
+                if a is None or b is None:
+                    continue
+                goal = what == "auth on / off" and c == high
+                out.append(Ratio(f"{model}: {first} c={c} req/s {what}", a.rps / b.rps,
+                                 f">= {AUTH_GOAL:g}" if goal else "info", a.rps >= AUTH_GOAL * b.rps if goal else None))
+                if a.server_us_per_request and b.server_us_per_request:
+                    out.append(Ratio(f"{model}: {first} c={c} server CPU per request {what} "
+                                     f"({a.server_us_per_request:.0f} / {b.server_us_per_request:.0f} µs)",
+                                     a.server_us_per_request / b.server_us_per_request, "info", None))
     return out
 
 

@@ -17,6 +17,7 @@ import datetime as dt
 import shlex
 import shutil
 import signal
+import ssl
 import sys
 import tempfile
 import time
@@ -81,9 +82,12 @@ def _sigterm_as_interrupt() -> None:
 
 
 def post(target: Target, timeout_s: float = 10.0) -> tuple[int | None, bytes]:
-    req = urllib.request.Request(target.url, data=target.body, headers={"Content-Type": target.content_type})
+    """``target``'s request (its headers; over https, the certificate checked against its CA)."""
+    req = urllib.request.Request(target.url, data=target.body,
+                                 headers={"Content-Type": target.content_type, **dict(target.headers)})
+    context = ssl.create_default_context(cafile=target.ca_file) if target.ca_file else None
     try:
-        with urllib.request.urlopen(req, timeout=timeout_s) as r:
+        with urllib.request.urlopen(req, timeout=timeout_s, context=context) as r:
             return r.status, r.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
@@ -148,7 +152,9 @@ def measure(server: Server, target: Target, c: int, tree: procs.ProcessTree, arg
             row = measure(server, target, c, tree, args, scratch, prof_dir)
         row.model = f"{target.model} (slowloris {abuse}, reopened {attack.opened - abuse})"
         return row
-    headers = {"X-Mlgate-Timeout-Ms": f"{args.overload_deadline_ms:g}"} if overload else None
+    headers = dict(target.headers)  # the credentials, and for the overload cells a deadline
+    if overload:
+        headers["X-Mlgate-Timeout-Ms"] = f"{args.overload_deadline_ms:g}"
     script = wrk.write_script(scratch / "wrk", f"{server.name}-{target.model}", target.body, target.content_type,
                               headers=headers, count_statuses=overload)
     if args.warmup_s > 0:

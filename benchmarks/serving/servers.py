@@ -2,15 +2,24 @@
 Ray), its gateway without Ray (diagnostics), plain Ray Serve (optionally with its
 HAProxy ingress), the bare uvicorn reference, and the peers in their own venvs
 (``external``: TorchServe, PyTriton).
+
+Every mlgate variant runs with access control on, as a user runs it: its key store and
+admin key file under the run's work dir (``credentials.api_key``), and every request the
+harness sends carries the run's ``bench`` API key. The ``-noauth`` variants switch access
+control off (``serving.auth.enabled=false``) and get no key: with their auth-on twins, what
+access control costs. The ``-tls`` variants serve HTTPS (``serving.tls``) with the run's
+certificate; ``nginx-tls`` is ``mlgate-noray`` behind nginx terminating TLS (``peers/nginx_tls.py``).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import sys
 from dataclasses import dataclass, field
 
+from benchmarks.serving import credentials
 from benchmarks.serving import models as bm
 from benchmarks.serving.base import PEERS_DIR, Context, Launch, Server, Unavailable, base_env
 from benchmarks.serving.external import PyTriton, TorchServe
@@ -47,6 +56,8 @@ class Mlgate(Server):
     ready_timeout_s: float = 420.0
     ready_log_marker: str = "mlgate serving on"  # printed by `mlgate up` once deploy() returned
     observability: list[str] = field(default_factory=list)
+    auth: bool = True  # serving.auth on, requests with the run's API key
+    tls: bool = False  # serving.tls on with the run's certificate
 
     def served(self, ctx: Context) -> list[str]:
         out = super().served(ctx)
@@ -65,9 +76,17 @@ class Mlgate(Server):
             MLGATE_SERVING__SERVE_MODELS=json.dumps(self.served(ctx)),
             MLGATE_RAY__DASHBOARD_PORT=str(free_port()),
             **obs_env,
+            **(credentials.api_key(ctx.work).env() if self.auth else credentials.AUTH_OFF_ENV),
+            **(credentials.certificates(ctx.work).env() if self.tls else {}),
         )
         return Launch([sys.executable, "-m", "mlgate", "up", "--host", "127.0.0.1", "--port", str(self.port)],
                       env, str(ctx.repo))
+
+    def request_headers(self, ctx: Context) -> dict[str, str]:
+        return credentials.api_key(ctx.work).headers() if self.auth else {}
+
+    def ca_file(self, ctx: Context) -> str | None:
+        return str(credentials.certificates(ctx.work).ca_file) if self.tls else None
 
 
 @dataclass
@@ -118,6 +137,30 @@ class MlgateAsgi(MlgateNoRay):
         return launch
 
 
+@dataclass
+class NginxTls(MlgateNoRay):
+    """``mlgate-noray`` (plain HTTP, access control on) behind nginx terminating TLS on the
+    port, keep-alive on both sides (``peers/nginx_tls.py``): what mlgate's own TLS is worth
+    against the usual deployment."""
+
+    name: str = "nginx-tls"
+
+    def prepare(self, ctx: Context) -> None:
+        if shutil.which("nginx", path="/usr/sbin:/usr/bin:/sbin:/bin") is None:
+            raise Unavailable("nginx not found: apt-get install -y nginx-light (Debian's package)")
+
+    def launch(self, ctx: Context) -> Launch:
+        launch = super().launch(ctx)
+        certs = credentials.certificates(ctx.work)
+        launch.argv = [sys.executable, str(PEERS_DIR / "nginx_tls.py"), "--port", str(self.port),
+                       "--upstream-port", str(free_port()), "--dir", str(ctx.work / f"nginx-{self.port}"),
+                       "--cert-file", str(certs.cert_file), "--key-file", str(certs.key_file)]
+        return launch
+
+    def ca_file(self, ctx: Context) -> str | None:
+        return str(credentials.certificates(ctx.work).ca_file)
+
+
 # -- peers in the main environment ---------------------------------------------------
 @dataclass
 class Bare(Server):
@@ -161,6 +204,12 @@ SERVERS = {
     "mlgate-uvicorn-httptools": MlgateAsgi,
     "mlgate-uvicorn-h11": lambda: MlgateAsgi(name="mlgate-uvicorn-h11"),
     "mlgate-granian": lambda: MlgateAsgi(name="mlgate-granian"),
+    # opt-in: what access control and TLS cost
+    "mlgate-noauth": lambda: Mlgate(name="mlgate-noauth", auth=False),
+    "mlgate-noray-noauth": lambda: MlgateNoRay(name="mlgate-noray-noauth", auth=False),
+    "mlgate-tls": lambda: Mlgate(name="mlgate-tls", tls=True),
+    "mlgate-noray-tls": lambda: MlgateNoRay(name="mlgate-noray-tls", tls=True),
+    "nginx-tls": NginxTls,
     "ray-serve-haproxy": lambda: PlainRayServe(name="ray-serve-haproxy", haproxy=True),
 }
 DEFAULT_SERVERS = ("mlgate", "ray-serve", "torchserve", "pytriton", "bare-uvicorn")
