@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 FAKE_RAY = """
@@ -28,15 +30,39 @@ print(ray.AUTH_MODE_AT_IMPORT, ray.calls[0]["address"])
 """
 
 
-def test_address_turns_token_auth_on_before_ray_is_imported(tmp_path):
+START_LOCAL = """
+from mlgate import raycluster
+from mlgate.config import RayConfig
+raycluster.init(RayConfig())
+import ray
+print(ray.AUTH_MODE_AT_IMPORT, ray.calls[0]["address"], ray.calls[0]["dashboard_host"])
+"""
+
+
+def with_fake_ray(tmp_path, script: str, auth_mode: str | None = None) -> list[str]:
+    """``script``'s output words, run with a fake ``ray`` that records what it saw when imported
+    (``RAY_AUTH_MODE`` set to ``auth_mode``, or unset)."""
     (tmp_path / "ray").mkdir()
     (tmp_path / "ray" / "__init__.py").write_text(FAKE_RAY)
     env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}
-    env["PYTHONPATH"] = str(tmp_path)  # this fake ``ray`` records what it saw when imported
-    done = subprocess.run([sys.executable, "-c", CONNECT], cwd=REPO, env=env, capture_output=True, text=True,
+    if auth_mode is not None:
+        env["RAY_AUTH_MODE"] = auth_mode
+    env["PYTHONPATH"] = str(tmp_path)
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["token", "127.0.0.1:6379"]
+    return done.stdout.split()
+
+
+def test_address_turns_token_auth_on_before_ray_is_imported(tmp_path):
+    assert with_fake_ray(tmp_path, CONNECT) == ["token", "127.0.0.1:6379"]
+
+
+@pytest.mark.parametrize("mode", [None, "disabled"])
+def test_a_local_start_turns_token_auth_on_before_ray_is_imported(tmp_path, mode):
+    """A local Ray that mlgate starts (no --address) has token auth on, whatever the caller's
+    environment says (issue 16)."""
+    assert with_fake_ray(tmp_path, START_LOCAL, mode) == ["token", "local", "127.0.0.1"]
 
 
 UP_AND_MONITOR = """
