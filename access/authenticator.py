@@ -35,8 +35,8 @@ class _Verified:
 
 class Authenticator:
     """The request path enters this module only: a key verified before (its hash compared in
-    constant time by :class:`access.keys.KeyStore`) is found again by the whole key, and
-    dropped when the key file changes (a revocation) or the key expires."""
+    constant time by :class:`access.keys.KeyStore`) is found again by the whole header value,
+    and dropped when the key file changes (a revocation) or the key expires."""
 
     def __init__(self, cfg: AuthConfig, clock: Clock = wall_clock_s, monotonic: Clock = time.monotonic,
                  jwt=None) -> None:
@@ -54,12 +54,12 @@ class Authenticator:
         self.limiter = RateLimiter(monotonic)
         self._default_rate_s = cfg.rate_limit.requests_per_s
         self._burst = cfg.rate_limit.burst
-        self._verified: dict[str, _Verified] = {}
+        self._verified: dict[bytes | str, _Verified] = {}  # by the Authorization header's value
 
     def authorize(self, authorization: bytes | str | None, scope: str | None) -> Identity:
         """The identity behind ``authorization`` (the header's value), checked for ``scope``
         (None: any valid identity) and its request rate."""
-        entry = self._entry(bearer(authorization))
+        entry = self._entry(authorization)
         identity = entry.identity
         if scope is not None:
             allowed = entry.allowed.get(scope)
@@ -72,20 +72,22 @@ class Authenticator:
         return identity
 
     def identify(self, authorization: bytes | str | None) -> Identity:
-        return self._entry(bearer(authorization)).identity
+        return self._entry(authorization).identity
 
-    def _entry(self, token: str) -> _Verified:
+    def _entry(self, authorization: bytes | str | None) -> _Verified:
+        """The verified credential of this header value: found again by the value itself, so
+        a request with a known credential is not parsed again (only verified ones are kept)."""
         keys = self.keys
         if self.monotonic() >= keys.next_look_s:
             keys.refresh()
-        entry = self._verified.get(token)
+        entry = self._verified.get(authorization)
         if entry is not None and entry.generation == keys.generation and \
                 (entry.expires_s is None or self.clock() < entry.expires_s):
             return entry
-        entry = self._verify(token)
+        entry = self._verify(bearer(authorization))
         if len(self._verified) >= MAX_VERIFIED:
             self._verified.clear()
-        self._verified[token] = entry
+        self._verified[authorization] = entry
         return entry
 
     def _verify(self, token: str) -> _Verified:
