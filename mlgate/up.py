@@ -44,7 +44,7 @@ def curl_example(url: str, key_file: str | None = None, tls: bool = False) -> st
     return f"curl -s{ca} -X POST {url}/v1/models/demo:predict{auth} -H 'Content-Type: application/json' -d '{row}'"
 
 
-def ensure_admin_key(cfg: MlgateConfig) -> str | None:
+def admin_key_file(cfg: MlgateConfig) -> str | None:
     """The admin key file, created (mode 0600) with its key when none works; None when
     access control is off."""
     auth = cfg.serving.auth
@@ -81,7 +81,7 @@ def run(cfg: MlgateConfig) -> int:
     created = ensure_demo(Registry(cfg.registry_root))
     if created is not None:
         print(f"registered demo version {created.version} in {cfg.registry_root}", flush=True)
-    key_file = ensure_admin_key(cfg)
+    key_file = admin_key_file(cfg)
     raycluster.init(cfg.ray)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):  # after ray.init, which installs its own
