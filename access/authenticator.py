@@ -40,8 +40,10 @@ class Authenticator:
 
     def __init__(self, cfg: AuthConfig, clock: Clock = wall_clock_s, monotonic: Clock = time.monotonic,
                  jwt=None) -> None:
-        """``jwt``: a verifier with ``verify(token) -> Identity`` (default: one built from
-        ``cfg.jwt`` when it names a JWKS); ``clock``: wall time of key expiry and JWT claims."""
+        """``jwt``: a verifier like :class:`access.jwt.JwtVerifier` (``verify_until``,
+        ``wait_keys``, ``close``; default: one built from ``cfg.jwt`` when it names a JWKS);
+        ``clock``: wall time of key expiry and JWT claims. With a ``jwks_url``, a thread keeps
+        the provider's keys fresh until :meth:`close`."""
         self.cfg = cfg
         self.clock = clock
         self.monotonic = monotonic
@@ -49,7 +51,7 @@ class Authenticator:
         if jwt is None and cfg.jwt.enabled:
             from access.jwt import JwtVerifier
 
-            jwt = JwtVerifier(cfg.jwt, clock)
+            jwt = JwtVerifier(cfg.jwt, clock, monotonic)
         self.jwt = jwt
         self.limiter = RateLimiter(monotonic)
         self._default_rate_s = cfg.rate_limit.requests_per_s
@@ -70,6 +72,16 @@ class Authenticator:
         if entry.rate_per_s:
             self.limiter.take(identity.id, entry.rate_per_s, self._burst)
         return identity
+
+    def wait_keys(self, timeout_s: float) -> bool:
+        """Until the JWT provider's keys were fetched once (True at once without a JWKS): for
+        a caller that may block, such as the CLI; a request never waits for them."""
+        return self.jwt is None or self.jwt.wait_keys(timeout_s)
+
+    def close(self) -> None:
+        """Stop what runs in the background (the JWKS refresh); whoever built this calls it."""
+        if self.jwt is not None:
+            self.jwt.close()
 
     def identify(self, authorization: bytes | str | None) -> Identity:
         return self._entry(authorization).identity

@@ -14,8 +14,9 @@ class JwtConfig(_Strict):
     ``jwks_file`` nor ``jwks_url`` is set)."""
 
     jwks_file: str | None = Field(default=None, description="JWKS as a local JSON file (re-read when it changes)")
-    jwks_url: str | None = Field(default=None, description="JWKS URL of the provider (cached; fetched again "
-                                 "for an unknown key id, at most once per jwks_min_refetch_s)")
+    jwks_url: str | None = Field(default=None, description="JWKS URL of the provider (fetched by a background "
+                                 "thread every jwks_cache_s, and soon after a token names an unknown key id, "
+                                 "at most once per jwks_min_refetch_s; that token is refused meanwhile)")
     issuer: str | None = Field(default=None, description="Required 'iss' claim (required when JWTs are on)")
     audience: str | None = Field(default=None, description="Required 'aud' claim (required when JWTs are on)")
     algorithms: tuple[str, ...] = Field(default=("RS256", "ES256", "PS256", "EdDSA"),
@@ -24,7 +25,7 @@ class JwtConfig(_Strict):
                               "string (OAuth2 'scope') or a list; dotted for nested claims (realm_access.roles)")
     subject_claim: str = Field(default="sub", description="Claim naming the identity")
     leeway_s: float = Field(default=30.0, ge=0, le=600, description="Clock skew allowed on exp/nbf/iat")
-    jwks_cache_s: float = Field(default=300.0, gt=0, description="How long a fetched JWKS is used")
+    jwks_cache_s: float = Field(default=300.0, gt=0, description="How often jwks_url is fetched again")
     jwks_min_refetch_s: float = Field(default=10.0, ge=0, description="Least time between two fetches of "
                                       "jwks_url (an unknown kid cannot make mlgate hammer the provider)")
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 import getpass
 import socket
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 
 from access.audit import AuditLog
 from access.authenticator import Authenticator
 from access.identity import ADMIN, Identity
+from access.jwks import FETCH_TIMEOUT_S
 from access.keys import PREFIX, key_id_of
 from contracts.errors import ConfigError, Forbidden, MlgateError, Unauthenticated
 from mlgate.config import MlgateConfig, cli_token
@@ -30,7 +31,10 @@ def cli_identity(cfg: MlgateConfig, token_file: str | None = None, scope: str | 
     if token is None:
         raise Unauthenticated(f"no credential: set MLGATE_TOKEN, pass --token-file, or run mlgate up once to "
                               f"create the admin key {auth.admin_key_file}", invalid=False)
-    return Authenticator(auth).authorize(f"Bearer {token}", scope)
+    with closing(Authenticator(auth)) as authenticator:
+        if token.count(".") == 2:  # a JWT: the CLI may wait for the provider's keys, a request never does
+            authenticator.wait_keys(FETCH_TIMEOUT_S)
+        return authenticator.authorize(f"Bearer {token}", scope)
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """JWT verification (issue 16): real RSA and EC keys, a JWKS from a file or served by a local
 HTTP server, and clocks the tests set (the wall clock of the claims and the monotonic clock
-of the JWKS cache), so no test sleeps."""
+of the JWKS cache). The JWKS thread's fetches are waited for by count (``wait_fetches``) or
+with events, so no test sleeps."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from access.authenticator import Authenticator
 from access.config import AuthConfig, JwtConfig
+from access.jwks import UrlJwks
 from access.jwt import JwtVerifier
 from contracts.errors import Unauthenticated
 from tests.clock import ManualClock
@@ -25,6 +27,8 @@ from tests.clock import ManualClock
 ISS = "https://id.example.test/realms/ml"
 AUD = "mlgate"
 NOW_S = 1_800_000_000.0
+WAIT_S = 30.0  # bound on waiting for the JWKS thread (never reached when it works)
+_OPENED: list[JwtVerifier] = []
 
 
 @pytest.fixture(scope="module")
@@ -123,9 +127,30 @@ def provider(_server, rsa_key, ec_key):
     return _server
 
 
-def url_verifier(server: Server, clocks, **cfg) -> JwtVerifier:
-    cfg = JwtConfig(jwks_url=server.url, issuer=ISS, audience=AUD, **cfg)
-    return JwtVerifier(cfg, clocks[0], clocks[1])
+def opened(verifier: JwtVerifier) -> JwtVerifier:
+    """``verifier`` once its JWKS was fetched; closed after the test (:func:`_close_verifiers`)."""
+    _OPENED.append(verifier)
+    assert verifier.wait_keys(WAIT_S)
+    return verifier
+
+
+@pytest.fixture(autouse=True)
+def _close_verifiers():
+    yield
+    while _OPENED:
+        _OPENED.pop().close()
+
+
+def url_verifier(server: Server, clocks, fetch=None, **cfg) -> JwtVerifier:
+    cfg = JwtConfig(jwks_url=server.url if server else "https://id.example.test/jwks", issuer=ISS, audience=AUD,
+                    **cfg)
+    return opened(JwtVerifier(cfg, clocks[0], clocks[1], fetch))
+
+
+def fetched(verifier: JwtVerifier, count: int) -> int:
+    """Waits until the JWKS thread has done ``count`` fetches; returns the count."""
+    assert verifier.jwks.wait_fetches(count, WAIT_S), f"{count} fetches: not within {WAIT_S}s"
+    return verifier.jwks.fetches
 
 
 @pytest.fixture
@@ -186,12 +211,16 @@ def test_the_authenticator_accepts_a_bearer_jwt_until_it_expires(provider, clock
     cfg = AuthConfig(keys_file=str(tmp_path / "keys.json"),
                      jwt=JwtConfig(jwks_url=provider.url, issuer=ISS, audience=AUD))
     auth = Authenticator(cfg, clock=clocks[0], monotonic=clocks[1])
+    assert auth.wait_keys(WAIT_S)
     header = f"Bearer {sign(rsa_key, exp=NOW_S + 60)}"
     assert auth.authorize(header, "infer:demo").id == f"jwt:{ISS}:alice"
     assert auth.authorize(header, "metrics:read").name == "alice"
     clocks[0].advance(90)  # exp and the default leeway
     with pytest.raises(Unauthenticated, match="the token expired"):
         auth.authorize(header, "infer:demo")
+    auth.close()  # stops the JWKS thread; the keys fetched stay usable
+    assert not auth.jwt.jwks.running
+    assert auth.authorize(f"Bearer {sign(rsa_key)}", "infer:demo").name == "alice"
 
 
 # -- times, from the injected clock ----------------------------------------------------------
@@ -280,7 +309,7 @@ def test_hs256_signed_with_the_rsa_public_key_is_refused(verifier, provider, clo
     assert refused(verifier, token).endswith("algorithm 'HS256' not accepted")
     # even a config that skipped validation and lists HS256 never uses an RSA key as a secret
     cfg = JwtConfig.model_construct(jwks_url=provider.url, issuer=ISS, audience=AUD, algorithms=("HS256", "RS256"))
-    assert "not accepted" in refused(JwtVerifier(cfg, clocks[0], clocks[1]), token)
+    assert "not accepted" in refused(opened(JwtVerifier(cfg, clocks[0], clocks[1])), token)
 
 
 def test_an_algorithm_that_does_not_fit_the_key_type(verifier, rsa_key, ec_key):
@@ -313,41 +342,89 @@ def test_an_algorithm_not_in_the_config(provider, clocks, rsa_key):
     assert refused(verifier, sign(rsa_key)).endswith("algorithm 'RS256' not accepted")
 
 
-# -- the JWKS by URL: cache, rotation, rate limit, failures ----------------------------------
+# -- the JWKS by URL: its own thread, cache, rotation, rate limit, failures --------------------
 def test_rotation_is_picked_up_by_one_refetch_at_most_once_per_min_refetch(provider, clocks, rsa_key, rsa_key2):
     verifier = url_verifier(provider, clocks, jwks_min_refetch_s=10)
     verifier.verify(sign(rsa_key))
     assert provider.requests == 1
     provider.body = jwks_of(jwk_of(rsa_key2, "k2"))  # the provider rotates its key
     new = sign(rsa_key2, kid="k2")
-    assert "unknown signing key" in refused(verifier, new)  # fetched 0 s ago: not again yet
-    assert provider.requests == 1
+    assert "unknown signing key" in refused(verifier, new)  # fetched 0 s ago: no refetch asked
     clocks[1].advance(10)
-    assert verifier.verify(new).name == "alice"
-    assert provider.requests == 2
+    assert "unknown signing key" in refused(verifier, new)  # refused at once; asks for a refetch
+    assert fetched(verifier, 2) == 2 and provider.requests == 2
+    assert verifier.verify(new).name == "alice"  # the retry
     assert "unknown signing key" in refused(verifier, sign(rsa_key))  # k1 was withdrawn
-    assert provider.requests == 2  # and is not fetched again for
+    assert verifier.jwks.fetches == 2  # and asks for nothing until min_refetch_s passed
+
+
+def test_an_unknown_kid_is_refused_while_the_fetch_it_asked_for_is_blocked(clocks, rsa_key, rsa_key2):
+    """Verification never waits for the network: the refetch an unknown kid asks for runs in
+    the JWKS thread, and a token of a known key is accepted meanwhile."""
+    started, release, finished = threading.Event(), threading.Event(), threading.Event()
+    bodies = [jwks_of(jwk_of(rsa_key, "k1")), jwks_of(jwk_of(rsa_key, "k1"), jwk_of(rsa_key2, "k2"))]
+    calls = []
+
+    def fetch(url: str) -> bytes:
+        calls.append(url)
+        if len(calls) > 1:
+            started.set()
+            release.wait(WAIT_S)
+            finished.set()
+        return bodies[min(len(calls), 2) - 1]
+
+    verifier = url_verifier(None, clocks, fetch)
+    new = sign(rsa_key2, kid="k2")
+    clocks[1].advance(10)  # the default jwks_min_refetch_s
+    assert "unknown signing key" in refused(verifier, new)
+    assert started.wait(WAIT_S)  # the refetch runs, blocked
+    assert "unknown signing key" in refused(verifier, new)
+    assert verifier.verify(sign(rsa_key)).name == "alice"
+    assert not finished.is_set()  # both answered while the fetch was still blocked
+    release.set()
+    assert fetched(verifier, 2) == 2
+    assert verifier.verify(new).name == "alice"
+    assert calls == [calls[0]] * 2
 
 
 def test_random_kids_cannot_hammer_the_provider(verifier, provider, clocks, rsa_key):
     for i in range(50):
         refused(verifier, sign(rsa_key, kid=f"random-{i}"))
-    assert provider.requests == 1
+    assert provider.requests == 1 and verifier.jwks.fetches == 1
     clocks[1].advance(10)  # the default jwks_min_refetch_s
     for i in range(50):
         refused(verifier, sign(rsa_key, kid=f"again-{i}"))
-    assert provider.requests == 2
+    assert fetched(verifier, 2) == 2
+    refused(verifier, sign(rsa_key, kid="after"))  # the refetch was just done: asks for none
+    assert verifier.jwks.fetches == 2 and provider.requests == 2
 
 
-def test_the_cache_expires_after_jwks_cache_s(provider, clocks, rsa_key):
+def test_the_jwks_is_fetched_again_after_jwks_cache_s(provider, clocks, rsa_key):
     verifier = url_verifier(provider, clocks, jwks_cache_s=60)
     verifier.verify(sign(rsa_key))
     clocks[1].advance(59)
     verifier.verify(sign(rsa_key))
     assert provider.requests == 1
     clocks[1].advance(1)
-    verifier.verify(sign(rsa_key))
-    assert provider.requests == 2
+    assert verifier.verify(sign(rsa_key)).name == "alice"  # with the cached keys, while the thread fetches
+    assert fetched(verifier, 2) == 2 and provider.requests == 2
+
+
+def test_the_thread_refreshes_on_its_own_with_no_token_to_verify(provider, clocks, rsa_key2):
+    """On the real monotonic clock the thread fetches every jwks_cache_s by itself."""
+    cfg = JwtConfig(jwks_url=provider.url, issuer=ISS, audience=AUD, jwks_cache_s=0.01, jwks_min_refetch_s=0)
+    verifier = opened(JwtVerifier(cfg, clocks[0]))
+    provider.body = jwks_of(jwk_of(rsa_key2, "k2"))
+    fetched(verifier, verifier.jwks.fetches + 2)  # a whole fetch after the rotation, asked by no token
+    assert verifier.verify(sign(rsa_key2, kid="k2")).name == "alice"
+
+
+def test_close_stops_the_thread_and_keeps_the_keys(verifier, rsa_key):
+    assert verifier.jwks.running
+    verifier.close()
+    assert not verifier.jwks.running
+    assert verifier.verify(sign(rsa_key)).name == "alice"
+    verifier.close()  # twice is fine
 
 
 @pytest.mark.parametrize("failure", ["status", "body"])
@@ -359,12 +436,14 @@ def test_a_failed_fetch_keeps_the_last_good_keys(provider, clocks, rsa_key, fail
     else:
         provider.body = b"<html>maintenance</html>"
     clocks[1].advance(60)
+    assert verifier.verify(sign(rsa_key)).name == "alice"  # due: asks for the refetch, which fails
+    assert fetched(verifier, 2) == 2
     assert verifier.verify(sign(rsa_key)).name == "alice"
     assert "unknown signing key" in refused(verifier, sign(rsa_key, kid="k9"))
-    assert provider.requests == 2  # the failed refetch; the unknown kid waits min_refetch_s
+    assert verifier.jwks.fetches == 2  # the unknown kid waits min_refetch_s
     clocks[1].advance(10)
     assert verifier.verify(sign(rsa_key)).name == "alice"
-    assert provider.requests == 3  # a failed fetch is retried after min_refetch_s
+    assert fetched(verifier, 3) == 3 and provider.requests == 3  # a failed fetch is retried after min_refetch_s
 
 
 def test_a_provider_that_is_down_leaves_the_last_good_keys(rsa_key, clocks):
@@ -373,6 +452,8 @@ def test_a_provider_that_is_down_leaves_the_last_good_keys(rsa_key, clocks):
     verifier.verify(sign(rsa_key))
     server.close()
     clocks[1].advance(60)
+    verifier.verify(sign(rsa_key))
+    assert fetched(verifier, 2) == 2
     assert verifier.verify(sign(rsa_key)).name == "alice"
 
 
@@ -382,7 +463,17 @@ def test_no_keys_until_the_provider_answers(provider, clocks, rsa_key):
     assert "unknown signing key" in refused(verifier, sign(rsa_key))
     provider.status = 200
     clocks[1].advance(10)
+    assert "unknown signing key" in refused(verifier, sign(rsa_key))  # at once; asks for the refetch
+    assert fetched(verifier, 2) == 2
     assert verifier.verify(sign(rsa_key)).name == "alice"
+
+
+def test_only_an_http_url_is_fetched(clocks):
+    from contracts.errors import ConfigError
+
+    cfg = JwtConfig(jwks_url="file:///etc/passwd", issuer=ISS, audience=AUD)
+    with pytest.raises(ConfigError, match="http:// or https://"):
+        UrlJwks(cfg, clocks[1], lambda url: b"")
 
 
 # -- the JWKS from a file --------------------------------------------------------------------
