@@ -1,8 +1,8 @@
 """Model stages (``candidate``, ``production``, ``archived``) kept as an append-only history.
 
-Every stage change is one event, committed atomically: it is written to a staging
-directory, then renamed to ``{root}/{model}/.stages/{seq:08d}/`` (on object stores the
-event file is written last, as registry versions are). The current stages are the fold
+Every stage change is one event, committed atomically by :class:`registry.journal.Journal`:
+it is written to a staging directory, then renamed to ``{root}/{model}/.stages/{seq:08d}/``
+(on object stores the event file is written last, as registry versions are). The current stages are the fold
 of the history, so the state and its history can never disagree. A writer reads the
 state at ``seq``, decides, and commits ``seq + 1``; if somebody else committed it first,
 the rename fails and the writer decides again on the new state (optimistic concurrency).
@@ -14,9 +14,7 @@ Rules: one ``production`` version at a time; promoting archives the previous one
 from __future__ import annotations
 
 import getpass
-import json
 import socket
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -24,16 +22,15 @@ from typing import Literal
 import pyarrow.fs as pafs
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts import fs as rfs
 from contracts.clock import Clock, wall_clock_s
 from contracts.errors import Conflict
+from registry.journal import Journal
 
 Stage = Literal["candidate", "production", "archived"]
 STAGES: tuple[str, ...] = ("candidate", "production", "archived")
 GATE_FILE = "gate.json"  # a version's gate decision: {"passed": bool, "reasons": [...], ...}
 _DIR = ".stages"
 _EVENT = "event.json"
-_RETRIES = 50
 
 
 def default_actor() -> str:
@@ -50,6 +47,9 @@ class StageEvent(BaseModel):
     previous_production: int | None = Field(default=None, description="Production version before this event")
     actor: str = Field(description="Who made the change: the name of the CLI credential's verified identity "
                        "(an API key's name, a JWT's subject; user@host with auth off), or run:ID")
+    actor_id: str | None = Field(default=None, description="The stable id of that identity (key:ID, a JWT's "
+                                 "issuer and subject, local:user@host with auth off), when there is one; "
+                                 "events written before it was recorded have none")
     reason: str = Field(default="", description="Why")
     forced: bool = Field(default=False, description="Promoted despite a failed gate")
     gate: Literal["passed", "failed", "none"] = Field(default="none", description="The version's gate record")
@@ -81,61 +81,35 @@ class StageState:
 
 
 class StageBook:
-    """The stage history of the models under one registry root."""
+    """The stage history of the models under one registry root (a :class:`Journal` of events)."""
 
     def __init__(self, fs: pafs.FileSystem, root_path: str, clock: Clock = wall_clock_s) -> None:
         """``clock``: when a stage change happens (each event's ``at``)."""
-        self.fs = fs
-        self.root_path = root_path
+        self.journal = Journal(fs, root_path, _DIR, StageEvent, filename=_EVENT, what="stage change")
         self.clock = clock
 
-    def _dir(self, model: str) -> str:
-        return f"{self.root_path}/{model}/{_DIR}"
-
     def history(self, model: str) -> list[StageEvent]:
-        seqs = sorted(int(d) for d in rfs.list_dirs(self.fs, self._dir(model)) if d.isdigit())
-        events = []
-        for seq in seqs:
-            path = f"{self._dir(model)}/{seq:08d}/{_EVENT}"
-            if rfs.exists(self.fs, path):
-                events.append(StageEvent.model_validate_json(rfs.read_bytes(self.fs, path)))
-        return events
+        return self.journal.history(model)
 
     def state(self, model: str) -> StageState:
-        state = StageState()
-        for event in self.history(model):
-            state.apply(event)
-        return state
+        return _fold(self.history(model))
 
     def commit(self, model: str, decide: Callable[[StageState], dict]) -> StageEvent:
         """Append the event ``decide(state)`` describes, deciding again if another writer won."""
-        for _ in range(_RETRIES):
-            state = self.state(model)
-            fields = decide(state)
-            event = StageEvent(seq=state.seq + 1, model=model, at=self.clock(),
-                               previous_production=state.production, **fields)
-            if self._try_write(model, event):
-                return event
-        raise Conflict(f"stage change of {model!r}: too many concurrent writers, try again")
 
-    def _try_write(self, model: str, event: StageEvent) -> bool:
-        final = f"{self._dir(model)}/{event.seq:08d}"
-        body = json.dumps(event.model_dump(mode="json"), indent=1).encode()
-        if rfs.exists(self.fs, final):
-            return False
-        if not rfs.is_local(self.fs):
-            self.fs.create_dir(final, recursive=True)
-            rfs.write_bytes(self.fs, f"{final}/{_EVENT}", body)
-            return True
-        staging = f"{self._dir(model)}/.tmp-{uuid.uuid4().hex}"
-        self.fs.create_dir(staging, recursive=True)
-        rfs.write_bytes(self.fs, f"{staging}/{_EVENT}", body)
-        try:
-            rfs.publish(self.fs, staging, final)  # fails if ``final`` exists and is not empty
-        except OSError:
-            self.fs.delete_dir(staging)
-            return False
-        return True
+        def make(seq: int, history: list[StageEvent]) -> StageEvent:
+            state = _fold(history)
+            return StageEvent(seq=seq, model=model, at=self.clock(), previous_production=state.production,
+                              **decide(state))
+
+        return self.journal.commit(model, make)
+
+
+def _fold(history: list[StageEvent]) -> StageState:
+    state = StageState()
+    for event in history:
+        state.apply(event)
+    return state
 
 
 def gate_status(gate: dict | None) -> str:
@@ -144,7 +118,8 @@ def gate_status(gate: dict | None) -> str:
     return "passed" if gate.get("passed") else "failed"
 
 
-def promotion(version: int, gate: dict | None, *, actor: str, reason: str, force: bool) -> Callable[[StageState], dict]:
+def promotion(version: int, gate: dict | None, *, actor: str, reason: str, force: bool,
+              actor_id: str | None = None) -> Callable[[StageState], dict]:
     """The decision of ``promote``: refuse a failed gate unless forced, and a no-op promotion."""
     status = gate_status(gate)
     if status == "failed" and not force:
@@ -157,26 +132,27 @@ def promotion(version: int, gate: dict | None, *, actor: str, reason: str, force
         if state.production == version:
             raise Conflict(f"version {version} is already in production")
         return {"version": version, "stage": "production", "action": "promote", "actor": actor,
-                "reason": reason, "forced": force and status == "failed", "gate": status}
+                "actor_id": actor_id, "reason": reason, "forced": force and status == "failed", "gate": status}
 
     return decide
 
 
-def rollback(*, actor: str, reason: str) -> Callable[[StageState], dict]:
+def rollback(*, actor: str, reason: str, actor_id: str | None = None) -> Callable[[StageState], dict]:
     def decide(state: StageState) -> dict:
         if len(state.production_history) < 2:
             raise Conflict("no previous production version to roll back to")
         return {"version": state.production_history[-2], "stage": "production", "action": "rollback",
-                "actor": actor, "reason": reason}
+                "actor": actor, "actor_id": actor_id, "reason": reason}
 
     return decide
 
 
-def candidate(version: int, gate: dict | None, *, actor: str, reason: str) -> Callable[[StageState], dict]:
+def candidate(version: int, gate: dict | None, *, actor: str, reason: str,
+              actor_id: str | None = None) -> Callable[[StageState], dict]:
     def decide(state: StageState) -> dict:
         if state.stages.get(version) is not None:
             raise Conflict(f"version {version} already has the stage {state.stages[version]!r}")
         return {"version": version, "stage": "candidate", "action": "candidate", "actor": actor,
-                "reason": reason, "gate": gate_status(gate)}
+                "actor_id": actor_id, "reason": reason, "gate": gate_status(gate)}
 
     return decide

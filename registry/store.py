@@ -186,22 +186,27 @@ class Registry:
     def stage_history(self, name: str) -> list[rstages.StageEvent]:
         return self.stages.history(name)
 
-    def set_candidate(self, name: str, version: int, *, actor: str, reason: str = "") -> rstages.StageEvent:
+    def set_candidate(self, name: str, version: int, *, actor: str, actor_id: str | None = None,
+                      reason: str = "") -> rstages.StageEvent:
+        """Mark ``version`` a candidate; ``actor_id``: the stable id of the actor's identity, if any."""
         mv = self.get(name, version)
-        return self.stages.commit(name, rstages.candidate(version, mv.gate, actor=actor, reason=reason))
+        return self.stages.commit(name, rstages.candidate(version, mv.gate, actor=actor, actor_id=actor_id,
+                                                          reason=reason))
 
-    def promote(self, name: str, version: int, *, actor: str | None = None, reason: str = "",
-                force: bool = False) -> rstages.StageEvent:
+    def promote(self, name: str, version: int, *, actor: str | None = None, actor_id: str | None = None,
+                reason: str = "", force: bool = False) -> rstages.StageEvent:
         """Make ``version`` production; refuses a failed gate unless ``force`` (with a reason)."""
         mv = self.get(name, version)
-        decide = rstages.promotion(version, mv.gate, actor=actor or rstages.default_actor(),
+        decide = rstages.promotion(version, mv.gate, actor=actor or rstages.default_actor(), actor_id=actor_id,
                                    reason=reason, force=force)
         return self.stages.commit(name, decide)
 
-    def rollback(self, name: str, *, actor: str | None = None, reason: str = "") -> rstages.StageEvent:
+    def rollback(self, name: str, *, actor: str | None = None, actor_id: str | None = None,
+                 reason: str = "") -> rstages.StageEvent:
         """Return to the production version before the current one."""
         self.get(name)  # the model exists
-        return self.stages.commit(name, rstages.rollback(actor=actor or rstages.default_actor(), reason=reason))
+        return self.stages.commit(name, rstages.rollback(actor=actor or rstages.default_actor(), actor_id=actor_id,
+                                                         reason=reason))
 
     # -- publishing --------------------------------------------------------------
     def publish(self, name: str, files: dict[str, bytes], **manifest_extra: Any) -> ModelVersion:

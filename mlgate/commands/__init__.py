@@ -14,3 +14,12 @@ def config_of(args: argparse.Namespace, **overrides):
     from mlgate.config import load_config
 
     return load_config(getattr(args, "config", None), overrides)
+
+
+def acting_flags(p: argparse.ArgumentParser) -> None:
+    """Flags of the commands that act as the credential's identity (recorded as the actor of what
+    they change and in the audit trail): ``--token-file`` and ``--by``."""
+    p.add_argument("--token-file", help="file holding an admin credential (default: MLGATE_TOKEN, "
+                   "MLGATE_TOKEN_FILE, then the admin key mlgate up made)")
+    p.add_argument("--by", help="on whose behalf (recorded as on_behalf_of in the audit trail; the actor "
+                   "is always the credential's identity)")

@@ -4,38 +4,16 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
-from access.audit import AuditLog
-from access.keys import KeyStore
 from mlgate.cli import main
+from tests.cli_env import admin_cli_env, audit_records, key_file
 
 
 @pytest.fixture
 def env(tmp_path, monkeypatch, demo_registry):
-    registry = tmp_path / "registry"
-    shutil.copytree(demo_registry, registry)
-    for name, value in {"REGISTRY_ROOT": registry, "AUDIT_ROOT": tmp_path / "audit",
-                        "SERVING__AUTH__KEYS_FILE": tmp_path / "auth" / "keys.json",
-                        "SERVING__AUTH__ADMIN_KEY_FILE": tmp_path / "auth" / "admin.key"}.items():
-        monkeypatch.setenv(f"MLGATE_{name}", str(value))
-    for name in ("MLGATE_CONFIG", "MLGATE_TOKEN", "MLGATE_TOKEN_FILE"):
-        monkeypatch.delenv(name, raising=False)
-    return tmp_path
-
-
-def _key(env, name: str, scopes: list[str]) -> tuple[str, str]:
-    """(key id, a file holding the key)."""
-    record, key = KeyStore(str(env / "auth" / "keys.json")).create(name, scopes)
-    path = env / f"{name}.key"
-    path.write_text(key + "\n")
-    return record.id, str(path)
-
-
-def _audit(env) -> list[dict]:
-    return AuditLog(str(env / "audit")).records()
+    return admin_cli_env(tmp_path, monkeypatch, demo_registry)
 
 
 def _history(env) -> list[dict]:
@@ -45,25 +23,29 @@ def _history(env) -> list[dict]:
 
 
 def test_promote_acts_as_the_admin_key_and_records_it(env, capsys):
-    key_id, token_file = _key(env, "ana", ["admin"])
+    key_id, token_file = key_file(env, "ana", ["admin"])
     argv = ["models", "promote", "demo", "1", "--reason", "good", "--by", "bo", "--token-file", token_file]
     assert main(argv) == 0
     assert "demo version 1 is production" in capsys.readouterr().out
-    [record] = _audit(env)
+    [record] = audit_records(env)
     assert record["identity"] == {"id": f"key:{key_id}", "name": "ana", "kind": "key"}
     assert (record["action"], record["target"], record["outcome"]) == ("models.promote", "demo/1", "ok")
     assert record["detail"]["on_behalf_of"] == "bo" and record["detail"]["reason"] == "good"
     assert record["detail"]["stage_seq"] == 1
     [event] = _history(env)
     assert event["actor"] == "ana"  # the credential's name, never --by
+    assert event["actor_id"] == f"key:{key_id}"  # and the identity itself
+    assert main(["models", "stages", "demo"]) == 0
+    [shown] = json.loads(capsys.readouterr().out)["history"]
+    assert (shown["actor"], shown["actor_id"]) == ("ana", f"key:{key_id}")
 
 
 def test_an_infer_only_key_is_refused_and_recorded(env, monkeypatch, capsys):
-    _, token_file = _key(env, "reader", ["infer:*"])
+    _, token_file = key_file(env, "reader", ["infer:*"])
     monkeypatch.setenv("MLGATE_TOKEN", open(token_file).read().strip())
     assert main(["models", "promote", "demo", "1"]) == 2
     assert "lacks the scope admin" in capsys.readouterr().err
-    [record] = _audit(env)
+    [record] = audit_records(env)
     assert record["outcome"] == "refused" and record["identity"]["name"] == "reader"
     assert "lacks the scope admin" in record["detail"]["error"]
     assert _history(env) == []
@@ -72,26 +54,26 @@ def test_an_infer_only_key_is_refused_and_recorded(env, monkeypatch, capsys):
 def test_no_credential_is_refused_and_recorded(env, capsys):
     assert main(["models", "rollback", "demo", "--reason", "x"]) == 2
     assert "no credential" in capsys.readouterr().err
-    [record] = _audit(env)
+    [record] = audit_records(env)
     assert record["outcome"] == "refused" and record["identity"] is None
     assert record["detail"]["presented"] == "none" and record["detail"]["reason"] == "x"
 
 
 def test_an_unknown_key_is_recorded_by_its_id_never_its_secret(env, monkeypatch, capsys):
-    _key(env, "ana", ["admin"])
+    key_file(env, "ana", ["admin"])
     bogus = "mlg_00112233aabbccdd_" + "s" * 43
     monkeypatch.setenv("MLGATE_TOKEN", bogus)
     assert main(["models", "promote", "demo", "1"]) == 2
-    [record] = _audit(env)
+    [record] = audit_records(env)
     assert record["identity"] is None and record["detail"]["presented"] == "api key 00112233aabbccdd"
     assert "s" * 43 not in (env / "audit" / "audit.jsonl").read_text()
 
 
 def test_a_failing_action_is_recorded_as_failed(env, capsys):
-    _, token_file = _key(env, "ana", ["admin"])
+    _, token_file = key_file(env, "ana", ["admin"])
     assert main(["models", "rollback", "demo", "--reason", "x", "--token-file", token_file]) == 2
     assert "no previous production version" in capsys.readouterr().err
-    [record] = _audit(env)
+    [record] = audit_records(env)
     assert record["outcome"] == "failed" and record["identity"]["name"] == "ana"
     assert "no previous production version" in record["detail"]["error"]
 
@@ -99,12 +81,13 @@ def test_a_failing_action_is_recorded_as_failed(env, capsys):
 def test_with_auth_off_the_local_user_acts(env, monkeypatch):
     monkeypatch.setenv("MLGATE_SERVING__AUTH__ENABLED", "false")
     assert main(["models", "promote", "demo", "1"]) == 0
-    [record] = _audit(env)
+    [record] = audit_records(env)
     assert record["identity"]["kind"] == "local" and _history(env)[0]["actor"] == record["identity"]["name"]
+    assert _history(env)[0]["actor_id"] == record["identity"]["id"]
 
 
 def test_audit_list_and_verify(env, capsys):
-    _, token_file = _key(env, "ana", ["admin"])
+    _, token_file = key_file(env, "ana", ["admin"])
     assert main(["models", "promote", "demo", "1", "--token-file", token_file]) == 0
     assert main(["models", "rollback", "demo", "--reason", "x"]) == 2  # no credential: refused
     capsys.readouterr()
@@ -122,7 +105,7 @@ def test_audit_list_and_verify(env, capsys):
 
 
 def test_audit_verify_names_an_edited_record(env, capsys):
-    _, token_file = _key(env, "ana", ["admin"])
+    _, token_file = key_file(env, "ana", ["admin"])
     assert main(["models", "promote", "demo", "1", "--token-file", token_file]) == 0
     path = env / "audit" / "audit.jsonl"
     path.write_text(path.read_text().replace('"ana"', '"eve"'))
@@ -133,7 +116,7 @@ def test_audit_verify_names_an_edited_record(env, capsys):
 
 
 def test_reading_the_audit_needs_an_admin_credential(env, capsys):
-    _, token_file = _key(env, "reader", ["infer:*"])
+    _, token_file = key_file(env, "reader", ["infer:*"])
     assert main(["audit", "list"]) == 2
     assert "no credential" in capsys.readouterr().err
     assert main(["audit", "verify", "--token-file", token_file]) == 2

@@ -350,6 +350,28 @@ def test_versions_and_stage_changes_are_stamped_by_the_registry_clock(tmp_path):
     assert [e.at for e in Registry(str(tmp_path)).stages.history("m")] == [1_000_003_600.0]
 
 
+def test_stage_events_record_the_identity_id_and_old_events_without_it_still_read(tmp_path):
+    """``actor_id`` (issue 16) was added beside ``actor``: recorded by every stage change,
+    None when not given, and absent from events written before it, which still load."""
+    reg = Registry(str(tmp_path))
+    for tag in ("a", "b", "c"):
+        reg.publish("m", files(tag))
+    reg.set_candidate("m", 3, actor="run:r1")
+    reg.promote("m", 1, actor="ana", actor_id="key:0011223344556677", reason="first", force=True)
+    reg.promote("m", 2, actor="alice", actor_id="jwt:https://id.test:alice")
+    reg.rollback("m", actor="ana", actor_id="key:0011223344556677", reason="bad")
+    history = Registry(str(tmp_path)).stage_history("m")
+    assert [(e.action, e.actor, e.actor_id) for e in history] == [
+        ("candidate", "run:r1", None), ("promote", "ana", "key:0011223344556677"),
+        ("promote", "alice", "jwt:https://id.test:alice"), ("rollback", "ana", "key:0011223344556677")]
+    first = tmp_path / "m" / ".stages" / f"{1:08d}" / "event.json"
+    old = json.loads(first.read_text())
+    del old["actor_id"]  # as written before the field existed
+    first.write_text(json.dumps(old))
+    assert Registry(str(tmp_path)).stage_history("m")[0].actor_id is None
+    assert Registry(str(tmp_path)).stages.state("m").production == 1
+
+
 @pytest.mark.parametrize("filename", ["model.pt", "schema.json"])
 def test_a_file_changed_after_publishing_is_refused(tmp_path, filename):
     reg = Registry(str(tmp_path))

@@ -62,7 +62,8 @@ def test_promote_rollback_stages(roots, capsys, monkeypatch):
     monkeypatch.setenv("MLGATE_SERVING__AUTH__ADMIN_KEY_FILE", str(roots / "admin.key"))
     monkeypatch.delenv("MLGATE_TOKEN", raising=False)
     monkeypatch.delenv("MLGATE_TOKEN_FILE", raising=False)
-    (roots / "admin.key").write_text(KeyStore(str(roots / "keys.json")).create("ana", ["admin"])[1])
+    ana, key = KeyStore(str(roots / "keys.json")).create("ana", ["admin"])
+    (roots / "admin.key").write_text(key)
     reg = Registry(str(roots / "registry"))
     fit_demo(reg, rows=500, epochs=1)
     fit_demo(reg, rows=500, epochs=1)
@@ -78,6 +79,7 @@ def test_promote_rollback_stages(roots, capsys, monkeypatch):
     assert stages["production"] == 1 and stages["stages"] == {"1": "production", "2": "archived"}
     assert [(e["action"], e["actor"], e["reason"]) for e in stages["history"]] == \
         [("promote", "ana", "first"), ("promote", "ana", ""), ("rollback", "ana", "bad latency")]
+    assert {e["actor_id"] for e in stages["history"]} == {ana.identity.id}  # the key's id, not only its name
 
 
 def test_runs_list_and_show(roots, capsys):
