@@ -51,6 +51,10 @@ class MetricDef:
 _RMVS = ("model", "version", "route", "status")
 HTTP_REFUSED_METRIC = "mlgate_http_refused_total"
 AUTH_REFUSED_METRIC = "mlgate_auth_refused_total"  # label reason: unauthenticated, forbidden, rate_limited
+MODEL_LOADS_METRIC = "mlgate_model_loads_total"
+MODEL_UNLOADS_METRIC = "mlgate_model_unloads_total"
+MODEL_STATE_METRIC = "mlgate_model_version_state"
+SHADOW_DROPPED_METRIC = "mlgate_shadow_dropped_total"
 SERVING_METRICS = {m.name: m for m in (
     MetricDef("mlgate_requests_total", "counter", "Answered inference requests.", _RMVS),
     MetricDef("mlgate_rows_total", "counter", "Rows in answered inference requests.", _RMVS),
@@ -71,6 +75,14 @@ SERVING_METRICS = {m.name: m for m in (
               "Requests or connections the HTTP server refused before the app, by reason.", ("reason",)),
     MetricDef(AUTH_REFUSED_METRIC, "counter",
               "Requests refused by access control (401, 403, 429), by reason.", ("reason",)),
+    MetricDef(MODEL_LOADS_METRIC, "counter", "Model versions loaded and warmed up by the live model table, "
+              "by outcome (loaded, failed).", ("model", "outcome")),
+    MetricDef(MODEL_UNLOADS_METRIC, "counter", "Model versions unloaded after draining, by whether their "
+              "requests finished in time (drained: true, false).", ("model", "drained")),
+    MetricDef(MODEL_STATE_METRIC, "gauge", "Replicas holding a model version in a state (serving, draining, "
+              "failed: it could not be loaded or warmed up and takes no traffic).", ("model", "version", "state")),
+    MetricDef(SHADOW_DROPPED_METRIC, "counter", "Copies of requests a shadow version did not get because its "
+              "queue was full (the primary answered as always).", ("model", "version")),
     MetricDef(QUARANTINED_METRIC, "counter",
               "Unreadable files moved aside (segment, feedback) or passed over (state), by kind.", ("model", "kind")),
 )}
@@ -109,6 +121,12 @@ class MetricsRecorder:
     def set_gauge(self, name: str, labels: Labels, value: float) -> None:
         with self._lock:
             self._gauges[(name, labels)] = value
+
+    def replace_gauges(self, name: str, values: dict[Labels, float]) -> None:
+        """The series of gauge ``name`` become exactly ``values`` (others of it are gone)."""
+        with self._lock:
+            self._gauges = {k: v for k, v in self._gauges.items() if k[0] != name}
+            self._gauges.update({(name, labels): v for labels, v in values.items()})
 
     def observe(self, name: str, labels: Labels, value: float) -> None:
         self.observe_many(name, labels, (value,))

@@ -104,6 +104,8 @@ class Batcher(Generic[P, R]):
         self._task: asyncio.Task | None = None
         self._last_batch_items = 0
         self._closed = False
+        self._idle = True  # the dispatcher waits for work (no batch computing)
+        self._drained: asyncio.Event | None = None  # set when the dispatcher next finds nothing to do
 
     @property
     def queued(self) -> int:
@@ -159,6 +161,20 @@ class Batcher(Generic[P, R]):
             self._wakeup = asyncio.Event()
             self._task = asyncio.get_running_loop().create_task(self._run())
 
+    async def drain(self, timeout_s: float) -> bool:
+        """Wait until every item queued or computing now has its answer (its caller stops
+        sending new ones first); True when that happened within ``timeout_s``."""
+        if self._task is None or self._task.done() or (self._idle and not self._queue):
+            return True
+        self._drained = drained = asyncio.Event()
+        try:
+            await asyncio.wait_for(drained.wait(), timeout_s)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self._drained = None
+
     async def close(self) -> None:
         self._closed = True
         if self._task is not None:
@@ -173,8 +189,12 @@ class Batcher(Generic[P, R]):
         while True:
             if not self._queue:
                 self._last_batch_items = 0  # idle: the next request runs at once
+                self._idle = True
+                if self._drained is not None:
+                    self._drained.set()
                 self._wakeup.clear()
                 await self._wakeup.wait()
+            self._idle = False
             await asyncio.sleep(0)  # let requests already received reach the queue
             await self._maybe_wait_to_fill()
             batch = self._take()

@@ -57,6 +57,13 @@ class ServingConfig(_Strict):
     liveness_timeout_s: float = Field(default=5.0, gt=0, le=60, description="A replica is healthy when its event "
                                       "loop and every model thread answer a probe within this (Serve restarts it "
                                       "otherwise)")
+    reload_interval_s: float = Field(default=2.0, gt=0, le=3600, description="How often each replica reads "
+                                     "the registry: a new version its policy admits, a promotion, a rollback or a "
+                                     "traffic-policy change reaches traffic within this, without a restart")
+    drain_timeout_s: float = Field(default=30.0, gt=0, le=3600, description="How long a replaced version may take "
+                                   "to answer its queued and in-flight requests before it is unloaded anyway")
+    load_retry_s: float = Field(default=60.0, gt=0, le=86_400, description="A version that failed to load or warm "
+                                "up is tried again after this (doubling per failure, at most 16x)")
     prediction_log: PredictionLogConfig = Field(default_factory=lambda: PredictionLogConfig(),
                                                   description="Prediction logs")
     metrics: MetricsConfig = Field(default_factory=lambda: MetricsConfig(), description="Prometheus metrics")

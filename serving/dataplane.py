@@ -10,21 +10,28 @@ finished (:meth:`Inference.refuse`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from contracts.errors import InvalidInput, NotFound, NotReady, PayloadTooLarge
+from contracts.prometheus import SHADOW_DROPPED_METRIC, MetricsRecorder
 from registry.store import Registry
+from registry.traffic import TrafficPolicy
 from serving.batching import BatchReport
 from serving.config import ServingConfig
 from serving.model import ServedModel
 from serving.outcomes import UNKNOWN_MODEL, BatchOutcome, Observer, Outcome
 from serving.pipeline import Outputs, Prepared, concat_rows
+from serving.selection import wanted
+from serving.traffic import Router
 from serving.types import InferenceRequest, InferenceResponse, Tensor
 
 log = logging.getLogger("mlgate.serving")
 ObserverFactory = Callable[["DataPlane"], Sequence[Observer]]
+SHADOW_ROUTE = "shadow"  # the route of a shadow version's copy of a request
 
 
 class Inference:
@@ -67,7 +74,7 @@ class Inference:
         try:
             if not self.admitted:
                 self.admit(request.model, request.version, request.timeout_s)
-            model = plane.model(request.model, request.version)
+            model = plane.model(request.model, request.version, request.sticky)
             _check_requested_outputs(request, model)  # an unknown output: 400, no compute
             prepared = model.pipeline.prepare(request.inputs)
             if prepared.rows > model.row_limit:
@@ -87,9 +94,11 @@ class Inference:
         if not self.observed:  # a model built without the data plane as its listener
             plane.notify(Outcome(request, model, prepared, outputs, None, time.perf_counter() - self.started_s,
                                  self.wall_s))
+        if request.version is None and request.model in plane.routers:
+            plane.copy_to_shadows(plane.routers[request.model], request, self.wall_s)
         datatypes = model.pipeline.output_datatypes
         tensors = [Tensor(name, datatypes.get(name, "FP32"), values.shape, values) for name, values in outputs.items()]
-        return InferenceResponse(model.name, model.version, tensors, id=request.id)
+        return InferenceResponse(model.name, model.version, tensors, id=request.id, schema=model.schema)
 
     def refuse(self, request: InferenceRequest, error: Exception) -> None:
         """The transport refused the request before it could run (a bad body, admission):
@@ -103,8 +112,13 @@ class Inference:
 
 
 class DataPlane:
-    def __init__(self, models: dict[str, dict[str, ServedModel]] | None = None) -> None:
-        self.models: dict[str, dict[str, ServedModel]] = models if models is not None else {}
+    def __init__(self, models: dict[str, dict[int, ServedModel]] | None = None) -> None:
+        self.models: dict[str, dict[int, ServedModel]] = models if models is not None else {}
+        # the version answering what no canary takes (default: the newest held)
+        self.primary: dict[str, int] = {name: max(versions) for name, versions in self.models.items()}
+        self.routers: dict[str, Router] = {}  # models with a traffic policy (canaries, shadows) only
+        self.recorder: MetricsRecorder | None = None  # counts shadow copies dropped
+        self._shadows: set[asyncio.Task] = set()  # copies under way (held so they are not collected)
         self.observers: tuple[Observer, ...] = ()
         # requests inside Inference.run by (model or UNKNOWN_MODEL, route): counted here only
         self.inflight: dict[tuple[str, str], int] = {}
@@ -114,14 +128,12 @@ class DataPlane:
     def load(cls, registry: Registry, cfg: ServingConfig, observers: ObserverFactory | None = None) -> DataPlane:
         """The versions ``cfg`` serves, each reporting its batches to the plane; then
         ``observers(plane)`` (they may read the plane: its models, its in-flight counts)."""
-        names = cfg.serve_models if cfg.serve_models is not None else registry.list_models()
         plane = cls()
-        for name in names:
-            mcfg = cfg.for_model(name)
-            versions = registry.served(name, mcfg.version_policy)
-            if not versions:
+        for name, selection in wanted(registry, cfg).items():
+            if selection.primary is None:
                 raise NotFound(f"model {name!r}: no version matches its version policy")
-            plane.models[name] = {v.version: ServedModel(v, mcfg, plane) for v in versions}
+            plane.install(name, {v.version: ServedModel(v, cfg.for_model(name), plane) for v in selection.versions},
+                          selection.primary, selection.policy)
             log.info("loaded model %s versions %s", name, sorted(plane.models[name]))
         plane.observers = tuple(observers(plane)) if observers is not None else ()
         return plane
@@ -134,18 +146,69 @@ class DataPlane:
         """The whole use case for a request decoded already."""
         return await self.arrive(wall_s, started_s).run(request)
 
-    def model(self, name: str, version: str | int | None = None) -> ServedModel:
+    def install(self, name: str, versions: dict[int, ServedModel], primary: int,
+                policy: TrafficPolicy | None = None) -> None:
+        """From now on ``name`` is served by ``versions``: ``primary`` (one of them) answers
+        what ``policy``'s canaries leave, and its shadows get their copies. One step on the
+        loop: a request sees the old set or the new one, never a mix."""
+        if primary not in versions:
+            raise ValueError(f"model {name}: primary version {primary} is not among {sorted(versions)}")
+        routed = policy is not None and (policy.canaries or policy.shadows)
+        self.models[name] = versions
+        self.primary[name] = primary
+        if routed:
+            self.routers[name] = Router(name, primary, policy)
+        else:
+            self.routers.pop(name, None)
+
+    def remove(self, name: str) -> None:
+        """``name`` is no longer served (its versions drain where they are)."""
+        self.models.pop(name, None)
+        self.primary.pop(name, None)
+        self.routers.pop(name, None)
+
+    def model(self, name: str, version: str | int | None = None, sticky: str | None = None) -> ServedModel:
         """The served version ``version`` of ``name`` (as a client names it, e.g. a URL's
-        ``versions/3``, or the number), else its newest."""
+        ``versions/3``, or the number), else the one its traffic policy picks (by ``sticky``,
+        the caller's key, when the policy has one), else its primary."""
         versions = self.models.get(name)
         if not versions:
             raise NotFound(f"unknown model {name!r}")
         if version is None:
-            return versions[max(versions)]
+            router = self.routers.get(name)
+            if router is None:
+                return versions[self.primary[name]]
+            # a canary that is not (yet) loaded: its share goes to the primary
+            return versions.get(router.choose(sticky)) or versions[self.primary[name]]
         served = versions.get(version if type(version) is int else _version_number(version))
         if served is None:
             raise NotFound(f"model {name!r} version {version!r} is not served (served: {sorted(versions)})")
         return served
+
+    def copy_to_shadows(self, router: Router, request: InferenceRequest, wall_s: float) -> None:
+        """Send copies of an answered ``request`` to the shadow versions its router draws:
+        each runs as a request of its own (route ``shadow``, the primary's request id), is
+        observed (metrics, prediction log) and never returned. A shadow whose queue is full
+        gets no copy (counted); nothing a shadow does reaches the primary's caller."""
+        versions = self.models.get(request.model, {})
+        for version in router.shadow_targets():
+            shadow = versions.get(version)
+            if shadow is None:
+                continue
+            if shadow.batcher.queued >= shadow.batcher.max_queue_size:
+                if self.recorder is not None:
+                    self.recorder.inc(SHADOW_DROPPED_METRIC, (shadow.name, str(version)))
+                continue
+            copy = replace(request, version=str(version), route=SHADOW_ROUTE, outputs=None)
+            task = asyncio.get_running_loop().create_task(self._shadow(copy, wall_s))
+            self._shadows.add(task)
+            task.add_done_callback(self._shadows.discard)
+
+    async def _shadow(self, request: InferenceRequest, wall_s: float) -> None:
+        try:
+            await self.arrive(wall_s).run(request)
+        except Exception:  # noqa: BLE001 - observed as the shadow's outcome; never the caller's
+            pass
 
     def served_versions(self, name: str) -> frozenset[str]:
         """The versions of ``name`` served, as clients write them."""

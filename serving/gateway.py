@@ -10,15 +10,18 @@ import asyncio
 import logging
 import os
 import socket
+from concurrent.futures import ThreadPoolExecutor
 
 from contracts.clock import Clock, wall_clock_s
 from contracts.prometheus import AUTH_REFUSED_METRIC, HTTP_REFUSED_METRIC, LocalHub, MetricsPusher, MetricsRecorder
+from contracts.replicas import remove_status, write_status
 from registry.store import Registry
 from serving.config import ServingConfig
 from serving.dataplane import DataPlane
 from serving.http.app import GatewayApp
 from serving.http.errors import JSON
 from serving.http.server import ServerThread
+from serving.live import HEARTBEAT_S, LiveModels
 from serving.observers import ErrorLogObserver, MetricsObserver, PredictionLogObserver
 from serving.predlog import PredictionLogWriter
 
@@ -48,6 +51,9 @@ class Gateway:
             if cfg.metrics.enabled else None
         self.writer: PredictionLogWriter | None = None
         self.dataplane: DataPlane | None = None
+        self.live: LiveModels | None = None
+        self.auth = None  # access.authenticator.Authenticator, or None with auth off
+        self._status_writes = ThreadPoolExecutor(1, thread_name_prefix="replica-status")
         self.server = server_class(self._build_app, cfg.host, cfg.port if port is None else port,
                                    cfg.max_body_bytes, on_stop=self._on_stop, limits=cfg.http,
                                    on_refused=lambda reason: self.recorder.inc(HTTP_REFUSED_METRIC, (reason,)),
@@ -60,9 +66,12 @@ class Gateway:
         if self.cfg.prediction_log.enabled and self.log_root:
             self.writer = PredictionLogWriter(self.log_root, self.cfg.prediction_log, self.recorder)
         self.dataplane = DataPlane.load(self.registry, self.cfg, self._observers)
-        # the hub keeps the series of these versions only; it forgets a replica silent for 10 pushes
-        self.recorder.set_served([(name, str(v)) for name, versions in self.dataplane.models.items() for v in versions],
-                                 ttl_s=max(30.0, 10 * self.cfg.metrics.push_interval_s))
+        self.dataplane.recorder = self.recorder
+        self._served_changed()
+        self.live = LiveModels(self.dataplane, self.registry, self.cfg, recorder=self.recorder,
+                               on_change=self._served_changed, on_state=self._report_status, clock=self.clock)
+        self.live.start()
+        self.auth = self._authenticator()
         extra_post = {}
         if self.writer is not None:  # feedback labels name logged predictions: needs the log
             from serving.feedback import FeedbackHandler
@@ -71,8 +80,25 @@ class Gateway:
             extra_post["feedback"] = FeedbackHandler(self.log_root, schema_of, flush=self.writer.flush,
                                                      clock=self.clock, recorder=self.recorder)
         return GatewayApp(self.dataplane, self.cfg.max_body_bytes, extra_get={"metrics": self._metrics},
-                          extra_post=extra_post, clock=self.clock, auth=self._authenticator(),
+                          extra_post=extra_post, clock=self.clock, auth=self.auth,
                           on_refused=lambda reason: self.recorder.inc(AUTH_REFUSED_METRIC, (reason,)))
+
+    def _served_changed(self) -> None:
+        # the hub keeps the series of these versions only; it forgets a replica silent for 10 pushes
+        # (draining versions still answer: their series stay until they are unloaded)
+        served = {(name, str(v)) for name, versions in self.dataplane.models.items() for v in versions}
+        if self.live is not None:
+            served |= {(name, str(v)) for name, v in self.live.draining}
+        self.recorder.set_served(served, ttl_s=max(30.0, 10 * self.cfg.metrics.push_interval_s))
+
+    def _report_status(self, status: dict) -> None:
+        """The live table's state, for ``mlgate models status``: written in order, off the loop."""
+        if self.log_root is None:
+            return
+        record = {"source": self.source, "host": socket.gethostname(), "pid": os.getpid(),
+                  "address": f"{self.cfg.host}:{self.server.port}", "updated_at": self.clock(),
+                  "heartbeat_s": self.live.heartbeat_s if self.live is not None else HEARTBEAT_S, "models": status}
+        self._status_writes.submit(_write_status_quietly, self.log_root, self.source, record)
 
     def _authenticator(self):
         """Who may do what on this replica (None with ``serving.auth.enabled: false``)."""
@@ -87,7 +113,7 @@ class Gateway:
     def _observers(self, plane: DataPlane) -> list:
         """What hears every answered request: the error log, the metrics (reading the plane's
         in-flight counts and served versions), the prediction log."""
-        known = set(plane.models)
+        known = plane.models  # live: the names served now
         observers: list = [ErrorLogObserver(self.cfg.metrics.log_error_inputs)]
         if self.cfg.metrics.enabled:
             observers.append(MetricsObserver(self.recorder, known, plane.inflight, plane.served_versions))
@@ -102,12 +128,19 @@ class Gateway:
         return 200, [PROMETHEUS], text.encode()
 
     async def _on_stop(self) -> None:
+        if self.live is not None:
+            await self.live.close()
+        self._status_writes.shutdown(wait=True)
+        if self.log_root is not None:
+            await asyncio.to_thread(remove_status, self.log_root, self.source)
         if self.dataplane is not None:
             await self.dataplane.close()
         if self.writer is not None:
             self.writer.close()
         if self.pusher is not None:
             self.pusher.close()
+        if self.auth is not None:  # stops its JWKS refresh (waits for a fetch under way: off the loop)
+            await asyncio.to_thread(self.auth.close)
 
     @property
     def port(self) -> int:
@@ -127,6 +160,13 @@ class Gateway:
 
     def stop(self) -> None:
         self.server.stop()
+
+
+def _write_status_quietly(root: str, source: str, record: dict) -> None:
+    try:
+        write_status(root, source, record)
+    except OSError:
+        log.warning("cannot write this replica's status under %s", root, exc_info=True)
 
 
 def _reset_nice() -> None:

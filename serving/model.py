@@ -22,16 +22,19 @@ class BatchListener(Protocol):
 
 
 class ServedModel:
-    def __init__(self, version: ModelVersion, cfg: ModelServingConfig, listener: BatchListener | None = None) -> None:
-        """``listener.batch_done(model, report)`` hears every batch this version computes."""
-        self.pipeline = ModelPipeline(version, cfg.device, cfg.precision, cfg.cuda_graph_batch_sizes)
+    def __init__(self, version: ModelVersion, cfg: ModelServingConfig, listener: BatchListener | None = None,
+                 *, pipeline: ModelPipeline | None = None, compute_thread: ThreadPoolExecutor | None = None) -> None:
+        """``listener.batch_done(model, report)`` hears every batch this version computes.
+        Loads and warms up ``version`` in the calling thread, unless :meth:`load` did it
+        already (``pipeline``, on ``compute_thread``)."""
+        self.pipeline = pipeline if pipeline is not None else _loaded(version, cfg)
         self.name = self.pipeline.name
         self.version = self.pipeline.version
         self.schema = self.pipeline.schema
         self.cfg = cfg
         self.row_limit = cfg.row_limit
         # the one thread that computes this version (batches, warm-up, the liveness probe)
-        self.compute_thread = ThreadPoolExecutor(1, thread_name_prefix=f"model-{self.name}-{self.version}")
+        self.compute_thread = compute_thread or _compute_thread(version)
         self.batcher: Batcher[Prepared, Outputs] = Batcher(
             self.pipeline.predict_split,
             self.compute_thread,
@@ -40,15 +43,49 @@ class ServedModel:
             max_queue_size=cfg.max_queue_size,
             on_batch=partial(listener.batch_done, self) if listener is not None else None,
         )
-        self.pipeline.warm_up((1, cfg.max_batch_size))
+
+    @classmethod
+    async def load(cls, version: ModelVersion, cfg: ModelServingConfig,
+                   listener: BatchListener | None = None) -> ServedModel:
+        """``version`` read, loaded and warmed up on its own compute thread, off the event
+        loop, then put behind a batcher on this loop: ready for traffic when this returns.
+        A failure (a damaged file, a model that cannot run its warm-up) raises, and the
+        thread is gone."""
+        thread = _compute_thread(version)
+        try:
+            pipeline = await asyncio.get_running_loop().run_in_executor(thread, _loaded, version, cfg)
+        except BaseException:
+            thread.shutdown(wait=False)
+            raise
+        return cls(version, cfg, listener, pipeline=pipeline, compute_thread=thread)
 
     async def probe(self) -> None:
         """Returns once the model's thread has run a no-op (behind at most the batch it computes)."""
         await asyncio.get_running_loop().run_in_executor(self.compute_thread, _nothing)
 
+    async def drain(self, timeout_s: float) -> bool:
+        """Wait until the requests queued or computing now are answered (the caller routes no
+        new ones here first); True when that took at most ``timeout_s``."""
+        return await self.batcher.drain(timeout_s)
+
     async def close(self) -> None:
         await self.batcher.close()
-        self.compute_thread.shutdown(wait=True)
+        await asyncio.get_running_loop().run_in_executor(None, partial(self.compute_thread.shutdown, wait=True))
+
+
+def warm_up_sizes(cfg: ModelServingConfig) -> tuple[int, ...]:
+    """The batch sizes a version runs before its first request: one row, a full batch."""
+    return (1, cfg.max_batch_size)
+
+
+def _compute_thread(version: ModelVersion) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(1, thread_name_prefix=f"model-{version.name}-{version.version}")
+
+
+def _loaded(version: ModelVersion, cfg: ModelServingConfig) -> ModelPipeline:
+    pipeline = ModelPipeline(version, cfg.device, cfg.precision, cfg.cuda_graph_batch_sizes)
+    pipeline.warm_up(warm_up_sizes(cfg))
+    return pipeline
 
 
 def _nothing() -> None:

@@ -33,7 +33,7 @@ class MetricsObserver:
     recorder) turns them into counters and histograms in bulk. ``inflight``: the data
     plane's count of requests in flight (read at each drain)."""
 
-    def __init__(self, recorder: MetricsRecorder, known_models: set[str],
+    def __init__(self, recorder: MetricsRecorder, known_models: Collection[str],
                  inflight: dict[tuple[str, str], int] | None = None,
                  served_versions: Callable[[str], Collection[str]] | None = None) -> None:
         """Only served names become label values: a model not in ``known_models`` is
@@ -280,7 +280,7 @@ class PredictionBuffer:
 class PredictionLogObserver:
     """Every answered request of a served model goes to the prediction log's buffer as it is."""
 
-    def __init__(self, buffer: PredictionBuffer, known_models: set[str]) -> None:
+    def __init__(self, buffer: PredictionBuffer, known_models: Collection[str]) -> None:
         self.buffer = buffer
         self.known = known_models
 

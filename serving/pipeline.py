@@ -144,7 +144,28 @@ class ModelPipeline:
         return tuple(abs(d) for d in self.schema.inputs[0].shape)
 
     def warm_up(self, batch_sizes: tuple[int, ...] = (1,)) -> None:
+        """Run the runner at each batch size (and its CUDA graph buckets), then whole batches
+        built from the schema through preprocessing, the runner and postprocessing, so the
+        first real request finds every path compiled and every buffer allocated."""
         self.runner.warm_up(self.row_shape, batch_sizes)
+        for rows in sorted(set(batch_sizes)):
+            self.predict_split([self.synthetic(rows)])
+
+    def synthetic(self, rows: int) -> Prepared:
+        """A valid payload of ``rows`` rows made from the schema alone: numeric features 0,
+        categorical ones the first training category (missing when none was seen)."""
+        if self.schema.kind == "tensor":
+            spec = self.schema.inputs[0]
+            return Prepared(rows, tensor=np.zeros((rows, *(abs(d) for d in spec.shape)), dtype=spec.numpy_dtype))
+        columns = {}
+        for spec in self.schema.inputs:
+            if spec.categorical:
+                encoding = self.preprocessor.categorical.get(spec.name) if self.preprocessor is not None else None
+                value = encoding.categories[0] if encoding is not None and encoding.categories else None
+                columns[spec.name] = np.full(rows, value, dtype=object)
+            else:
+                columns[spec.name] = np.zeros(rows, dtype=np.float64)
+        return Prepared(rows, columns=columns)
 
     def inputs(self, batch: Sequence[Prepared]) -> dict[str, np.ndarray]:
         """The validated inputs of several payloads, concatenated in order, by input name."""

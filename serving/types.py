@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from registry.schema import ModelSchema
+
 
 @dataclass
 class Tensor:
@@ -42,6 +44,7 @@ class InferenceRequest:
     route: str = "v2"
     request_id: str = ""  # server-side id: the client's id, or one the transport generated
     identity: str | None = None  # who sent it (access.identity.Identity.id); None: access control off
+    sticky: str | None = None  # the caller's key for sticky version assignment (the traffic policy's sticky_key)
 
 
 @dataclass
@@ -51,3 +54,4 @@ class InferenceResponse:
     outputs: list[Tensor]
     id: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
+    schema: ModelSchema | None = None  # the answering version's (it may be unloaded by the time it is encoded)

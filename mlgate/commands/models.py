@@ -6,6 +6,7 @@ import argparse
 import json
 
 from mlgate.commands import config_of
+from mlgate.commands.model_status import add_status_command
 
 
 def _registry(args: argparse.Namespace, cfg=None):
@@ -49,8 +50,8 @@ def _promote(args: argparse.Namespace) -> int:
     cfg = config_of(args)
     detail = {"reason": args.reason or "", "force": args.force, "on_behalf_of": args.by}
     with admin_action(cfg, args.token_file, "models.promote", f"{args.name}/{args.version}", detail) as act:
-        event = _registry(args, cfg).promote(args.name, args.version, actor=act.identity.name, reason=args.reason or "",
-                                        force=args.force)
+        event = _registry(args, cfg).promote(args.name, args.version, actor=act.identity.name,
+                                             actor_id=act.identity.id, reason=args.reason or "", force=args.force)
         act.detail.update(stage_seq=event.seq, previous_production=event.previous_production, forced=event.forced)
     forced = " (forced past a failed gate)" if event.forced else ""
     previous = f"; version {event.previous_production} archived" if event.previous_production else ""
@@ -64,7 +65,8 @@ def _rollback(args: argparse.Namespace) -> int:
     cfg = config_of(args)
     with admin_action(cfg, args.token_file, "models.rollback", args.name,
                       {"reason": args.reason, "on_behalf_of": args.by}) as act:
-        event = _registry(args, cfg).rollback(args.name, actor=act.identity.name, reason=args.reason)
+        event = _registry(args, cfg).rollback(args.name, actor=act.identity.name, actor_id=act.identity.id,
+                                              reason=args.reason)
         act.detail.update(stage_seq=event.seq, version=event.version, previous_production=event.previous_production)
     print(f"{event.model} rolled back: version {event.version} is production again "
           f"(version {event.previous_production} archived)")
@@ -123,3 +125,4 @@ def register(sub) -> None:
     p.add_argument("--preprocessor", help="fitted preprocessor JSON (tabular models)")
     p.set_defaults(fn=_register)
     _stage_commands(msub)
+    add_status_command(msub)

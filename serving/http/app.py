@@ -32,6 +32,7 @@ _POST_KINDS = {"infer", "predict", "feedback"}
 _INFER_KINDS = {"infer": "v2", "predict": "plain"}
 _INFER_SCOPED = {"infer", "predict", "model_meta"}  # routes that need infer:MODEL
 REQUEST_ID_HEADER = b"x-request-id"
+MODEL_VERSION_HEADER = b"x-model-version"  # the version that answered
 OFFLOAD_DECODE_BYTES = 256 * 1024  # bodies larger than this are decoded on a worker thread
 AUTHORIZATION = b"authorization"
 
@@ -167,6 +168,8 @@ class GatewayApp:
             else:
                 request = decode(route, headers, body)
             request.identity = identity.id if identity is not OPEN else None
+            if route.version is None and route.model in self.dp.routers:  # a traffic policy routes it
+                request.sticky = self.dp.routers[route.model].sticky_value(headers, request.parameters)
             if header_timeout_s is not None:  # the smallest deadline wins
                 request.timeout_s = header_timeout_s if request.timeout_s is None else \
                     min(request.timeout_s, header_timeout_s)
@@ -179,18 +182,20 @@ class GatewayApp:
             response = await call.run(request)
         except Exception as exc:  # noqa: BLE001 - mapped in one place
             return _with_id(error_response(exc, request.request_id, route.model), request.request_id)
+        answered = [(REQUEST_ID_HEADER, request.request_id.encode()),
+                    (MODEL_VERSION_HEADER, str(response.model_version).encode())]
         if route.kind == "predict":
-            model = self.dp.model(response.model_name, response.model_version)
             outputs = {t.name: t.data for t in response.outputs}
-            body = plain.encode_predictions(outputs, model.schema, model.name, model.version, request.id)
-            return 200, [JSON, (REQUEST_ID_HEADER, request.request_id.encode())], body
+            body = plain.encode_predictions(outputs, response.schema, response.model_name, response.model_version,
+                                            request.id)
+            return 200, [JSON, *answered], body
         payload, json_length = protocol.encode_infer_response(
             response, requested=request.outputs, binary_default=request.binary_output_default
         )
         if json_length is None:
-            return 200, [JSON, (REQUEST_ID_HEADER, request.request_id.encode())], payload
+            return 200, [JSON, *answered], payload
         return 200, [(b"content-type", b"application/octet-stream"), (HEADER_LENGTH, str(json_length).encode()),
-                     (REQUEST_ID_HEADER, request.request_id.encode())], payload
+                     *answered], payload
 
     def _decode_v2(self, route: Route, headers: dict, body: bytes) -> InferenceRequest:
         request = protocol.decode_infer_request(body, model=route.model, version=route.version,

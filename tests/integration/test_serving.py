@@ -25,6 +25,7 @@ from torch import nn
 from registry import FeatureSpec, ModelSchema, OutputSpec, Registry
 from registry.torch_io import register_torch_model
 from tests.conftest import free_port
+from tests.models import MLP_SCHEMA, mlp
 from tests.polling import until, wait_ready
 from tests.reference import ROW, demo_doc, demo_rows, labels_of, reference_probabilities, reference_tensor, v2_inputs
 
@@ -50,14 +51,6 @@ class Slow(nn.Module):
         return x * 2.0 + h.mean() * 0.0
 
 
-def mlp(seed: int) -> nn.Module:
-    torch.manual_seed(seed)
-    return nn.Sequential(nn.Linear(32, 16), nn.ReLU(), nn.Linear(16, 3), nn.Softmax(dim=-1))
-
-
-MLP_SCHEMA = ModelSchema(kind="tensor", task="classification",
-                         inputs=(FeatureSpec(name="x", datatype="FP32", shape=(32,)),),
-                         outputs=ModelSchema.classifier_outputs(3), class_labels=("a", "b", "c"))
 SLOW_SCHEMA = ModelSchema(kind="tensor", task="regression",
                           inputs=(FeatureSpec(name="x", datatype="FP32", shape=(4,)),),
                           outputs=(OutputSpec(name="y", datatype="FP32", shape=(4,)),))

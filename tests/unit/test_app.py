@@ -14,15 +14,14 @@ from types import SimpleNamespace
 import numpy as np
 import orjson
 import pytest
-import torch
-from torch import nn
 
 from contracts.errors import DeadlineExceeded, InvalidInput
-from registry import FeatureSpec, ModelSchema, Registry
+from registry import Registry
 from registry.torch_io import register_torch_model
 from serving.config import ServingConfig
 from serving.dataplane import DataPlane
 from serving.http.app import GatewayApp
+from tests.models import MLP_SCHEMA, mlp, publish_copy
 from tests.reference import ROW, demo_doc, demo_rows, labels_of, reference_probabilities, reference_tensor, v2_inputs
 
 httpclient = pytest.importorskip("tritonclient.http")
@@ -68,18 +67,6 @@ async def asgi(app, method: str, path: str, body: bytes = b"", headers: dict | N
     return Reply(start["status"], hdrs, body_msg.get("body", b""))
 
 
-def publish_copy(reg: Registry, source, name: str) -> None:
-    reg.publish(name, {f: source.read(f) for f in source.manifest["files"] if f != "manifest.json"})
-
-
-def mlp(seed: int) -> nn.Module:
-    torch.manual_seed(seed)
-    return nn.Sequential(nn.Linear(32, 16), nn.ReLU(), nn.Linear(16, 3), nn.Softmax(dim=-1))
-
-
-MLP_SCHEMA = ModelSchema(kind="tensor", task="classification",
-                         inputs=(FeatureSpec(name="x", datatype="FP32", shape=(32,)),),
-                         outputs=ModelSchema.classifier_outputs(3), class_labels=("a", "b", "c"))
 
 
 @pytest.fixture(scope="module")

@@ -453,3 +453,41 @@ def test_the_report_hears_each_answered_item_once_with_its_tag_and_the_whole_bat
         for cid, result in zip(ids, results):
             np.testing.assert_array_equal(result, expected(cid, payload(cid, 1 if cid in (0, 6) else 2)[1]))
     np.testing.assert_array_equal(last, expected(6, payload(6, 1)[1]))
+
+
+def test_drain_returns_once_the_queued_and_computing_items_are_answered(executor):
+    fn = Recorder(gate_first=1)
+    b = Batcher(fn, executor, max_batch_size=1)
+
+    async def main():
+        assert await b.drain(SAFETY_S)  # never used: drained at once
+        first = asyncio.ensure_future(b.submit((1, np.array([1.0])), 1))
+        await entered(fn)  # computing, blocked on the gate
+        queued = [asyncio.ensure_future(b.submit((c, np.array([1.0])), 1)) for c in (2, 3)]
+        await until(lambda: b.queued == 2)
+        drain = asyncio.ensure_future(b.drain(SAFETY_S))
+        await asyncio.sleep(0)
+        assert not drain.done()
+        fn.release.set()
+        assert await drain
+        assert all(q.done() for q in [first, *queued]) and b.queued == 0
+        assert await b.drain(SAFETY_S)  # idle now: at once
+        await b.close()
+
+    run(main())
+    assert fn.seen == [1, 2, 3]
+
+
+def test_drain_gives_up_after_its_timeout_and_the_items_still_get_answers(executor):
+    fn = Recorder(gate_first=1)
+    b = Batcher(fn, executor, max_batch_size=1)
+
+    async def main():
+        first = asyncio.ensure_future(b.submit((1, np.array([1.0])), 1))
+        await entered(fn)
+        assert await b.drain(0.0) is False
+        fn.release.set()
+        assert (await first).tolist() == [11.0]
+        await b.close()
+
+    run(main())
