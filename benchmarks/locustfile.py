@@ -12,7 +12,11 @@ Scenarios (``--scenario``), each one user class, picked by the load shape:
   those count as successes under their own name, ``bad input [400 expected]``;
 * ``ramp``    v2 JSON with a deadline (``--deadline-ms``), users ramping from
   ``--ramp-start-users`` to ``--ramp-max-users`` (past capacity): 503 with Retry-After
-  is load shedding, counted as ``[503 shed]``; 504 as ``[504 deadline]``.
+  is load shedding, counted as ``[503 shed]``; 504 as ``[504 deadline]``;
+* ``rollout`` v2 JSON while ``benchmarks/rollout_driver.py`` changes what serves the model
+  (new version, promote, rollback, canary 25% and 50%, policy cleared, promote) through
+  the CLI, after ``--steady-s`` of steady traffic: any non-2xx answer, a step that does not
+  reach every replica, or a p99 while changing above 2x the steady p99 fails the run.
 
 Credentials: every request sends ``Authorization: Bearer`` with the key from ``--token``,
 ``MLGATE_TOKEN`` or ``--token-file`` (``MLGATE_TOKEN_FILE``); it needs ``infer:MODEL`` and,
@@ -64,17 +68,21 @@ PAYLOADS: dict[str, object] = {}
 MEMORY: list[tuple[float, int]] = []
 SERVER_LATENCY: dict[str, dict[float, float]] = {}  # "start"/"end" -> le -> cumulative count
 AUTH: dict[str, str] = {}  # the Authorization header every request sends (empty: none)
+ROLLOUT: list = []  # the rollout scenario's driver (benchmarks/rollout_driver.py), once started
 
 
 @events.init_command_line_parser.add_listener
 def _options(parser) -> None:
-    parser.add_argument("--scenario", choices=["v2json", "v2binary", "plain", "mixed", "ramp"], default="v2json",
+    parser.add_argument("--scenario", choices=["v2json", "v2binary", "plain", "mixed", "ramp", "rollout"],
+                        default="v2json",
                         help="which load to generate")
     parser.add_argument("--model", default="demo", help="served model to call")
     parser.add_argument("--bad-share", type=float, default=0.1, help="mixed: share of bad inputs (expect 400)")
     parser.add_argument("--slo-p99-ms", type=float, default=200.0, help="fail when admitted p99 is above")
     parser.add_argument("--max-fail-ratio", type=float, default=0.01, help="fail when unexpected failures exceed")
     parser.add_argument("--deadline-ms", type=float, default=1000.0, help="ramp: X-Mlgate-Timeout-Ms per request")
+    parser.add_argument("--steady-s", type=float, default=10.0,
+                        help="rollout: seconds of steady traffic before the first change (the baseline p99)")
     parser.add_argument("--ramp-start-users", type=int, default=4)
     parser.add_argument("--ramp-max-users", type=int, default=512, help="ramp: users at the end (past capacity)")
     parser.add_argument("--max-memory-growth-mib", type=float, default=256.0,
@@ -219,8 +227,16 @@ class RampUser(_MlgateUser):
                    {"Content-Type": "application/json", "X-Mlgate-Timeout-Ms": f"{ms:g}"}, shed_ok=True)
 
 
+class RolloutUser(_MlgateUser):
+    """v2 JSON, named by the rollout's phase (steady, changing, settled)."""
+
+    def run_one(self) -> None:
+        self._send(self.infer_path, self.p["v2json"], f"v2 json [{ROLLOUT[0].phase}]",
+                   {"Content-Type": "application/json"})
+
+
 SCENARIOS = {"v2json": V2JsonUser, "v2binary": V2BinaryUser, "plain": PlainJsonUser, "mixed": MixedUser,
-             "ramp": RampUser}
+             "ramp": RampUser, "rollout": RolloutUser}
 
 
 class ScenarioShape(LoadTestShape):
@@ -250,6 +266,12 @@ def _on_start(environment, **_) -> None:
     PAYLOADS.update(build_payloads(environment.host.rstrip("/"), environment.parsed_options.model))
     SERVER_LATENCY["start"] = server_latency_buckets(environment.host.rstrip("/"), environment.parsed_options.model)
     gevent.spawn(_sample_memory, environment.host.rstrip("/"))
+    opts = environment.parsed_options
+    if opts.scenario == "rollout":
+        from benchmarks.rollout_driver import RolloutDriver
+
+        ROLLOUT.append(RolloutDriver(opts.model, opts.token_file or None, opts.steady_s))
+        ROLLOUT[0].start()
 
 
 def server_latency_buckets(host: str, model: str) -> dict[float, float]:
@@ -363,6 +385,11 @@ def _on_quitting(environment, **_) -> None:
     SERVER_LATENCY["end"] = server_latency_buckets(environment.host.rstrip("/"), environment.parsed_options.model)
     s = summarise(environment)
     problems = verdict(s)
+    if ROLLOUT:
+        p99 = {phase: entry.get_response_time_percentile(0.99) for (name, _), entry in environment.stats.entries.items()
+               for phase in ("steady", "changing", "settled") if name == f"v2 json [{phase}]"}
+        s["rollout"] = {"steps": ROLLOUT[0].steps, "p99_ms_by_phase": p99}
+        problems += ROLLOUT[0].verdict(p99, environment.stats.total.num_failures)
     s["passed"], s["problems"] = not problems, problems
     prefix = environment.parsed_options.csv_prefix
     if prefix:

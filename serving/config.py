@@ -62,6 +62,10 @@ class ServingConfig(_Strict):
                                      "traffic-policy change reaches traffic within this, without a restart")
     drain_timeout_s: float = Field(default=30.0, gt=0, le=3600, description="How long a replaced version may take "
                                    "to answer its queued and in-flight requests before it is unloaded anyway")
+    max_loaded_models: int | None = Field(default=None, ge=1, description="Models one replica holds at most "
+                                          "(multiplexing): a model not held is loaded on its first request (callers "
+                                          "wait on one load, within their deadline) and the least recently used one "
+                                          "is unloaded to make room; None: every served model stays loaded")
     load_retry_s: float = Field(default=60.0, gt=0, le=86_400, description="A version that failed to load or warm "
                                 "up is tried again after this (doubling per failure, at most 16x)")
     prediction_log: PredictionLogConfig = Field(default_factory=lambda: PredictionLogConfig(),

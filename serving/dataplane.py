@@ -11,9 +11,10 @@ finished (:meth:`Inference.refuse`).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
 from contracts.errors import InvalidInput, NotFound, NotReady, PayloadTooLarge
@@ -74,6 +75,8 @@ class Inference:
         try:
             if not self.admitted:
                 self.admit(request.model, request.version, request.timeout_s)
+            if plane.loader is not None:  # multiplexing: held models by recency, the others loaded on demand
+                await plane.ensure(request.model, self._left_s(request.timeout_s))
             model = plane.model(request.model, request.version, request.sticky)
             _check_requested_outputs(request, model)  # an unknown output: 400, no compute
             prepared = model.pipeline.prepare(request.inputs)
@@ -106,6 +109,9 @@ class Inference:
         self.plane.notify(Outcome(request, None, None, None, error, time.perf_counter() - self.started_s,
                                   self.wall_s))
 
+    def _left_s(self, timeout_s: float | None) -> float | None:
+        return None if timeout_s is None else max(0.0, self._deadline(timeout_s) - time.monotonic())
+
     def _deadline(self, timeout_s: float) -> float:
         """A ``time.monotonic()`` deadline ``timeout_s`` after arrival (not after decoding)."""
         return time.monotonic() - (time.perf_counter() - self.started_s) + timeout_s
@@ -119,6 +125,10 @@ class DataPlane:
         self.routers: dict[str, Router] = {}  # models with a traffic policy (canaries, shadows) only
         self.recorder: MetricsRecorder | None = None  # counts shadow copies dropped
         self._shadows: set[asyncio.Task] = set()  # copies under way (held so they are not collected)
+        # multiplexing (serving.max_loaded_models): loads a model not held, within a time; None: all held
+        self.loader: Callable[[str, float | None], Awaitable[None]] | None = None
+        self.used: dict[str, int] = {}  # model -> tick of its last request (with a loader only)
+        self._ticks = itertools.count(1)
         self.observers: tuple[Observer, ...] = ()
         # requests inside Inference.run by (model or UNKNOWN_MODEL, route): counted here only
         self.inflight: dict[tuple[str, str], int] = {}
@@ -129,7 +139,8 @@ class DataPlane:
         """The versions ``cfg`` serves, each reporting its batches to the plane; then
         ``observers(plane)`` (they may read the plane: its models, its in-flight counts)."""
         plane = cls()
-        for name, selection in wanted(registry, cfg).items():
+        held = list(wanted(registry, cfg).items())[:cfg.max_loaded_models]  # with multiplexing: the first ones
+        for name, selection in held:
             if selection.primary is None:
                 raise NotFound(f"model {name!r}: no version matches its version policy")
             plane.install(name, {v.version: ServedModel(v, cfg.for_model(name), plane) for v in selection.versions},
@@ -164,6 +175,7 @@ class DataPlane:
     def remove(self, name: str) -> None:
         """``name`` is no longer served (its versions drain where they are)."""
         self.models.pop(name, None)
+        self.used.pop(name, None)
         self.primary.pop(name, None)
         self.routers.pop(name, None)
 
@@ -184,6 +196,20 @@ class DataPlane:
         if served is None:
             raise NotFound(f"model {name!r} version {version!r} is not served (served: {sorted(versions)})")
         return served
+
+    async def ensure(self, name: str, within_s: float | None) -> None:
+        """With multiplexing: ``name`` held when this returns (loaded now if it was not; a
+        model the registry lacks stays absent: a 404 when used), its use recorded."""
+        if self.loader is None:
+            return
+        if name not in self.models:
+            await self.loader(name, within_s)
+        self.touch(name)
+
+    def touch(self, name: str) -> None:
+        """``name`` was just used (or loaded): the last to be unloaded to make room."""
+        if name in self.models:  # never a name a client made up: the map stays as small as the table
+            self.used[name] = next(self._ticks)
 
     def copy_to_shadows(self, router: Router, request: InferenceRequest, wall_s: float) -> None:
         """Send copies of an answered ``request`` to the shadow versions its router draws:

@@ -20,6 +20,7 @@ from serving.config import ServingConfig
 from serving.dataplane import DataPlane
 from serving.http.app import GatewayApp
 from serving.http.errors import JSON
+from serving.http.repository import RepositoryHandlers
 from serving.http.server import ServerThread
 from serving.live import HEARTBEAT_S, LiveModels
 from serving.observers import ErrorLogObserver, MetricsObserver, PredictionLogObserver
@@ -72,7 +73,7 @@ class Gateway:
                                on_change=self._served_changed, on_state=self._report_status, clock=self.clock)
         self.live.start()
         self.auth = self._authenticator()
-        extra_post = {}
+        extra_post = RepositoryHandlers(self.live.repository).handlers()
         if self.writer is not None:  # feedback labels name logged predictions: needs the log
             from serving.feedback import FeedbackHandler
 

@@ -26,6 +26,7 @@ from registry.traffic import TrafficPolicy
 from serving.config import ServingConfig
 from serving.dataplane import DataPlane
 from serving.model import ServedModel
+from serving.multiplex import Repository
 from serving.selection import Selection, wanted
 
 log = logging.getLogger("mlgate.serving.live")
@@ -65,6 +66,12 @@ class LiveModels:
         self.failures: dict[tuple[str, int], LoadFailure] = {}
         self.draining: dict[tuple[str, int], asyncio.Task] = {}
         self._task: asyncio.Task | None = None
+        self.available: dict[str, Selection] = {}  # what the registry offered at the last pass
+        self.held_out: set[str] = set()  # unloaded by an admin: not loaded again until an admin loads it
+        self._loading: dict[str, asyncio.Task] = {}  # on-demand loads under way, one per model
+        self.repository = Repository(self)
+        if cfg.max_loaded_models is not None:
+            plane.loader = self.repository.ensure
         self._publish_state()
 
     def start(self) -> None:
@@ -85,8 +92,11 @@ class LiveModels:
         """One pass: load what is wanted and missing, switch, drain and unload what is not.
         True when the table (its versions, primary or traffic policy) changed."""
         target = await asyncio.to_thread(wanted, self.registry, self.cfg)
+        self.available = target
         changed = False
         for name, selection in target.items():
+            if name in self.held_out or (self.cfg.max_loaded_models is not None and name not in self.plane.models):
+                continue  # unloaded by an admin, or multiplexed and not held: loaded on demand
             changed |= await self._sync_model(name, selection)
         for name in [n for n in self.plane.models if n not in target]:
             log.info("model %s is no longer served (gone from the registry or from serving.serve_models)", name)
@@ -208,7 +218,8 @@ class LiveModels:
 
     async def close(self) -> None:
         """Stop following; wait for the drains under way (the plane closes the rest)."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        for task in [self._task, *self._loading.values()]:
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         await asyncio.gather(*self.draining.values(), return_exceptions=True)

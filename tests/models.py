@@ -18,6 +18,11 @@ def mlp(seed: int, width: int = 32) -> nn.Module:
     return nn.Sequential(nn.Linear(width, 16), nn.ReLU(), nn.Linear(16, 3), nn.Softmax(dim=-1))
 
 
+def promote_by_hand(reg: Registry, version: int, name: str = "mlp"):
+    """Promote a version registered by hand (ungated: no evaluation), as an admin would: forced, with a reason."""
+    return reg.promote(name, version, actor="test", force=True, reason="a test model, never evaluated")
+
+
 def publish_copy(reg: Registry, source, name: str) -> None:
     """``source``'s files published again, as the next version of ``name``."""
     reg.publish(name, {f: source.read(f) for f in source.manifest["files"] if f != "manifest.json"})

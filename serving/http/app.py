@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 import orjson
 
 from access.authenticator import Authenticator
-from access.identity import METRICS_READ, OPEN, Identity
+from access.identity import ADMIN, METRICS_READ, OPEN, Identity
 from contracts.clock import Clock, wall_clock_s
 from contracts.errors import InvalidInput, MethodNotAllowed, MlgateError, NotFound, PayloadTooLarge
 from serving import protocol
@@ -28,7 +28,8 @@ from serving.types import InferenceRequest
 TIMEOUT_HEADER = b"x-mlgate-timeout-ms"
 HEADER_LENGTH = b"inference-header-content-length"
 _GET_KINDS = {"server_meta", "live", "ready", "model_meta", "model_ready", "metrics"}
-_POST_KINDS = {"infer", "predict", "feedback"}
+_POST_KINDS = {"infer", "predict", "feedback", "repo_index", "repo_load", "repo_unload"}
+_ADMIN_KINDS = {"repo_index", "repo_load", "repo_unload"}  # Triton's repository extension: admin only
 _INFER_KINDS = {"infer": "v2", "predict": "plain"}
 _INFER_SCOPED = {"infer", "predict", "model_meta"}  # routes that need infer:MODEL
 REQUEST_ID_HEADER = b"x-request-id"
@@ -113,6 +114,8 @@ class GatewayApp:
             scope = f"feedback:{route.model}"
         elif kind == "metrics":
             scope = METRICS_READ
+        elif kind in _ADMIN_KINDS:
+            scope = ADMIN
         else:  # health, readiness, the server's metadata: open
             return OPEN
         try:

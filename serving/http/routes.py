@@ -8,13 +8,15 @@ from functools import lru_cache
 
 @dataclass(frozen=True)
 class Route:
-    kind: str  # server_meta, live, ready, model_meta, model_ready, infer, predict, metrics, feedback
+    kind: str  # server_meta, live, ready, model_meta, model_ready, infer, predict, metrics, feedback,
+    # repo_index, repo_load, repo_unload (Triton's model repository extension)
     model: str | None = None
     version: str | None = None
 
 
 _SERVER = {"/v2": "server_meta", "/v2/": "server_meta", "/v2/health/live": "live",
-           "/v2/health/ready": "ready", "/metrics": "metrics"}
+           "/v2/health/ready": "ready", "/metrics": "metrics", "/v2/repository/index": "repo_index"}
+_REPOSITORY_ACTIONS = {"load": "repo_load", "unload": "repo_unload"}
 _MODEL_SUFFIX = {"": "model_meta", "ready": "model_ready", "infer": "infer", "feedback": "feedback"}
 
 
@@ -25,6 +27,10 @@ def match(path: str) -> Route | None:
         return Route(kind)
     if path.startswith("/v2/models/"):
         return _v2_model(path[len("/v2/models/"):].split("/"))
+    if path.startswith("/v2/repository/models/"):
+        parts = path[len("/v2/repository/models/"):].split("/")
+        kind = _REPOSITORY_ACTIONS.get(parts[-1]) if len(parts) == 2 and parts[0] else None
+        return Route(kind, parts[0]) if kind else None
     if path.startswith("/v1/models/") and path.endswith(":predict"):
         parts = path[len("/v1/models/"):-len(":predict")].split("/")
         if len(parts) == 1 and parts[0]:

@@ -16,7 +16,7 @@ from registry import Registry
 from registry.torch_io import register_torch_model
 from registry.traffic import TrafficBook, TrafficPolicy
 from tests.conftest import free_port
-from tests.models import MLP_SCHEMA, Raises, mlp
+from tests.models import MLP_SCHEMA, Raises, mlp, promote_by_hand
 from tests.polling import until, wait_ready
 from tests.steady_load import SteadyLoad
 
@@ -82,8 +82,8 @@ def test_changes_in_the_registry_reach_both_replicas_with_no_failed_request(gate
             steps.append(what)
 
         step("a new version the policy admits", lambda: register_torch_model(reg, "mlp", mlp(2), MLP_SCHEMA), [2])
-        step("promote 1", lambda: reg.promote("mlp", 1, actor="test"), [1])
-        step("promote 2", lambda: reg.promote("mlp", 2, actor="test"), [2])
+        step("promote 1", lambda: promote_by_hand(reg, 1), [1])
+        step("promote 2", lambda: promote_by_hand(reg, 2), [2])
         step("rollback", lambda: reg.rollback("mlp", actor="test"), [1])
         book = TrafficBook(reg)
         step("canary 2 at 50%", lambda: book.set("mlp", TrafficPolicy(canaries={2: 0.5}), actor="test"), [1, 2])
@@ -92,8 +92,8 @@ def test_changes_in_the_registry_reach_both_replicas_with_no_failed_request(gate
                                                                  actor="test"), [1, raises])
         step("traffic policy cleared", lambda: book.set("mlp", TrafficPolicy(), actor="test"), [1])
         broken = {"model.pt": b"not a torchscript archive", "schema.json": MLP_SCHEMA.model_dump_json().encode()}
-        step("promote a version that cannot load", lambda: reg.promote("mlp", reg.publish("mlp", broken).version,
-                                                                        actor="test"), [1], failed="4")
+        step("promote a version that cannot load",
+             lambda: promote_by_hand(reg, reg.publish("mlp", broken).version), [1], failed="4")
     assert load.failures == [], load.failures[:5]
     assert set(load.statuses) == {200}
     assert set(load.versions) == {"1", "2"}, load.versions  # never the shadow's

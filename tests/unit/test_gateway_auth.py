@@ -68,6 +68,8 @@ ROUTES = {  # route -> (method, path, body, the key kinds that may use it)
     "versioned infer": ("POST", "/v2/models/demo/versions/1/infer", V2, {"infer", "any", "both"}),
     "model metadata": ("GET", "/v2/models/demo", None, {"infer", "any", "both"}),
     "metrics": ("GET", "/metrics", None, {"metrics"}),
+    "repository index": ("POST", "/v2/repository/index", b"{}", set()),  # admin only
+    "repository load": ("POST", "/v2/repository/models/demo/load", b"", set()),
 }
 
 

@@ -21,7 +21,7 @@ from serving.config import ServingConfig
 from serving.dataplane import DataPlane
 from serving.live import LiveModels
 from serving.types import InferenceRequest, Tensor
-from tests.models import MLP_SCHEMA, Raises, mlp
+from tests.models import MLP_SCHEMA, Raises, mlp, promote_by_hand
 
 SAFETY_S = 60.0
 
@@ -112,10 +112,10 @@ def test_promotion_and_rollback_follow_the_stages(table):
     t = table
     register_torch_model(t.reg, "mlp", mlp(2), MLP_SCHEMA)
     t.run(t.live.sync())
-    t.reg.promote("mlp", 1, actor="test")  # production exists: the policy prefers it over the newest
+    promote_by_hand(t.reg, 1)  # production exists: the policy prefers it over the newest
     t.run(t.live.sync())
     assert served(t) == [1]
-    t.reg.promote("mlp", 2, actor="test")
+    promote_by_hand(t.reg, 2)
     t.run(t.live.sync())
     assert served(t) == [2]
     t.reg.rollback("mlp", actor="test")
@@ -201,7 +201,7 @@ def test_a_model_published_later_is_served_and_one_removed_is_not(table, tmp_pat
 
 def with_canary(t, policy: dict) -> None:
     """Version 1 production, version 2 registered, ``policy`` set, the table synced."""
-    t.reg.promote("mlp", 1, actor="test")
+    promote_by_hand(t.reg, 1)
     register_torch_model(t.reg, "mlp", mlp(2), MLP_SCHEMA)
     TrafficBook(t.reg).set("mlp", TrafficPolicy(**policy), actor="test")
     assert t.run(t.live.sync()) is True
@@ -239,7 +239,7 @@ def test_a_sticky_key_keeps_one_caller_on_one_version(table):
 
 def test_a_shadow_gets_copies_with_the_primary_id_and_its_errors_never_reach_the_caller(table):
     t = table
-    t.reg.promote("mlp", 1, actor="test")
+    promote_by_hand(t.reg, 1)
     register_torch_model(t.reg, "mlp", Raises(), MLP_SCHEMA)  # version 2 fails on every real input
     TrafficBook(t.reg).set("mlp", TrafficPolicy(shadows={2: 1.0}), actor="test")
     t.run(t.live.sync())
@@ -260,7 +260,7 @@ def test_a_shadow_gets_copies_with_the_primary_id_and_its_errors_never_reach_the
 
 def test_a_stalled_shadow_drops_its_copies_and_the_primary_answers_as_always(table):
     t = table
-    t.reg.promote("mlp", 1, actor="test")
+    promote_by_hand(t.reg, 1)
     register_torch_model(t.reg, "mlp", mlp(2), MLP_SCHEMA)
     TrafficBook(t.reg).set("mlp", TrafficPolicy(shadows={2: 1.0}), actor="test")
     t.run(t.live.sync())
