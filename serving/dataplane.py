@@ -27,6 +27,7 @@ from serving.model import ServedModel
 from serving.outcomes import UNKNOWN_MODEL, BatchOutcome, Observer, Outcome
 from serving.pipeline import Outputs, Prepared, concat_rows
 from serving.selection import wanted
+from serving.startup import load_model
 from serving.traffic import Router
 from serving.types import InferenceRequest, InferenceResponse, Tensor
 
@@ -124,6 +125,7 @@ class DataPlane:
         self.primary: dict[str, int] = {name: max(versions) for name, versions in self.models.items()}
         self.routers: dict[str, Router] = {}  # models with a traffic policy (canaries, shadows) only
         self.recorder: MetricsRecorder | None = None  # counts shadow copies dropped
+        self.load_failures: dict[tuple[str, int], str] = {}  # at start: (model, version) -> why it failed
         self._shadows: set[asyncio.Task] = set()  # copies under way (held so they are not collected)
         # multiplexing (serving.max_loaded_models): loads a model not held, within a time; None: all held
         self.loader: Callable[[str, float | None], Awaitable[None]] | None = None
@@ -143,9 +145,7 @@ class DataPlane:
         for name, selection in held:
             if selection.primary is None:
                 raise NotFound(f"model {name!r}: no version matches its version policy")
-            plane.install(name, {v.version: ServedModel(v, cfg.for_model(name), plane) for v in selection.versions},
-                          selection.primary, selection.policy)
-            log.info("loaded model %s versions %s", name, sorted(plane.models[name]))
+            load_model(plane, registry, cfg, name, selection)
         plane.observers = tuple(observers(plane)) if observers is not None else ()
         return plane
 

@@ -63,9 +63,13 @@ class LiveModels:
         self._reported_s = -float("inf")
         self.clock = clock
         self.monotonic = monotonic
-        self.failures: dict[tuple[str, int], LoadFailure] = {}
+        # failures at replica start are retried after the same backoff as later ones
+        self.failures: dict[tuple[str, int], LoadFailure] = {
+            key: LoadFailure(error, clock(), 1, monotonic() + cfg.load_retry_s)
+            for key, error in plane.load_failures.items()}
         self.draining: dict[tuple[str, int], asyncio.Task] = {}
         self._task: asyncio.Task | None = None
+        self._warned: set[tuple[str, int, int]] = set()
         self.available: dict[str, Selection] = {}  # what the registry offered at the last pass
         self.held_out: set[str] = set()  # unloaded by an admin: not loaded again until an admin loads it
         self._loading: dict[str, asyncio.Task] = {}  # on-demand loads under way, one per model
@@ -121,7 +125,7 @@ class LiveModels:
                 and selection.policy == policy):
             return False
         if selection.primary not in ready:
-            if selection.primary is not None:
+            if selection.primary is not None and self._warn_once(name, selection.primary):
                 log.warning("model %s: version %s (primary) could not be loaded; versions %s keep serving",
                             name, selection.primary, sorted(current))
             elif current:
@@ -155,6 +159,15 @@ class LiveModels:
         self._count(MODEL_LOADS_METRIC, (mv.name, "loaded"))
         log.info("model %s version %s loaded and warmed up", mv.name, mv.version)
         return model
+
+    def _warn_once(self, name: str, version: int) -> bool:
+        """Whether the failure of ``version`` is news (once per failed try, not every pass)."""
+        failure = self.failures.get((name, version))
+        stamp = (name, version, failure.attempts if failure is not None else 0)
+        if stamp in self._warned:
+            return False
+        self._warned.add(stamp)
+        return True
 
     def _switch(self, name: str, ready: dict[int, ServedModel], primary: int | None,
                 policy: TrafficPolicy | None) -> None:

@@ -15,6 +15,7 @@ from contracts.replicas import read_statuses
 from registry import Registry
 from registry.torch_io import register_torch_model
 from registry.traffic import TrafficBook, TrafficPolicy
+from serving.config import ModelServingConfig
 from tests.conftest import free_port
 from tests.models import MLP_SCHEMA, Raises, mlp, promote_by_hand
 from tests.polling import until, wait_ready
@@ -30,6 +31,7 @@ BODY = json.dumps({"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 32]
 
 @pytest.fixture(scope="module")
 def gateway(ray_session, tmp_path_factory, keys):
+    """(registry, port, log root, client headers, redeploy(cfg change)) of a 2-replica gateway."""
     from ray import serve
 
     from serving.config import ServingConfig
@@ -48,7 +50,8 @@ def gateway(ray_session, tmp_path_factory, keys):
     try:
         wait_ready(port)
         until(lambda: len(fresh(str(logs))) == REPLICAS, SWITCH_BOUND_S, "both replicas report their status")
-        yield reg, port, str(logs), keys.headers(key)
+        yield reg, port, str(logs), keys.headers(key), lambda **change: deploy(
+            str(root), cfg.model_copy(update=change), log_root=str(logs))
     finally:
         serve.delete(APP_NAME)
         shutdown_hub()
@@ -68,7 +71,7 @@ def replicas_serve(logs: str, versions: list[int], failed: str | None = None):
 
 
 def test_changes_in_the_registry_reach_both_replicas_with_no_failed_request(gateway):
-    reg, port, logs, headers = gateway
+    reg, port, logs, headers, _ = gateway
     steps = []
     with SteadyLoad(port, "/v2/models/mlp/infer", BODY, headers) as load:
         until(lambda: load.answered >= 50, SWITCH_BOUND_S, "steady load under way")
@@ -98,3 +101,19 @@ def test_changes_in_the_registry_reach_both_replicas_with_no_failed_request(gate
     assert set(load.statuses) == {200}
     assert set(load.versions) == {"1", "2"}, load.versions  # never the shadow's
     assert len(steps) == 8
+
+
+def test_a_rolling_restart_with_a_config_change_fails_no_request(gateway):
+    """Serve replaces both replicas (a new deployment version: another batch size); with
+    two of them one always listens on the shared port."""
+    reg, port, logs, headers, redeploy = gateway
+    sources = {r["source"] for r in fresh(logs)}
+    with SteadyLoad(port, "/v2/models/mlp/infer", BODY, headers) as load:
+        until(lambda: load.answered >= 50, SWITCH_BOUND_S, "steady load under way")
+        redeploy(default_model=ModelServingConfig(max_batch_size=32))
+        until(lambda: len(fresh(logs)) == REPLICAS and not sources & {r["source"] for r in fresh(logs)},
+              SWITCH_BOUND_S, "two new replicas report")
+        before = load.answered
+        until(lambda: load.answered >= before + 50, SWITCH_BOUND_S, "answers from the new replicas")
+    assert load.failures == [], load.failures[:5]
+    assert set(load.statuses) == {200}

@@ -278,3 +278,24 @@ def test_a_stalled_shadow_drops_its_copies_and_the_primary_answers_as_always(tab
     counters = {tuple([n, *lab]): v for (n, lab), v in t.recorder.drain()["counters"]}
     # the shadow's queue holds 4 (one more computes): the other copies were dropped and counted
     assert counters[(SHADOW_DROPPED_METRIC, "mlp", "2")] >= 20 - 4 - 1
+
+
+def test_a_replica_that_starts_after_a_broken_promotion_serves_the_previous_production(table):
+    t = table
+    promote_by_hand(t.reg, 1)
+    files = {"model.pt": b"not a torchscript archive", "schema.json": MLP_SCHEMA.model_dump_json().encode()}
+    promote_by_hand(t.reg, t.reg.publish("mlp", files).version)  # version 2, production, cannot load
+    cfg = ServingConfig(torch_num_threads=1, load_retry_s=30.0)
+    plane = DataPlane.load(t.reg, cfg)  # a replica starting now
+
+    async def check():
+        live = LiveModels(plane, t.reg, cfg, monotonic=t.ticks)
+        answer = await plane.infer(request(), 0.0, 0.0)
+        changed = await live.sync()  # version 2 waits for its retry: nothing changes
+        await live.close()
+        await plane.close()
+        return answer, changed, live.status()["mlp"]
+
+    answer, changed, status = t.run(check())
+    assert answer.model_version == 1 and changed is False
+    assert status["serving"] == [1] and list(status["failed"]) == ["2"]
