@@ -23,7 +23,8 @@ log = logging.getLogger("mlgate.deployment")
 
 @serve.deployment(name="gateway", max_ongoing_requests=1, health_check_period_s=5)
 class GatewayDeployment:
-    def __init__(self, registry_root: str, serving_cfg: dict[str, Any], log_root: str | None = None) -> None:
+    def __init__(self, registry_root: str, serving_cfg: dict[str, Any], log_root: str | None = None,
+                 audit_root: str | None = None) -> None:
         from serving.gateway import Gateway
         from serving.hub_actor import RayHub, get_or_create_hub
 
@@ -33,7 +34,7 @@ class GatewayDeployment:
 
             cfg = cfg.model_copy(update={"host": ray.util.get_node_ip_address()})
         hub = RayHub(get_or_create_hub(), cfg.metrics.include_ray_metrics) if cfg.metrics.enabled else None
-        self.gateway = Gateway(registry_root, cfg, log_root=log_root, hub=hub)
+        self.gateway = Gateway(registry_root, cfg, log_root=log_root, hub=hub, audit_root=audit_root)
 
     def check_health(self) -> None:
         if not self.gateway.healthy():
@@ -86,23 +87,26 @@ def salt_in_file(cfg: ServingConfig) -> ServingConfig:
     return cfg.model_copy(update={"prediction_log": plog.model_copy(update=moved)})
 
 
-def build_app(registry_root: str, cfg: ServingConfig, cluster_gpus: float = 0.0, log_root: str | None = None):
+def build_app(registry_root: str, cfg: ServingConfig, cluster_gpus: float = 0.0, log_root: str | None = None,
+              audit_root: str | None = None):
     """The Serve application; ``cfg.port`` must be a fixed port shared by all replicas.
     Its arguments carry no secret: see :func:`salt_in_file`."""
     cfg = salt_in_file(cfg)
     options = {"num_cpus": cfg.replica_num_cpus, "num_gpus": gpus_per_replica(cfg, cluster_gpus)}
     return GatewayDeployment.options(num_replicas=cfg.num_replicas, ray_actor_options=options).bind(
-        registry_root, cfg.model_dump(mode="json"), log_root
+        registry_root, cfg.model_dump(mode="json"), log_root, audit_root
     )
 
 
-def deploy(registry_root: str, cfg: ServingConfig, cluster_gpus: float = 0.0, log_root: str | None = None) -> None:
+def deploy(registry_root: str, cfg: ServingConfig, cluster_gpus: float = 0.0, log_root: str | None = None,
+           audit_root: str | None = None) -> None:
     """Deploy onto the Ray cluster this process is connected to; blocks until replicas run.
 
-    ``log_root``: where replicas write prediction logs (None: no prediction log).
+    ``log_root``: where replicas write prediction logs (None: no prediction log);
+    ``audit_root``: the audit trail of the admin actions replicas perform (a local path).
     """
     serve.start(proxy_location="Disabled")
-    serve.run(build_app(registry_root, cfg, cluster_gpus, log_root), name=APP_NAME, route_prefix=None)
+    serve.run(build_app(registry_root, cfg, cluster_gpus, log_root, audit_root), name=APP_NAME, route_prefix=None)
 
 
 def shutdown_hub() -> None:
@@ -120,7 +124,7 @@ def shutdown_hub() -> None:
 def app_builder(args: dict[str, Any]):
     """Serve application builder for ``serve run``/RayService (``import_path: serving.deployment:app_builder``).
 
-    ``args``: ``registry_root``, optional ``log_root``, and ``serving`` (a ServingConfig
+    ``args``: ``registry_root``, optional ``log_root`` and ``audit_root``, and ``serving`` (a ServingConfig
     mapping, validated here so a bad config fails the deploy with the field named). A Serve
     config is stored in the cluster's GCS as it is: it may name a ``pii_salt_file`` (a mounted
     Secret), never hold ``pii_salt`` itself.
@@ -136,4 +140,5 @@ def app_builder(args: dict[str, Any]):
                           "mount the salt from a Secret and set pii_salt_file")
     if "registry_root" not in args:
         raise ConfigError("registry_root: required")
-    return build_app(args["registry_root"], cfg, args.get("cluster_gpus", 0.0), args.get("log_root"))
+    return build_app(args["registry_root"], cfg, args.get("cluster_gpus", 0.0), args.get("log_root"),
+                     args.get("audit_root"))

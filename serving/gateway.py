@@ -32,8 +32,11 @@ PROMETHEUS = (b"content-type", b"text/plain; version=0.0.4; charset=utf-8")
 
 class Gateway:
     def __init__(self, registry_root: str, cfg: ServingConfig, log_root: str | None = None,
-                 hub=None, port: int | None = None, clock: Clock = wall_clock_s, server_class=ServerThread) -> None:
+                 hub=None, port: int | None = None, clock: Clock = wall_clock_s, server_class=ServerThread,
+                 audit_root: str | None = None) -> None:
         """``clock``: the wall time of arrivals (log records) and of received labels.
+        ``audit_root``: the audit trail this replica records its admin actions in (the
+        repository API's loads and unloads; None: not recorded).
         ``server_class``: what serves the app (its constructor and interface are
         :class:`ServerThread`'s); the benchmark puts other HTTP servers here to compare them."""
         import torch
@@ -45,6 +48,7 @@ class Gateway:
         self.clock = clock
         self.registry = Registry(registry_root)
         self.log_root = log_root
+        self.audit_root = audit_root
         self.hub = hub if hub is not None else LocalHub()
         self.recorder = MetricsRecorder()
         self.source = f"{socket.gethostname()}-{os.getpid()}"
@@ -73,7 +77,13 @@ class Gateway:
                                on_change=self._served_changed, on_state=self._report_status, clock=self.clock)
         self.live.start()
         self.auth = self._authenticator()
-        extra_post = RepositoryHandlers(self.live.repository).handlers()
+        audit = None
+        if self.audit_root is not None:
+            from access.audit import AuditLog
+
+            audit = AuditLog(self.audit_root, clock=self.clock)
+        repository = RepositoryHandlers(self.live.repository, audit, replica=self.source)
+        extra_post = repository.handlers()
         if self.writer is not None:  # feedback labels name logged predictions: needs the log
             from serving.feedback import FeedbackHandler
 
@@ -82,7 +92,8 @@ class Gateway:
                                                      clock=self.clock, recorder=self.recorder)
         return GatewayApp(self.dataplane, self.cfg.max_body_bytes, extra_get={"metrics": self._metrics},
                           extra_post=extra_post, clock=self.clock, auth=self.auth,
-                          on_refused=lambda reason: self.recorder.inc(AUTH_REFUSED_METRIC, (reason,)))
+                          on_refused=lambda reason: self.recorder.inc(AUTH_REFUSED_METRIC, (reason,)),
+                          on_admin_refused=repository.refused)
 
     def _served_changed(self) -> None:
         # the hub keeps the series of these versions only; it forgets a replica silent for 10 pushes

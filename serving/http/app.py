@@ -46,10 +46,12 @@ def new_request_id() -> str:
 class GatewayApp:
     def __init__(self, dataplane: DataPlane, max_body_bytes: int, extra_get: dict | None = None,
                  extra_post: dict | None = None, clock: Clock = wall_clock_s, auth: Authenticator | None = None,
-                 on_refused: Callable[[str], None] | None = None) -> None:
+                 on_refused: Callable[[str], None] | None = None,
+                 on_admin_refused: Callable[[Route, MlgateError], Awaitable[None]] | None = None) -> None:
         """``clock``: the wall time a request arrived at (its prediction-log ``ts``);
         ``auth``: who may do what (None: anyone may do anything, ``serving.auth.enabled: false``);
-        ``on_refused(reason)``: counts what access control refused (it is not logged per request)."""
+        ``on_refused(reason)``: counts what access control refused (it is not logged per request);
+        ``on_admin_refused(route, error)``: hears every refused attempt at an admin route (the audit)."""
         self.dp = dataplane
         self.clock = clock
         self.max_body_bytes = max_body_bytes
@@ -58,6 +60,7 @@ class GatewayApp:
         self.new_id = new_request_id
         self.auth = auth
         self.on_refused = on_refused
+        self.on_admin_refused = on_admin_refused
 
     async def __call__(self, scope, receive, send) -> None:
         """ASGI adapter (tests, other ASGI servers); the gateway's own server calls :meth:`handle`."""
@@ -91,7 +94,12 @@ class GatewayApp:
             if route.kind in _POST_KINDS:
                 if method != "POST":
                     raise MethodNotAllowed("POST")
-                identity = self._authorize(route, headers)
+                try:
+                    identity = self._authorize(route, headers)
+                except MlgateError as exc:
+                    if route.kind in _ADMIN_KINDS and self.on_admin_refused is not None:
+                        await self.on_admin_refused(route, exc)
+                    raise
                 if body_error is not None:
                     raise body_error
                 return await self._post(route, headers, body, identity)

@@ -39,7 +39,10 @@ def served(demo_registry, tmp_path_factory):
             "expiring": keys.create("short", "infer:demo", ttl_s=600.0), "revoked": keys.create("gone", "admin")}
     cfg = ServingConfig(host="127.0.0.1", port=0, unnice=False, auth=keys.auth,
                         prediction_log={"flush_interval_s": 3600})
-    gw = Gateway(demo_registry, cfg, log_root=str(tmp_path_factory.mktemp("gw-auth-logs")), clock=clock)
+    audit = tmp_path_factory.mktemp("gw-auth-audit")
+    gw = Gateway(demo_registry, cfg, log_root=str(tmp_path_factory.mktemp("gw-auth-logs")), clock=clock,
+                 audit_root=str(audit))
+    gw.audit_root_path = audit
     yield gw, keys, made, clock
     gw.stop()
 
@@ -195,3 +198,23 @@ def test_tritonclient_passes_its_key_in_headers(served):
             client.infer("demo", inputs)
     finally:
         client.close()
+
+
+def test_repository_loads_and_unloads_are_audited_with_the_identity_and_refusals_too(served):
+    from access.audit import AuditLog
+
+    gw, keys, made, _ = served
+    trail = AuditLog(str(gw.audit_root_path))
+    before = len(trail.records())  # the route table's calls are in it too
+    assert call(gw.port, "POST", "/v2/repository/models/demo/unload", made["infer"])[0] == 403
+    assert call(gw.port, "POST", "/v2/repository/models/demo/unload", keys.admin)[0] == 200
+    assert call(gw.port, "POST", "/v2/repository/models/demo/load", keys.admin)[0] == 200
+    assert call(gw.port, "POST", "/v2/repository/models/nope/load", keys.admin)[0] == 404
+    records = trail.records()[before:]
+    assert [(r["action"], r["target"], r["outcome"]) for r in records] == [
+        ("repository.unload", "demo", "refused"), ("repository.unload", "demo", "ok"),
+        ("repository.load", "demo", "ok"), ("repository.load", "nope", "failed")]
+    assert records[0]["identity"] is None and "lacks the scope" in records[0]["detail"]["error"]
+    assert {r["identity"]["name"] for r in records[1:]} == {"test-admin"}
+    assert all(r["detail"]["replica"] == gw.source for r in records)
+    assert trail.verify().ok
