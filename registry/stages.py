@@ -8,7 +8,10 @@ state at ``seq``, decides, and commits ``seq + 1``; if somebody else committed i
 the rename fails and the writer decides again on the new state (optimistic concurrency).
 
 Rules: one ``production`` version at a time; promoting archives the previous one;
-``rollback`` returns to the production version before the current one (repeatable).
+``rollback`` returns to the production version before the current one (repeatable). A version
+is promoted only when its gate passed (:attr:`registry.store.ModelVersion.gate`); one that failed
+its gate or has none (``ungated``: registered by hand, never evaluated) only with ``force`` and a
+reason.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from registry.journal import Journal
 Stage = Literal["candidate", "production", "archived"]
 STAGES: tuple[str, ...] = ("candidate", "production", "archived")
 GATE_FILE = "gate.json"  # a version's gate decision: {"passed": bool, "reasons": [...], ...}
+GateStatus = Literal["passed", "failed", "ungated", "none"]
 _DIR = ".stages"
 _EVENT = "event.json"
 
@@ -51,8 +55,11 @@ class StageEvent(BaseModel):
                                  "issuer and subject, local:user@host with auth off), when there is one; "
                                  "events written before it was recorded have none")
     reason: str = Field(default="", description="Why")
-    forced: bool = Field(default=False, description="Promoted despite a failed gate")
-    gate: Literal["passed", "failed", "none"] = Field(default="none", description="The version's gate record")
+    forced: bool = Field(default=False, description="Promoted despite a failed gate or none")
+    gate: GateStatus = Field(default="none", description="The version's gate when the event was written: "
+                             "passed, failed, or ungated (no gate record); none on rollbacks, and on the "
+                             "events of ungated versions written before 'ungated' existed (then they could "
+                             "be promoted unforced)")
     at: float = Field(description="Unix time of the change")
 
 
@@ -112,19 +119,27 @@ def _fold(history: list[StageEvent]) -> StageState:
     return state
 
 
-def gate_status(gate: dict | None) -> str:
+def gate_status(gate: dict | None) -> GateStatus:
     if gate is None:
-        return "none"
+        return "ungated"
     return "passed" if gate.get("passed") else "failed"
 
 
-def promotion(version: int, gate: dict | None, *, actor: str, reason: str, force: bool,
+def _refusal(model: str, version: int, gate: dict | None) -> str:
+    override = "promote with --force and a --reason to override"
+    if gate is None:
+        return (f"{model} version {version} is ungated (no gate record: registered by hand, never evaluated); "
+                f"evaluate it with `mlgate models evaluate {model} {version} --data DATASET`, or {override}")
+    why = "; ".join(gate.get("reasons", [])) or "no reason recorded"
+    return f"version {version} failed its gate ({why}); {override}"
+
+
+def promotion(model: str, version: int, gate: dict | None, *, actor: str, reason: str, force: bool,
               actor_id: str | None = None) -> Callable[[StageState], dict]:
-    """The decision of ``promote``: refuse a failed gate unless forced, and a no-op promotion."""
+    """The decision of ``promote``: refuse a failed or missing gate unless forced, and a no-op promotion."""
     status = gate_status(gate)
-    if status == "failed" and not force:
-        why = "; ".join(gate.get("reasons", [])) or "no reason recorded"
-        raise Conflict(f"version {version} failed its gate ({why}); promote with --force and a --reason to override")
+    if status != "passed" and not force:
+        raise Conflict(_refusal(model, version, gate))
     if force and not reason:
         raise Conflict("a forced promotion needs a reason")
 
@@ -132,7 +147,7 @@ def promotion(version: int, gate: dict | None, *, actor: str, reason: str, force
         if state.production == version:
             raise Conflict(f"version {version} is already in production")
         return {"version": version, "stage": "production", "action": "promote", "actor": actor,
-                "actor_id": actor_id, "reason": reason, "forced": force and status == "failed", "gate": status}
+                "actor_id": actor_id, "reason": reason, "forced": force and status != "passed", "gate": status}
 
     return decide
 

@@ -7,6 +7,7 @@ Layout under a root (local path or pyarrow URI)::
     {root}/{model}/{version}/schema.json     ModelSchema
     {root}/{model}/{version}/...             preprocessor.json, metrics.json, lineage.json, ...
     {root}/{model}/.staging/{uuid}/          versions being written
+    {root}/{model}/.stages/, .gates/         stage history, gate decisions made after publishing
 
 On a local filesystem a version is staged, then renamed into place (atomic; a
 concurrent publisher that lost the race retries with the next number). On object
@@ -29,6 +30,7 @@ from contracts.clock import Clock, wall_clock_s
 from contracts.errors import Conflict, NotFound, RegistryError
 from contracts.names import check_name
 from registry import stages as rstages
+from registry.gates import GateBook, GateRecord
 from registry.preprocess import Preprocessor
 from registry.schema import ModelSchema
 
@@ -118,7 +120,11 @@ class ModelVersion:
 
     @property
     def gate(self) -> dict[str, Any] | None:
-        """The gate decision recorded at registration, if any."""
+        """The newest gate decision: the latest evaluation recorded after publishing
+        (:mod:`registry.gates`), else the one training published inside the version, else None."""
+        record = self.registry.gates.latest(self.name, self.version)
+        if record is not None:
+            return record.gate()
         return self.read_json(rstages.GATE_FILE) if self.has(rstages.GATE_FILE) else None
 
     def summary(self) -> dict[str, Any]:
@@ -186,6 +192,17 @@ class Registry:
     def stage_history(self, name: str) -> list[rstages.StageEvent]:
         return self.stages.history(name)
 
+    @property
+    def gates(self) -> GateBook:
+        return GateBook(self.fs, self.path, self.clock)
+
+    def record_gate(self, name: str, version: int, decision: dict[str, Any], *, dataset: dict[str, Any],
+                    actor: str | None = None, actor_id: str | None = None) -> GateRecord:
+        """Record a gate decision for a published version (it supersedes any earlier one)."""
+        self.get(name, version)  # the version exists
+        return self.gates.record(name, version, decision, dataset=dataset, actor=actor or rstages.default_actor(),
+                                 actor_id=actor_id)
+
     def set_candidate(self, name: str, version: int, *, actor: str, actor_id: str | None = None,
                       reason: str = "") -> rstages.StageEvent:
         """Mark ``version`` a candidate; ``actor_id``: the stable id of the actor's identity, if any."""
@@ -195,9 +212,10 @@ class Registry:
 
     def promote(self, name: str, version: int, *, actor: str | None = None, actor_id: str | None = None,
                 reason: str = "", force: bool = False) -> rstages.StageEvent:
-        """Make ``version`` production; refuses a failed gate unless ``force`` (with a reason)."""
+        """Make ``version`` production; refuses a failed gate or none (``ungated``) unless ``force``
+        (with a reason)."""
         mv = self.get(name, version)
-        decide = rstages.promotion(version, mv.gate, actor=actor or rstages.default_actor(), actor_id=actor_id,
+        decide = rstages.promotion(name, version, mv.gate, actor=actor or rstages.default_actor(), actor_id=actor_id,
                                    reason=reason, force=force)
         return self.stages.commit(name, decide)
 

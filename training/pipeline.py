@@ -91,14 +91,20 @@ def _target_scale(dataset: DatasetVersion) -> dict[str, float]:
 
 
 def assess(registry: Registry, model_name: str, candidate: ev.Scorer, dataset: DatasetVersion,
-           cfg: TrainingConfig) -> tuple[dict[str, Any], dict[str, Any], ModelVersion | None]:
-    """(candidate evaluation, gate record, production version) on the test split."""
+           cfg: TrainingConfig, *, version: int | None = None) -> tuple[dict[str, Any], dict[str, Any],
+                                                                     ModelVersion | None]:
+    """(candidate evaluation, gate record, production version) on the test split.
+
+    ``version``: the candidate's own version when it is registered already (``mlgate models
+    evaluate``); when it is production itself, it is not compared with itself."""
     schema = dataset.schema
     test = dataset.columns("test")
     categorical = [c.name for c in schema.features if c.kind == "categorical"]
     evaluation = ev.evaluate(candidate, test, schema.target, categorical, cfg.eval)
     scorers, prod_eval, why = {"candidate": candidate}, None, None
     prod_mv = _production(registry, model_name)
+    if prod_mv is not None and prod_mv.version == version:
+        prod_mv = None
     if prod_mv is not None:
         try:
             prod = ev.Scorer.from_version(prod_mv)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from mlgate.commands import config_of
+from mlgate.commands import acting_flags, config_of
 from mlgate.commands.model_status import add_status_command
 
 
@@ -53,10 +53,33 @@ def _promote(args: argparse.Namespace) -> int:
         event = _registry(args, cfg).promote(args.name, args.version, actor=act.identity.name,
                                              actor_id=act.identity.id, reason=args.reason or "", force=args.force)
         act.detail.update(stage_seq=event.seq, previous_production=event.previous_production, forced=event.forced)
-    forced = " (forced past a failed gate)" if event.forced else ""
+    forced = f" (forced past {'a failed gate' if event.gate == 'failed' else 'a missing gate'})" if event.forced else ""
     previous = f"; version {event.previous_production} archived" if event.previous_production else ""
     print(f"{event.model} version {event.version} is production{forced}{previous}")
     return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from mlgate.credentials import admin_action
+    from training.datastore import DataStore
+    from training.regate import evaluate_version
+
+    cfg = config_of(args)
+    dataset = DataStore(cfg.data_root).get(args.data, args.data_version)
+    target = f"{args.name}/{args.version}"
+    detail = {"dataset": f"{dataset.name}/{dataset.version}", "on_behalf_of": args.by}
+    with admin_action(cfg, args.token_file, "models.evaluate", target, detail) as act:
+        record = evaluate_version(_registry(args, cfg), args.name, args.version, dataset, cfg.training,
+                                  actor=act.identity.name, actor_id=act.identity.id)
+        act.detail.update(gate_seq=record.seq, passed=record.decision["passed"])
+    decision = record.decision
+    against = decision["compared_with"]
+    print(f"{args.name} version {args.version} on dataset {dataset.name} v{dataset.version}"
+          f"{f' against production version {against}' if against else ''}: gate "
+          f"{'passed' if decision['passed'] else 'FAILED'} (recorded, gate record {record.seq})")
+    for reason in decision["reasons"]:
+        print(f"  failed: {reason}")
+    return 0 if decision["passed"] else 1
 
 
 def _rollback(args: argparse.Namespace) -> int:
@@ -82,27 +105,31 @@ def _stages(args: argparse.Namespace) -> int:
     return 0
 
 
-def _acting(p: argparse.ArgumentParser) -> None:
-    """Flags of the commands that act as the credential's identity (recorded as the stage
-    event's actor and in the audit trail)."""
-    p.add_argument("--token-file", help="file holding an admin credential (default: MLGATE_TOKEN, "
-                   "MLGATE_TOKEN_FILE, then the admin key mlgate up made)")
-    p.add_argument("--by", help="on whose behalf (recorded as on_behalf_of in the audit trail; the actor "
-                   "is always the credential's identity)")
-
-
 def _stage_commands(msub) -> None:
-    p = msub.add_parser("promote", help="make a version production (refuses a failed gate unless --force)")
+    p = msub.add_parser("promote", help="make a version production (refuses a failed or missing gate unless "
+                        "--force)")
     p.add_argument("name")
     p.add_argument("version", type=int)
     p.add_argument("--reason", help="why (recorded; required with --force)")
-    p.add_argument("--force", action="store_true", help="promote even though the version failed its gate")
-    _acting(p)
+    p.add_argument("--force", action="store_true", help="promote even though the version failed its gate or "
+                   "has none (ungated: registered by hand and never evaluated)")
+    acting_flags(p)
     p.set_defaults(fn=_promote)
+    p = msub.add_parser("evaluate", help="evaluate and gate a registered version on a dataset's test split, "
+                        "and record the decision (exit 1 when the gate fails)",
+                        description="The training pipeline's evaluation and gate (training.eval, training.gate), "
+                        "against the production version when there is one. The decision is recorded beside the "
+                        "version and is what `models promote` checks.")
+    p.add_argument("name")
+    p.add_argument("version", type=int)
+    p.add_argument("--data", required=True, help="dataset name (see `mlgate data list`)")
+    p.add_argument("--data-version", type=int, help="dataset version (default: latest)")
+    acting_flags(p)
+    p.set_defaults(fn=_evaluate)
     p = msub.add_parser("rollback", help="return to the production version before the current one")
     p.add_argument("name")
     p.add_argument("--reason", required=True, help="why (recorded)")
-    _acting(p)
+    acting_flags(p)
     p.set_defaults(fn=_rollback)
     p = msub.add_parser("stages", help="current stages and the full stage history of a model")
     p.add_argument("name")

@@ -24,7 +24,7 @@ def _history(env) -> list[dict]:
 
 def test_promote_acts_as_the_admin_key_and_records_it(env, capsys):
     key_id, token_file = key_file(env, "ana", ["admin"])
-    argv = ["models", "promote", "demo", "1", "--reason", "good", "--by", "bo", "--token-file", token_file]
+    argv = ["models", "promote", "demo", "1", "--force", "--reason", "good", "--by", "bo", "--token-file", token_file]
     assert main(argv) == 0
     assert "demo version 1 is production" in capsys.readouterr().out
     [record] = audit_records(env)
@@ -78,9 +78,26 @@ def test_a_failing_action_is_recorded_as_failed(env, capsys):
     assert "no previous production version" in record["detail"]["error"]
 
 
+def test_promoting_an_ungated_version_is_refused_and_recorded_as_failed(env, capsys):
+    """``demo`` version 1 was registered without a gate record (training.quickfit)."""
+    _, token_file = key_file(env, "ana", ["admin"])
+    assert main(["models", "promote", "demo", "1", "--token-file", token_file]) == 2
+    err = capsys.readouterr().err
+    assert "demo version 1 is ungated" in err and "mlgate models evaluate demo 1 --data DATASET" in err
+    assert "--force and a --reason" in err
+    [record] = audit_records(env)
+    assert record["outcome"] == "failed" and "is ungated" in record["detail"]["error"]
+    assert _history(env) == []
+    assert main(["models", "promote", "demo", "1", "--force", "--reason", "hand-built", "--token-file",
+                 token_file]) == 0
+    assert "demo version 1 is production (forced past a missing gate)" in capsys.readouterr().out
+    [event] = _history(env)
+    assert (event["forced"], event["gate"], event["reason"]) == (True, "ungated", "hand-built")
+
+
 def test_with_auth_off_the_local_user_acts(env, monkeypatch):
     monkeypatch.setenv("MLGATE_SERVING__AUTH__ENABLED", "false")
-    assert main(["models", "promote", "demo", "1"]) == 0
+    assert main(["models", "promote", "demo", "1", "--force", "--reason", "ungated demo"]) == 0
     [record] = audit_records(env)
     assert record["identity"]["kind"] == "local" and _history(env)[0]["actor"] == record["identity"]["name"]
     assert _history(env)[0]["actor_id"] == record["identity"]["id"]
@@ -88,7 +105,7 @@ def test_with_auth_off_the_local_user_acts(env, monkeypatch):
 
 def test_audit_list_and_verify(env, capsys):
     _, token_file = key_file(env, "ana", ["admin"])
-    assert main(["models", "promote", "demo", "1", "--token-file", token_file]) == 0
+    assert main(["models", "promote", "demo", "1", "--force", "--reason", "r", "--token-file", token_file]) == 0
     assert main(["models", "rollback", "demo", "--reason", "x"]) == 2  # no credential: refused
     capsys.readouterr()
     assert main(["audit", "list", "--token-file", token_file]) == 0
@@ -106,7 +123,7 @@ def test_audit_list_and_verify(env, capsys):
 
 def test_audit_verify_names_an_edited_record(env, capsys):
     _, token_file = key_file(env, "ana", ["admin"])
-    assert main(["models", "promote", "demo", "1", "--token-file", token_file]) == 0
+    assert main(["models", "promote", "demo", "1", "--force", "--reason", "r", "--token-file", token_file]) == 0
     path = env / "audit" / "audit.jsonl"
     path.write_text(path.read_text().replace('"ana"', '"eve"'))
     capsys.readouterr()

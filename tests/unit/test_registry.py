@@ -358,7 +358,7 @@ def test_stage_events_record_the_identity_id_and_old_events_without_it_still_rea
         reg.publish("m", files(tag))
     reg.set_candidate("m", 3, actor="run:r1")
     reg.promote("m", 1, actor="ana", actor_id="key:0011223344556677", reason="first", force=True)
-    reg.promote("m", 2, actor="alice", actor_id="jwt:https://id.test:alice")
+    reg.promote("m", 2, actor="alice", actor_id="jwt:https://id.test:alice", reason="second", force=True)
     reg.rollback("m", actor="ana", actor_id="key:0011223344556677", reason="bad")
     history = Registry(str(tmp_path)).stage_history("m")
     assert [(e.action, e.actor, e.actor_id) for e in history] == [

@@ -49,7 +49,8 @@ def test_set_acts_as_the_admin_key_and_records_it(env, capsys):
 
 def test_clear_is_audited_and_show_and_history_tell_the_story(env, capsys):
     _, token_file = _admin(env)
-    assert main(["models", "promote", "demo", "1", "--token-file", token_file]) == 0
+    assert main(["models", "promote", "demo", "1", "--force", "--reason", "ungated demo", "--token-file",
+                 token_file]) == 0
     assert main(["traffic", "set", "demo", "--canary", "2=0.25", "--token-file", token_file]) == 0
     assert "production version 1 answers 75%; canary 2 25%; random per request" in capsys.readouterr().out
     assert main(["traffic", "clear", "demo", "--reason", "rolled back", "--token-file", token_file]) == 0

@@ -53,7 +53,7 @@ def test_resolves_stages_through_the_registry(registry):
         pytest.skip("model stages land with registry/stages.py")
     with pytest.raises(NotFound, match="no version in stage 'production'"):
         resolve(registry, parse_model_ref("m@production"))
-    registry.promote("m", 1, actor="test")
+    registry.promote("m", 1, actor="test", reason="ungated test version", force=True)
     registry.set_candidate("m", 2, actor="test")
     registry.set_candidate("m", 3, actor="test")
     assert resolve(registry, parse_model_ref("m@production")).version == 1

@@ -1,4 +1,5 @@
-"""The training commands as a user types them, no Ray: data, models promote/rollback/stages,
+"""The training commands as a user types them, no Ray: data, models promote/rollback/stages
+(ungated hand-registered versions forced; `models evaluate` in test_models_evaluate.py),
 runs; and the job command line `mlgate train` submits, parsed back by `python -m training`."""
 
 from __future__ import annotations
@@ -67,9 +68,10 @@ def test_promote_rollback_stages(roots, capsys, monkeypatch):
     reg = Registry(str(roots / "registry"))
     fit_demo(reg, rows=500, epochs=1)
     fit_demo(reg, rows=500, epochs=1)
-    assert main(["models", "promote", "demo", "1", "--by", "ana", "--reason", "first"]) == 0
-    assert main(["models", "promote", "demo", "2", "--by", "ana"]) == 0
-    assert "demo version 2 is production; version 1 archived" in capsys.readouterr().out
+    assert main(["models", "promote", "demo", "1", "--by", "ana", "--force", "--reason", "first"]) == 0
+    assert main(["models", "promote", "demo", "2", "--by", "ana", "--force", "--reason", "second"]) == 0
+    assert "demo version 2 is production (forced past a missing gate); version 1 archived" in \
+        capsys.readouterr().out
     assert main(["models", "rollback", "demo", "--by", "bo", "--reason", "bad latency"]) == 0
     assert "version 1 is production again (version 2 archived)" in capsys.readouterr().out
     assert main(["models", "rollback", "demo", "--reason", "x"]) == 2
@@ -78,7 +80,7 @@ def test_promote_rollback_stages(roots, capsys, monkeypatch):
     stages = json.loads(capsys.readouterr().out)
     assert stages["production"] == 1 and stages["stages"] == {"1": "production", "2": "archived"}
     assert [(e["action"], e["actor"], e["reason"]) for e in stages["history"]] == \
-        [("promote", "ana", "first"), ("promote", "ana", ""), ("rollback", "ana", "bad latency")]
+        [("promote", "ana", "first"), ("promote", "ana", "second"), ("rollback", "ana", "bad latency")]
     assert {e["actor_id"] for e in stages["history"]} == {ana.identity.id}  # the key's id, not only its name
 
 

@@ -1,5 +1,5 @@
-"""Stages: candidate -> production, promote refuses a failed gate unless forced, rollback,
-every change an atomic event in an append-only history."""
+"""Stages: candidate -> production, promote refuses a failed or missing gate unless forced,
+rollback, every change an atomic event in an append-only history."""
 
 from __future__ import annotations
 
@@ -17,7 +17,11 @@ SCHEMA = ModelSchema(kind="tensor", task="regression", inputs=(FeatureSpec(name=
                      outputs=(OutputSpec(name="y", datatype="FP32"),))
 
 
-def _publish(reg: Registry, gate: dict | None = None) -> int:
+PASSED = {"passed": True, "reasons": []}
+
+
+def _publish(reg: Registry, gate: dict | None = PASSED) -> int:
+    """A version whose published gate record is ``gate`` (None: ungated, as `models register` makes)."""
     files = {"model.pt": os.urandom(8), "schema.json": SCHEMA.model_dump_json().encode()}
     if gate is not None:
         files[GATE_FILE] = json.dumps(gate).encode()
@@ -57,8 +61,32 @@ def test_failed_gate_refused_unless_forced_with_a_reason(reg):
     assert event.forced and event.gate == "failed" and reg.stage_of("m", v1) == "production"
 
 
-def test_ungated_versions_can_be_promoted_and_say_so(reg):
-    assert reg.promote("m", _publish(reg), actor="a").gate == "none"
+def test_ungated_versions_are_refused_unless_forced_with_a_reason(reg):
+    v1 = _publish(reg, None)
+    assert reg.set_candidate("m", v1, actor="a").gate == "ungated"
+    with pytest.raises(Conflict, match=r"m version 1 is ungated .*`mlgate models evaluate m 1 --data DATASET`"
+                                       r".*--force and a --reason") as refused:
+        reg.promote("m", v1, actor="a")
+    assert refused.value.status == 409
+    with pytest.raises(Conflict, match="needs a reason"):
+        reg.promote("m", v1, actor="a", force=True)
+    event = reg.promote("m", v1, actor="bob@box", reason="hand-built hotfix", force=True)
+    assert (event.forced, event.gate, event.reason) == (True, "ungated", "hand-built hotfix")
+    assert reg.stage_history("m")[-1] == event and reg.stage_of("m", v1) == "production"
+
+
+def test_a_passed_gate_is_not_forced_even_with_force(reg):
+    event = reg.promote("m", _publish(reg), actor="a", reason="belt and braces", force=True)
+    assert (event.forced, event.gate) == (False, "passed")
+
+
+def test_old_events_with_gate_none_still_read(reg):
+    """Before ``ungated`` existed, an ungated version's events said ``none`` (and rollbacks still do)."""
+    from registry.stages import StageEvent
+
+    old = {"seq": 1, "model": "m", "version": 1, "stage": "production", "action": "promote", "actor": "a",
+           "gate": "none", "at": 1.0}
+    assert StageEvent.model_validate_json(json.dumps(old)).gate == "none"
 
 
 def test_rollback_returns_to_the_previous_production_repeatedly(reg):
