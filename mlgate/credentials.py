@@ -9,14 +9,13 @@ import getpass
 import socket
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, field
 
 from access.audit import AuditLog
 from access.authenticator import Authenticator
 from access.identity import ADMIN, Identity
 from access.jwks import FETCH_TIMEOUT_S
-from access.keys import PREFIX, key_id_of
-from contracts.errors import ConfigError, Forbidden, MlgateError, Unauthenticated
+from contracts.errors import MlgateError, Unauthenticated
+from control.audited import AdminAction, audited_action, describe_token
 from mlgate.config import MlgateConfig, cli_token
 
 
@@ -37,56 +36,21 @@ def cli_identity(cfg: MlgateConfig, token_file: str | None = None, scope: str | 
         return authenticator.authorize(f"Bearer {token}", scope)
 
 
-@dataclass
-class AdminAction:
-    """What the body of :func:`admin_action` acts as, and what it adds to the record."""
-
-    identity: Identity
-    detail: dict = field(default_factory=dict)
-
-
 @contextmanager
 def admin_action(cfg: MlgateConfig, token_file: str | None, action: str, target: str,
                  detail: dict | None = None) -> Iterator[AdminAction]:
-    """Run an admin action as the command's verified admin identity, and audit it: a
-    ``refused`` record when the credential is missing, invalid or not admin (the error is
-    raised again), ``failed`` when the body raises, else ``ok``, with ``detail`` and what
-    the body put in the yielded ``detail``. The trail is opened first: no trail, no action."""
-    audit = AuditLog(cfg.audit_root)
-    audit.ensure()
-    detail = dict(detail or {})
-    identity = None
-    try:
-        identity = cli_identity(cfg, token_file, scope=None)
-        if not identity.allows(ADMIN):
-            raise Forbidden(f"forbidden: this credential lacks the scope {ADMIN}")
-    except MlgateError as exc:
-        seen = {} if identity is not None else {"presented": presented(cfg, token_file)}
-        audit.append(identity, action, target, "refused", {**detail, **seen, "error": exc.message})
-        raise
-    act = AdminAction(identity, detail)
-    try:
+    """Run an admin action as the command's verified admin identity, and audit it
+    (:func:`control.audited.audited_action`): a ``refused`` record when the credential is
+    missing, invalid or not admin (the error is raised again), ``failed`` when the body
+    raises, else ``ok``, with ``detail`` and what the body put in the yielded ``detail``."""
+    with audited_action(AuditLog(cfg.audit_root), action, target, lambda: cli_identity(cfg, token_file, scope=None),
+                        lambda: presented(cfg, token_file), detail) as act:
         yield act
-    except BaseException as exc:
-        why = exc.message if isinstance(exc, MlgateError) else type(exc).__name__
-        audit.append(identity, action, target, "failed", {**act.detail, "error": why})
-        raise
-    try:
-        audit.append(identity, action, target, "ok", act.detail)
-    except MlgateError as exc:
-        raise ConfigError(f"{action} {target} is done, but not recorded: {exc.message}") from None
 
 
 def presented(cfg: MlgateConfig, token_file: str | None = None) -> str:
-    """What kind of credential this command presents, for the record: never the secret
-    (an API key's id is not secret)."""
+    """What kind of credential this command presents, for the record: never the secret."""
     try:
-        token = cli_token(cfg, token_file)
+        return describe_token(cli_token(cfg, token_file))
     except MlgateError:
         return "an unreadable token file"
-    if not token:
-        return "none"
-    if token.startswith(PREFIX):
-        key_id = key_id_of(token)
-        return f"api key {key_id}" if key_id else "a malformed api key"
-    return "a jwt" if token.count(".") == 2 else "an unrecognized token"

@@ -9,6 +9,7 @@ import threading
 import time
 import urllib.request
 
+from contracts.errors import ConfigError
 from mlgate import raycluster
 from mlgate.config import MlgateConfig
 
@@ -70,7 +71,39 @@ def _probe_context(cfg: MlgateConfig) -> ssl.SSLContext | None:
     return context
 
 
-def run(cfg: MlgateConfig) -> int:
+def admin_config(cfg: MlgateConfig, port: int | None = None, enabled: bool = True):
+    """The admin API's listener: ``serving.admin`` with the port and switch of ``mlgate up
+    --admin-port/--no-admin``."""
+    from pydantic import ValidationError
+
+    from control.config import AdminConfig
+    from mlgate.config import describe
+
+    base = cfg.serving.admin
+    update = {"enabled": base.enabled and enabled} | ({"port": port} if port is not None else {})
+    try:
+        return AdminConfig.model_validate({**base.model_dump(), **update})
+    except ValidationError as exc:
+        raise ConfigError(f"serving.admin (--admin-port): {describe(exc)}") from None
+
+
+def deploy_audited(cfg: MlgateConfig, key_file: str | None):
+    """A deploy is a configuration change: one audit record (``serving.deploy``) as the admin
+    key's identity, naming the serving config by its sha256 (no secret is in it)."""
+    import hashlib
+    import json
+
+    from mlgate.credentials import admin_action
+
+    serving = cfg.serving.model_dump(mode="json", exclude={"prediction_log": {"pii_salt"}})
+    digest = hashlib.sha256(json.dumps(serving, sort_keys=True).encode()).hexdigest()
+    detail = {"config_sha256": digest, "replicas": cfg.serving.num_replicas, "port": cfg.serving.port,
+              "models": cfg.serving.serve_models, "ray": cfg.ray.address or "local"}
+    return admin_action(cfg, key_file, "serving.deploy", "mlgate", detail)
+
+
+def run(cfg: MlgateConfig, admin=None) -> int:
+    """``admin``: the admin API's listener (a :class:`control.config.AdminConfig`; default: :func:`admin_config`)."""
     raycluster.prepare_env(cfg.ray)  # before serving.deployment imports ray
     from ray import serve
 
@@ -86,8 +119,16 @@ def run(cfg: MlgateConfig) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):  # after ray.init, which installs its own
         signal.signal(sig, lambda *_: stop.set())
+    admin = admin or admin_config(cfg)
     try:
-        deploy(cfg.registry_root, cfg.serving, raycluster.cluster_gpus(), log_root=cfg.log_root)
+        admin_url = None
+        if admin.enabled:  # first: it starts Serve with its HTTP proxy, which the gateway's deploy leaves off
+            from control.deployment import deploy_admin
+
+            admin_url = deploy_admin(cfg, admin)
+        with deploy_audited(cfg, key_file):
+            deploy(cfg.registry_root, cfg.serving, raycluster.cluster_gpus(), log_root=cfg.log_root,
+                   audit_root=cfg.audit_root)
         tls = cfg.serving.tls
         host = cfg.serving.host
         if host == "node-ip":  # each replica listens on its node's address: here, this node's
@@ -104,6 +145,8 @@ def run(cfg: MlgateConfig) -> int:
             print(f"admin key: {key_file} (create narrower keys: mlgate tokens create --name NAME "
                   f"--scope infer:demo)")
         print(f"try: {curl_example(url, key_file, tls.enabled)}", flush=True)
+        if admin_url is not None:
+            print(f"admin API on {admin_url} (OpenAPI docs: {admin_url}/docs; needs the admin key)", flush=True)
         while not stop.wait(1.0):
             pass
         print("shutting down", flush=True)
@@ -114,6 +157,10 @@ def run(cfg: MlgateConfig) -> int:
 
         if cfg.ray.address:
             serve.delete(APP_NAME)
+            if admin.enabled:
+                from control.deployment import delete_admin
+
+                delete_admin()
             shutdown_hub()
         else:
             serve.shutdown()

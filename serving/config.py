@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from access.config import AuthConfig
+from control.config import AdminConfig
 from registry.store import VersionPolicy
 
 
@@ -75,6 +76,8 @@ class ServingConfig(_Strict):
                                    description="Limits of the HTTP server, as a reverse proxy sets them")
     auth: AuthConfig = Field(default_factory=AuthConfig, description="Access control: API keys, JWTs, scopes")
     tls: TlsConfig = Field(default_factory=lambda: TlsConfig(), description="TLS on the gateway's listeners")
+    admin: AdminConfig = Field(default_factory=AdminConfig, description="The admin API (control plane): its own "
+                               "listener, served by Ray Serve's HTTP proxy; TLS from serving.tls")
 
     def for_model(self, name: str) -> ModelServingConfig:
         return self.models.get(name, self.default_model)

@@ -53,7 +53,8 @@ def mlgate_up(registry_root: str, work: Path, ready_timeout_s: float = 180.0, re
                PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])), **env_vars)
     log_path = work / "mlgate.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "mlgate", "up", "--port", str(port)], cwd=REPO, env=env,
+        proc = subprocess.Popen([sys.executable, "-m", "mlgate", "up", "--port", str(port),
+                                 "--admin-port", str(free_port())], cwd=REPO, env=env,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             detail = lambda: log_path.read_text()[-3000:]  # noqa: E731

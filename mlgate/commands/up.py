@@ -13,7 +13,7 @@ def _up(args: argparse.Namespace) -> int:
     cfg = config_of(args, **{"serving.host": args.host, "serving.port": args.port, "ray.address": args.address,
                              "serving.tls.cert_file": args.tls_cert, "serving.tls.key_file": args.tls_key,
                              "serving.tls.client_ca_file": args.tls_client_ca})
-    return up.run(cfg)
+    return up.run(cfg, up.admin_config(cfg, args.admin_port, enabled=not args.no_admin))
 
 
 def register(sub) -> None:
@@ -29,4 +29,6 @@ def register(sub) -> None:
     p.add_argument("--tls-key", metavar="FILE", help="the PEM private key of --tls-cert (serving.tls.key_file)")
     p.add_argument("--tls-client-ca", metavar="FILE", help="require client certificates signed by this CA "
                    "(mutual TLS; serving.tls.client_ca_file)")
+    p.add_argument("--admin-port", type=int, help="port of the admin API (default 8090; serving.admin.port)")
+    p.add_argument("--no-admin", action="store_true", help="do not start the admin API")
     p.set_defaults(fn=_up)

@@ -78,7 +78,10 @@ def test_a_created_key_works_and_a_revoked_one_is_refused_by_every_replica(serve
     assert revoked.returncode == 0, revoked.stderr
     until(lambda: all(predict(up.port, key)[0] == 401 for _ in range(40)), 30.0, "the revocation on every replica")
     audit = cli(work, "audit", "verify", token_file=admin_file)
-    assert audit.returncode == 0 and "intact: 2 records" in audit.stdout, audit.stdout + audit.stderr
+    # mlgate up's deploy (a configuration change), the key's creation and its revocation
+    assert audit.returncode == 0 and "intact: 3 records" in audit.stdout, audit.stdout + audit.stderr
+    listed = cli(work, "audit", "list", token_file=admin_file)
+    assert "serving.deploy" in listed.stdout, listed.stdout + listed.stderr
 
 
 def test_a_forged_label_is_refused_and_the_owner_s_is_accepted(served):
