@@ -312,9 +312,15 @@ class HttpProtocol(asyncio.Protocol):
             self.transport.write_eof()
         self._timer = self.loop.call_later(LINGER_S, self.transport.close)
 
-    def shutdown(self) -> None:
-        """Finish what is in flight, then close; idle connections close at once."""
+    def shutdown(self, close_idle: bool = True) -> None:
+        """Finish what is in flight, then close; an idle connection closes at once, or with
+        ``close_idle=False`` after answering its next request (``Connection: close``) or at
+        :meth:`close_if_idle`."""
         self.closing = True
+        if close_idle:
+            self.close_if_idle()
+
+    def close_if_idle(self) -> None:
         if not self._pending and self.transport is not None:
             self.transport.close()
 

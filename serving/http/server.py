@@ -24,6 +24,7 @@ from serving.http.tls import ServerTls
 
 log = logging.getLogger("mlgate.http")
 GRACEFUL_TIMEOUT_S = 30.0
+IDLE_GRACE_S = 1.0  # at stop, how long an idle keep-alive connection may still send one more request
 SSL_SHUTDOWN_TIMEOUT_S = 5.0  # how long a closing TLS connection waits for the client's close_notify
 
 
@@ -99,11 +100,20 @@ class ServerThread:
         await self._stop.wait()
         for task in tasks:
             task.cancel()
-        server.close()  # no new connections; in-flight requests finish
-        for conn in self._connections:
-            conn.shutdown()
-        give_up = time.monotonic() + GRACEFUL_TIMEOUT_S
-        while any(c.busy for c in self._connections) and time.monotonic() < give_up:
+        server.close()  # no new connections (they reach the other replicas); in-flight requests finish
+        # A keep-alive connection closed while its client sends its next request breaks that
+        # request (a POST is not retried): each connection's next answer says Connection: close
+        # instead, and only connections idle for IDLE_GRACE_S are closed unasked.
+        for conn in list(self._connections):
+            conn.shutdown(close_idle=False)
+        now = time.monotonic()
+        give_up, close_idle_at = now + GRACEFUL_TIMEOUT_S, now + IDLE_GRACE_S
+        while any(True for _ in self._connections) and time.monotonic() < give_up:
+            if time.monotonic() >= close_idle_at:
+                for conn in list(self._connections):
+                    conn.close_if_idle()
+                if not any(c.busy for c in self._connections):
+                    break
             await asyncio.sleep(0.01)
         if self._on_stop is not None:
             await self._on_stop()

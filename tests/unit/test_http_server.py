@@ -319,3 +319,40 @@ def test_the_connection_table_counts_per_address_and_releases_once():
     assert len(table) == 2 and table.admit(a, "10.0.0.1") is None
     unlimited = Connections(HttpLimitsConfig(max_connections=3))
     assert all(unlimited.admit(x, "10.0.0.1") is None for x in (a, b, c))
+
+
+def test_a_keep_alive_connection_idle_when_the_server_stops_gets_its_next_request_answered(demo_registry):
+    """At stop the listening socket closes first; a connection idle at that moment still
+    has its next request answered, with Connection: close, instead of being cut while its
+    client sends (a broken POST the client would not retry)."""
+    import threading
+
+    from serving.gateway import Gateway
+
+    cfg = ServingConfig(host="127.0.0.1", port=0, max_body_bytes=MAX_BODY, unnice=False, auth=NO_AUTH,
+                        metrics={"enabled": False}, prediction_log={"enabled": False})
+    gw = Gateway(demo_registry, cfg)
+    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=30)
+    conn.request("POST", "/v1/models/demo:predict", PREDICT, {"Content-Type": "application/json"})
+    first = conn.getresponse()
+    first.read()
+    assert first.status == 200 and first.getheader("connection", "keep-alive") != "close"
+    stopping = threading.Thread(target=gw.stop)
+    stopping.start()
+    try:
+        until(lambda: _refused(gw.port), 30.0, "the listening socket closed")  # the stop is under way
+        conn.request("POST", "/v1/models/demo:predict", PREDICT, {"Content-Type": "application/json"})
+        second = conn.getresponse()
+        assert second.status == 200 and second.getheader("connection") == "close"
+        assert json.loads(second.read())["predictions"]
+    finally:
+        conn.close()
+        stopping.join(60)
+
+
+def _refused(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return False
+    except ConnectionRefusedError:
+        return True
