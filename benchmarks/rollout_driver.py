@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import gevent
 
-from contracts.replicas import read_statuses
+from contracts.replicas import live_statuses
 from mlgate.config import load_config
 from registry import Registry
 
@@ -87,7 +87,7 @@ class RolloutDriver:
     def _wait(self, cfg, versions: list[int]) -> bool:
         give_up = time.monotonic() + STEP_BOUND_S
         while time.monotonic() < give_up:
-            records = [r for r in read_statuses(cfg.log_root, time.time()) if not r["stale"]]
+            records = live_statuses(cfg.log_root, time.time())
             if records and all(r["models"].get(self.model, {}).get("serving") == versions
                                and not r["models"][self.model]["draining"] for r in records):
                 return True
@@ -95,7 +95,7 @@ class RolloutDriver:
         return False
 
     def _serving(self, cfg) -> list[int]:
-        records = [r for r in read_statuses(cfg.log_root, time.time()) if not r["stale"]]
+        records = live_statuses(cfg.log_root, time.time())
         if not records:
             raise RuntimeError(f"no live gateway replica reports its status under {cfg.log_root}")
         return records[0]["models"][self.model]["serving"]

@@ -60,3 +60,8 @@ def read_statuses(root: str, now_s: float) -> list[dict]:
         record["stale"] = age_s > STALE_HEARTBEATS * float(record.get("heartbeat_s", 10))
         records.append(record)
     return sorted(records, key=lambda r: r.get("source", ""))
+
+
+def live_statuses(root: str, now_s: float) -> list[dict]:
+    """The records of the replicas that are alive (not stale) at ``now_s``."""
+    return [r for r in read_statuses(root, now_s) if not r["stale"]]

@@ -164,7 +164,7 @@ class DataPlane:
         loop: a request sees the old set or the new one, never a mix."""
         if primary not in versions:
             raise ValueError(f"model {name}: primary version {primary} is not among {sorted(versions)}")
-        routed = policy is not None and (policy.canaries or policy.shadows)
+        routed = policy is not None and bool(policy.versions())
         self.models[name] = versions
         self.primary[name] = primary
         if routed:

@@ -37,6 +37,7 @@ from contracts.errors import InvalidInput, NotFound
 from contracts.prometheus import MetricsRecorder
 from registry.schema import ModelSchema
 from serving.http.errors import JSON
+from serving.protocol.json_data import json_object
 
 MAX_NAMED_IDS = 20
 MIXED = "\x00mixed"  # the owner of a request id that several identities used
@@ -177,12 +178,7 @@ class FeedbackHandler:
 
 def parse_items(body: bytes, schema: ModelSchema) -> list[tuple[str, int, str | None, float | None]]:
     """(request id, row index, label, value) per labelled row; InvalidInput names the field."""
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"body: not JSON ({exc})") from None
-    if not isinstance(doc, dict):
-        raise InvalidInput("body: expected a JSON object")
+    doc = json_object(body)
     if "feedback" in doc:
         if not isinstance(doc["feedback"], list) or not doc["feedback"]:
             raise InvalidInput("feedback: expected a non-empty list of items")

@@ -22,7 +22,7 @@ from serving.http.app import GatewayApp
 from serving.http.errors import JSON
 from serving.http.repository import RepositoryHandlers
 from serving.http.server import ServerThread
-from serving.live import HEARTBEAT_S, LiveModels
+from serving.live import LiveModels, heartbeat_s
 from serving.observers import ErrorLogObserver, MetricsObserver, PredictionLogObserver
 from serving.predlog import PredictionLogWriter
 
@@ -109,7 +109,7 @@ class Gateway:
             return
         record = {"source": self.source, "host": socket.gethostname(), "pid": os.getpid(),
                   "address": f"{self.cfg.host}:{self.server.port}", "updated_at": self.clock(),
-                  "heartbeat_s": self.live.heartbeat_s if self.live is not None else HEARTBEAT_S, "models": status}
+                  "heartbeat_s": heartbeat_s(self.cfg), "models": status}
         self._status_writes.submit(_write_status_quietly, self.log_root, self.source, record)
 
     def _authenticator(self):

@@ -34,6 +34,11 @@ _MAX_BACKOFF = 16
 HEARTBEAT_S = 10.0  # the replica's status is re-published at least this often
 
 
+def heartbeat_s(cfg: ServingConfig) -> float:
+    """How often a replica re-publishes its status at least (never below a reload pass)."""
+    return max(cfg.reload_interval_s, HEARTBEAT_S)
+
+
 @dataclass
 class LoadFailure:
     error: str
@@ -59,7 +64,7 @@ class LiveModels:
         self.recorder = recorder
         self.on_change = on_change
         self.on_state = on_state
-        self.heartbeat_s = max(cfg.reload_interval_s, HEARTBEAT_S)
+        self.heartbeat_s = heartbeat_s(cfg)
         self._reported_s = -float("inf")
         self.clock = clock
         self.monotonic = monotonic
@@ -201,8 +206,8 @@ class LiveModels:
             self.on_change()
 
     def status(self) -> dict[str, dict]:
-        """Per model: the versions serving (newest answers unpinned requests), draining, and
-        the ones that failed to load, with their error."""
+        """Per model: the versions serving, draining, and the ones that failed to load,
+        with their error."""
         names = set(self.plane.models) | {m for m, _ in self.draining} | {m for m, _ in self.failures}
         return {name: {
             "serving": sorted(self.plane.models.get(name, {})),

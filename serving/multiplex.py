@@ -44,11 +44,14 @@ class Repository:
         except TimeoutError:
             raise DeadlineExceeded(f"model {name} is being loaded; not ready within the request's deadline") from None
 
-    async def _load_model(self, name: str) -> bool:
+    async def _load_model(self, name: str) -> bool | None:
         """Load ``name`` as the registry offers it now, unloading the least recently used
-        model first when the replica holds ``max_loaded_models``; True when it is held."""
+        model first when the replica holds ``max_loaded_models``; True when it is held,
+        None when the registry (or ``serving.serve_models``) lacks it."""
         selection = await asyncio.to_thread(self._offer, name)
-        if selection is None or selection.primary is None:
+        if selection is None:
+            return None
+        if selection.primary is None:
             return False
         self._make_room(keep=name)
         changed = await self.live._sync_model(name, selection)
@@ -76,17 +79,16 @@ class Repository:
     async def load(self, name: str) -> None:
         """An admin's explicit load (Triton's repository API): held from now on, as the
         registry offers it. NotFound for a model the registry lacks; RegistryError when its
-        primary version cannot be loaded (the reason is in :meth:`status`)."""
+        primary version cannot be loaded (with the reason)."""
         self.live.held_out.discard(name)
         self.live.failures = {k: f for k, f in self.live.failures.items() if k[0] != name}  # try again now
         if name in self.live.plane.models:
             return
-        if not await self._load_model(name):
-            if await asyncio.to_thread(self._offer, name) is None:
-                raise NotFound(f"unknown model {name!r}")
-            failed = self.live.status().get(name, {}).get("failed", {})
-            raise RegistryError(f"model {name} could not be loaded: "
-                                + ("; ".join(f"version {v}: {f['error']}" for v, f in failed.items()) or "no version"))
+        held = await self._load_model(name)
+        if held is None:
+            raise NotFound(f"unknown model {name!r}")
+        if not held:
+            raise RegistryError(f"model {name} could not be loaded: {self._why_failed(name) or 'no version'}")
 
     def unload(self, name: str) -> None:
         """An admin's explicit unload: its versions drain and are unloaded, and it is not
@@ -107,11 +109,12 @@ class Repository:
             if versions:
                 out += [{"name": name, "version": str(v), "state": "READY", "reason": ""} for v in sorted(versions)]
                 continue
-            failed = self.live.status().get(name, {}).get("failed", {})
             reason = ("unloaded by an admin" if name in self.live.held_out else "loading" if name in self.live._loading
-                      else "; ".join(f"version {v}: {f['error']}" for v, f in failed.items())
-                      or "not loaded (loaded on its first request)")
+                      else self._why_failed(name) or "not loaded (loaded on its first request)")
             state = "LOADING" if name in self.live._loading else "UNAVAILABLE"
             out.append({"name": name, "version": "", "state": state, "reason": reason})
         return out
 
+    def _why_failed(self, name: str) -> str:
+        """Why ``name``'s versions failed to load ("" when none did)."""
+        return "; ".join(f"version {v}: {f.error}" for (m, v), f in sorted(self.live.failures.items()) if m == name)

@@ -15,10 +15,11 @@ from contextlib import asynccontextmanager
 import orjson
 
 from access.identity import OPEN
-from contracts.errors import InvalidInput, MlgateError
+from contracts.errors import MlgateError
 from serving.http.errors import JSON, Response
 from serving.http.routes import Route
 from serving.multiplex import Repository
+from serving.protocol.json_data import json_object
 
 ACTIONS = {"repo_load": "repository.load", "repo_unload": "repository.unload"}  # audit trail action names
 
@@ -77,12 +78,4 @@ def _who(identity):
 
 def _body(body: bytes) -> dict:
     """The optional JSON object these requests may carry."""
-    if not body.strip():
-        return {}
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"body: not JSON ({exc})") from None
-    if not isinstance(doc, dict):
-        raise InvalidInput("body: expected a JSON object")
-    return doc
+    return json_object(body) if body.strip() else {}

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from contracts.errors import MlgateError
+from contracts.errors import InvalidInput, MlgateError
 from registry.schema import V2_TO_NUMPY
 from serving.protocol.datatypes import (
     DATATYPES,
@@ -91,6 +91,17 @@ def check_request_id(value: object, field: str) -> str | None:
     if not value.isprintable():
         fail(field, "control characters are not allowed")
     return value
+
+
+def json_object(body: bytes, field: str = "body") -> dict:
+    """``body`` as a JSON object; InvalidInput naming ``field`` when it is not JSON or not an object."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"{field}: not JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise InvalidInput(f"{field}: expected a JSON object")
+    return doc
 
 
 def parse_json(buf: bytes | memoryview, field: str) -> Any:

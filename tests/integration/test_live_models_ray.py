@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from contracts.replicas import read_statuses
+from contracts.replicas import live_statuses
 from registry import Registry
 from registry.torch_io import register_torch_model
 from registry.traffic import TrafficBook, TrafficPolicy
@@ -58,7 +58,7 @@ def gateway(ray_session, tmp_path_factory, keys):
 
 
 def fresh(logs: str) -> list[dict]:
-    return [r for r in read_statuses(logs, time.time()) if not r["stale"]]
+    return live_statuses(logs, time.time())
 
 
 def replicas_serve(logs: str, versions: list[int], failed: str | None = None):
