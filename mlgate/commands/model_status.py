@@ -26,7 +26,11 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _model(reg, serving_cfg, name: str, replicas: list[dict]) -> dict:
-    wanted = [mv.version for mv in reg.served(name, serving_cfg.for_model(name).version_policy)]
+    from registry.traffic import TrafficBook
+    from serving.selection import select
+
+    # what a replica would hold: the version policy's versions and the traffic policy's
+    wanted = list(select(reg, serving_cfg, TrafficBook(reg), name).numbers)
     return {
         "model": name,
         "production": reg.stages.state(name).production,

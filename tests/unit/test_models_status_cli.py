@@ -49,3 +49,15 @@ def test_check_fails_while_a_live_replica_reports_a_failed_load(env, capsys):
 def test_without_any_replica_the_list_is_empty(env, capsys):
     assert main(["models", "status", "demo"]) == 0
     assert json.loads(capsys.readouterr().out)["replicas"] == []
+
+
+def test_wanted_counts_the_traffic_policy_s_versions_as_a_replica_does(env, capsys):
+    from registry import Registry
+    from registry.traffic import TrafficBook, TrafficPolicy
+    from tests.models import publish_copy
+
+    reg = Registry(str(env / "registry"))
+    publish_copy(reg, reg.get("demo", 1), "demo")  # version 2: the newest, the policy's primary
+    TrafficBook(reg).set("demo", TrafficPolicy(canaries={1: 0.1}), actor="test")
+    assert main(["models", "status", "demo"]) == 0
+    assert json.loads(capsys.readouterr().out)["wanted"] == [1, 2]
