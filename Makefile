@@ -18,6 +18,7 @@ help:
 	@echo "make test-slow  the tests marked slow"
 	@echo "make bench      side-by-side serving benchmark (benchmarks/); BENCH_ARGS='--duration-s 5 --record'"
 	@echo "make loadtest   locust against a running mlgate: HOST, SCENARIO, DURATION, SLO_P99_MS, USERS, MODEL, TOKEN_FILE"
+	@echo "make grpc-stubs regenerate the checked-in gRPC stubs (serving/grpc/generated) from ../shared/specs/triton-grpc"
 
 setup: $(STAMP)
 
@@ -135,3 +136,16 @@ deps-alerting:
 	    >/dev/null 2>&1 || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 	    --no-install-recommends prometheus-alertmanager prometheus; }; } \
 	  || echo "deps-alerting: could not install Alertmanager/promtool; their tests will skip"
+
+# The gRPC stubs of Triton's v2 service (serving/grpc/generated, checked in): regenerate them after
+# a change of ../shared/specs/triton-grpc or of grpcio-tools. The imports are made absolute, as
+# tritonclient's own stubs are, so both register the same descriptors in one process.
+TRITON_PROTO ?= ../shared/specs/triton-grpc
+GRPC_STUBS := serving/grpc/generated
+.PHONY: grpc-stubs
+grpc-stubs: setup
+	$(BIN)/python -m grpc_tools.protoc -I $(TRITON_PROTO) --python_out=$(GRPC_STUBS) \
+	  --grpc_python_out=$(GRPC_STUBS) grpc_service.proto model_config.proto
+	sed -i 's/^import \(grpc_service_pb2\|model_config_pb2\) as/from serving.grpc.generated import \1 as/' \
+	  $(GRPC_STUBS)/*_pb2*.py
+	rm -f $(GRPC_STUBS)/model_config_pb2_grpc.py

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from access.config import AuthConfig
 from control.config import AdminConfig
 from registry.store import VersionPolicy
+from serving.grpc.config import GrpcConfig
 
 
 class _Strict(BaseModel):
@@ -78,6 +79,8 @@ class ServingConfig(_Strict):
     tls: TlsConfig = Field(default_factory=lambda: TlsConfig(), description="TLS on the gateway's listeners")
     admin: AdminConfig = Field(default_factory=AdminConfig, description="The admin API (control plane): its own "
                                "listener, served by Ray Serve's HTTP proxy; TLS from serving.tls")
+    grpc: GrpcConfig = Field(default_factory=GrpcConfig, description="The v2 inference protocol over gRPC "
+                             "(tritonclient.grpc), beside HTTP on every replica; access control and TLS as on HTTP")
 
     def for_model(self, name: str) -> ModelServingConfig:
         return self.models.get(name, self.default_model)

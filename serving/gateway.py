@@ -18,7 +18,8 @@ from contracts.replicas import remove_status, write_status
 from registry.store import Registry
 from serving.config import ServingConfig
 from serving.dataplane import DataPlane
-from serving.http.app import GatewayApp
+from serving.grpc.statistics import StatisticsObserver
+from serving.http.app import GatewayApp, new_request_id
 from serving.http.errors import JSON
 from serving.http.repository import RepositoryHandlers
 from serving.http.server import ServerThread
@@ -59,12 +60,36 @@ class Gateway:
         self.live: LiveModels | None = None
         self.auth = None  # access.authenticator.Authenticator, or None with auth off
         self._status_writes = ThreadPoolExecutor(1, thread_name_prefix="replica-status")
+        self.repository: RepositoryHandlers | None = None
+        self.statistics = StatisticsObserver()  # Triton's model statistics, for the gRPC ModelStatistics
+        self.grpc = None  # serving.grpc.server.GrpcServer, started beside the HTTP server
         self.server = server_class(self._build_app, cfg.host, cfg.port if port is None else port,
                                    cfg.max_body_bytes, on_stop=self._on_stop, limits=cfg.http,
                                    on_refused=lambda reason: self.recorder.inc(HTTP_REFUSED_METRIC, (reason,)),
                                    tls=cfg.tls)
         self.server.start()
         log.info("gateway listening on %s:%s", cfg.host, self.server.port)
+        if cfg.grpc.enabled and getattr(self.server, "loop", None) is not None:
+            self._start_grpc()
+
+    def _start_grpc(self) -> None:
+        """The gRPC listener on the HTTP server's loop, over the same data plane and access control."""
+        from serving.grpc.server import GrpcServer
+        from serving.grpc.service import InferenceService
+
+        service = InferenceService(
+            self.dataplane, clock=self.clock, new_id=new_request_id,
+            max_message_bytes=self.cfg.grpc.max_message_bytes or self.cfg.max_body_bytes,
+            max_stream_inflight=self.cfg.grpc.max_stream_inflight, auth=self.auth,
+            on_refused=lambda reason: self.recorder.inc(AUTH_REFUSED_METRIC, (reason,)),
+            repository=self.repository, statistics=self.statistics)
+        self.grpc = GrpcServer(self.cfg, service)
+        try:
+            asyncio.run_coroutine_threadsafe(self.grpc.start(), self.server.loop).result(60.0)
+        except BaseException:
+            self.grpc = None
+            self.server.stop()
+            raise
 
     def _build_app(self) -> GatewayApp:
         # Built on the server's own loop so batchers and their futures live there.
@@ -82,7 +107,7 @@ class Gateway:
             from access.audit import AuditLog
 
             audit = AuditLog(self.audit_root, clock=self.clock)
-        repository = RepositoryHandlers(self.live.repository, audit, replica=self.source)
+        repository = self.repository = RepositoryHandlers(self.live.repository, audit, replica=self.source)
         extra_post = repository.handlers()
         if self.writer is not None:  # feedback labels name logged predictions: needs the log
             from serving.feedback import FeedbackHandler
@@ -126,7 +151,7 @@ class Gateway:
         """What hears every answered request: the error log, the metrics (reading the plane's
         in-flight counts and served versions), the prediction log."""
         known = plane.models  # live: the names served now
-        observers: list = [ErrorLogObserver(self.cfg.metrics.log_error_inputs)]
+        observers: list = [ErrorLogObserver(self.cfg.metrics.log_error_inputs), self.statistics]
         if self.cfg.metrics.enabled:
             observers.append(MetricsObserver(self.recorder, known, plane.inflight, plane.served_versions))
         if self.writer is not None:
@@ -140,6 +165,8 @@ class Gateway:
         return 200, [PROMETHEUS], text.encode()
 
     async def _on_stop(self) -> None:
+        if self.grpc is not None:  # begun with the HTTP drain (stop): its calls in flight finish first
+            await self.grpc.stopped()
         if self.live is not None:
             await self.live.close()
         self._status_writes.shutdown(wait=True)
@@ -171,6 +198,8 @@ class Gateway:
                                    for model in versions.values()))
 
     def stop(self) -> None:
+        if self.grpc is not None:
+            self.grpc.begin_stop()
         self.server.stop()
 
 

@@ -23,15 +23,16 @@ from serving.dataplane import DataPlane
 from serving.http.errors import JSON, Response, error_response
 from serving.http.routes import Route, match
 from serving.protocol import plain
+from serving.protocol.model_config import model_config
 from serving.types import InferenceRequest
 
 TIMEOUT_HEADER = b"x-mlgate-timeout-ms"
 HEADER_LENGTH = b"inference-header-content-length"
-_GET_KINDS = {"server_meta", "live", "ready", "model_meta", "model_ready", "metrics"}
+_GET_KINDS = {"server_meta", "live", "ready", "model_meta", "model_ready", "model_config", "metrics"}
 _POST_KINDS = {"infer", "predict", "feedback", "repo_index", "repo_load", "repo_unload"}
 _ADMIN_KINDS = {"repo_index", "repo_load", "repo_unload"}  # Triton's repository extension: admin only
 _INFER_KINDS = {"infer": "v2", "predict": "plain"}
-_INFER_SCOPED = {"infer", "predict", "model_meta"}  # routes that need infer:MODEL
+_INFER_SCOPED = {"infer", "predict", "model_meta", "model_config"}  # routes that need infer:MODEL
 REQUEST_ID_HEADER = b"x-request-id"
 MODEL_VERSION_HEADER = b"x-model-version"  # the version that answered
 OFFLOAD_DECODE_BYTES = 256 * 1024  # bodies larger than this are decoded on a worker thread
@@ -147,6 +148,8 @@ class GatewayApp:
             return 200, [JSON], orjson.dumps({"name": route.model, "ready": self.dp.ready})
         if kind == "model_meta":
             return 200, [JSON], orjson.dumps(self._model_meta(route))
+        if kind == "model_config":  # Triton's model configuration (the gRPC ModelConfig's document)
+            return 200, [JSON], orjson.dumps(model_config(self.dp.model(route.model, route.version)))
         if kind in self.extra_get:
             return await self.extra_get[kind](route, headers)
         raise NotFound(f"no route for {kind}")

@@ -8,7 +8,7 @@ from functools import lru_cache
 
 @dataclass(frozen=True)
 class Route:
-    kind: str  # server_meta, live, ready, model_meta, model_ready, infer, predict, metrics, feedback,
+    kind: str  # server_meta, live, ready, model_meta, model_ready, model_config, infer, predict, metrics, feedback,
     # repo_index, repo_load, repo_unload (Triton's model repository extension)
     model: str | None = None
     version: str | None = None
@@ -17,7 +17,8 @@ class Route:
 _SERVER = {"/v2": "server_meta", "/v2/": "server_meta", "/v2/health/live": "live",
            "/v2/health/ready": "ready", "/metrics": "metrics", "/v2/repository/index": "repo_index"}
 _REPOSITORY_ACTIONS = {"load": "repo_load", "unload": "repo_unload"}
-_MODEL_SUFFIX = {"": "model_meta", "ready": "model_ready", "infer": "infer", "feedback": "feedback"}
+_MODEL_SUFFIX = {"": "model_meta", "ready": "model_ready", "infer": "infer", "feedback": "feedback",
+                 "config": "model_config"}
 
 
 @lru_cache(maxsize=4096)
