@@ -122,7 +122,7 @@ def run(cfg: MlgateConfig, admin=None) -> int:
     admin = admin or admin_config(cfg)
     try:
         admin_url = None
-        if admin.enabled:  # first: it starts Serve with its HTTP proxy, which the gateway's deploy leaves off
+        if admin.enabled:  # its own listener in a Serve replica (Serve's HTTP proxy stays off)
             from control.deployment import deploy_admin
 
             admin_url = deploy_admin(cfg, admin)

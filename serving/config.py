@@ -78,7 +78,7 @@ class ServingConfig(_Strict):
     auth: AuthConfig = Field(default_factory=AuthConfig, description="Access control: API keys, JWTs, scopes")
     tls: TlsConfig = Field(default_factory=lambda: TlsConfig(), description="TLS on the gateway's listeners")
     admin: AdminConfig = Field(default_factory=AdminConfig, description="The admin API (control plane): its own "
-                               "listener, served by Ray Serve's HTTP proxy; TLS from serving.tls")
+                               "listener in its own Serve replica; TLS and mutual TLS from serving.tls")
     grpc: GrpcConfig = Field(default_factory=GrpcConfig, description="The v2 inference protocol over gRPC "
                              "(tritonclient.grpc), beside HTTP on every replica; access control and TLS as on HTTP")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +77,14 @@ class Pki:
     client: Issued  # signed by ca
     stranger: Issued  # a client certificate signed by another CA
     stranger_ca: Authority
+
+
+def client_context(pki: Pki, cert: Issued | None = None) -> ssl.SSLContext:
+    """A client's context that trusts ``pki``'s CA and, given ``cert``, presents it (mutual TLS)."""
+    ctx = ssl.create_default_context(cafile=str(pki.ca.cert_file))
+    if cert is not None:
+        ctx.load_cert_chain(cert.cert_file, cert.key_file)
+    return ctx
 
 
 def make_authority(directory: Path, name: str) -> Authority:

@@ -1,11 +1,13 @@
 """TLS as a user turns it on: ``mlgate up --tls-cert --tls-key --tls-client-ca`` serves HTTPS
 with mutual TLS; the official tritonclient.http with ``ssl=True``, the test CA, a client
 certificate and an API key predicts; without a client certificate, or with one of another
-CA, the handshake is refused; plain HTTP on the port gets no answer."""
+CA, the handshake is refused; plain HTTP on the port gets no answer. The admin API's port
+requires the same client certificates."""
 
 from __future__ import annotations
 
 import http.client
+import re
 import socket
 import ssl
 
@@ -28,10 +30,10 @@ def context(pki, cert=None) -> ssl.SSLContext:
     return ctx
 
 
-def live(port: int, ctx: ssl.SSLContext) -> int:
+def live(port: int, ctx: ssl.SSLContext, path: str = "/v2/health/live", headers=None) -> int:
     conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=ctx)
     try:
-        conn.request("GET", "/v2/health/live")
+        conn.request("GET", path, headers=headers or {})
         return conn.getresponse().status
     finally:
         conn.close()
@@ -96,3 +98,15 @@ def test_plain_http_on_the_tls_port_gets_no_answer(served):
             answer = b""
     assert not answer.startswith(b"HTTP/")
     until(lambda: "mlgate serving on https://" in up.log_path.read_text(), 30.0, "mlgate up's https URL")
+
+
+def test_the_admin_port_requires_a_client_certificate_too(served):
+    up, pki = served
+    line = until(lambda: re.search(r"admin API on https://127\.0\.0\.1:(\d+)", up.log_path.read_text()), 30.0,
+                 "mlgate up's admin API URL")
+    admin_port = int(line.group(1))
+    for cert in (None, pki.stranger):
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            live(admin_port, context(pki, cert), "/v1/health")
+    assert live(admin_port, context(pki, pki.client), "/v1/models") == 401
+    assert live(admin_port, context(pki, pki.client), "/v1/models", up.headers) == 200
