@@ -1,9 +1,10 @@
 """Input coercion and the packed layout of sorted numeric columns.
 
 Columns arrive one 1-D array per feature (as read from Arrow); nothing is ever
-transposed.  Sorting uses numpy's sort (SIMD, far faster than a numba sort) on
-Python threads, which numpy runs without the GIL; the finite-value copy is a
-nogil numba kernel.  The statistics kernels then walk the sorted slices.
+transposed.  Sorting is the radix sort of :mod:`kernels._sort` (the same speed
+whichever SIMD sort numpy dispatches on the machine), nogil numba kernels run
+on Python threads, each with a kept scratch buffer; the statistics kernels then
+walk the sorted slices.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 
 from ._merge import SENTINELS
 from ._numeric import copy_finite
+from ._sort import sort_finite
 
 
 def as_numeric(values, name: str = "values") -> np.ndarray:
@@ -46,6 +48,21 @@ _worker = threading.local()
 
 def _mark_worker() -> None:
     _worker.active = True
+
+
+#: Largest radix-sort scratch buffer a thread keeps between calls (32 MiB).
+_KEPT_SCRATCH_VALUES = 1 << 22
+
+
+def _scratch(n: int) -> np.ndarray:
+    """A radix-sort scratch buffer of at least ``n`` uint64; this thread's kept one if small."""
+    if n > _KEPT_SCRATCH_VALUES:
+        return np.empty(n, dtype=np.uint64)
+    buf = getattr(_worker, "scratch", None)
+    if buf is None or buf.size < n:
+        buf = np.empty(max(n, 1 << 16), dtype=np.uint64)
+        _worker.scratch = buf
+    return buf
 
 
 def _shared_pool() -> ThreadPoolExecutor:
@@ -145,7 +162,7 @@ def sort_columns(
     def work(f: int) -> None:
         start = int(starts[f])
         n = copy_finite(cols[f], values[start : start + cols[f].size])
-        values[start : start + n].sort()
+        sort_finite(values[start : start + n], _scratch(n))
         values[start + n : starts[f + 1]] = np.inf
         counts[f] = n
         if then is not None:
@@ -171,7 +188,7 @@ def merge_sorted(blocks: Sequence[SortedColumns], n_threads: int | None = None) 
             piece = block.column(f)
             values[pos : pos + piece.size] = piece
             pos += piece.size
-        values[starts[f] : pos].sort()
+        sort_finite(values[starts[f] : pos], _scratch(pos - int(starts[f])))
         values[pos : starts[f + 1]] = np.inf
 
     map_threads(work, counts.size, n_threads or default_threads())

@@ -4,6 +4,9 @@ All take and return plain numbers and arrays, allocate nothing (except
 ``quantile_edges_sorted``, which returns the edges) and release the GIL.
 Samples passed to the ``*_sorted`` functions must be sorted and finite
 (``kernels.finite_sorted`` prepares one); count arrays are int64.
+``radix_sort(values, scratch)`` sorts float64 in place like ``np.sort`` (NaN
+last) with a uint64 ``scratch`` of the same size, at a speed that does not depend
+on the SIMD sort numpy dispatches; ``sort_finite`` is the same without NaN.
 
 >>> from numba import njit, prange
 >>> @njit(parallel=True)
@@ -26,6 +29,7 @@ from ._numeric import (
     wasserstein_sorted,
 )
 from ._pvalues import chi2_sf, ks_pvalue
+from ._sort import radix_sort, sort_finite
 
 __all__ = [
     "bin_counts",
@@ -41,5 +45,7 @@ __all__ = [
     "mean_std_sorted",
     "psi_from_counts",
     "quantile_edges_sorted",
+    "radix_sort",
+    "sort_finite",
     "wasserstein_sorted",
 ]

@@ -14,9 +14,10 @@ import math
 
 import numpy as np
 
+from . import _memo
 from ._binned import PSI_EPS, js_from_counts, psi_from_counts
 from ._categorical import chi2_from_counts, code_counts, encode, fit_vocabulary
-from ._columns import as_numeric, finite_padded, finite_sorted
+from ._columns import as_numeric, finite_padded
 from ._histogram import bin_counts
 from ._merge import SENTINELS, ks_wasserstein_padded
 from ._numeric import bin_counts_sorted, mean_std_sorted, quantile_edges_sorted
@@ -56,6 +57,19 @@ def _exact_max_n(method: str, n1: int, n2: int) -> int:
     raise ValueError(f"method must be 'auto', 'exact' or 'asymp', got {method!r}")
 
 
+def _sorted_sample(values, name: str) -> tuple[np.ndarray, int]:
+    """``finite_padded(values)``, shared between calls on the same unchanged array."""
+    arr = as_numeric(values, name)
+    reusable = arr is values
+    hit = _memo.lookup(arr) if reusable else None
+    if hit is not None:
+        return hit
+    padded, n_missing = finite_padded(arr, name)
+    if reusable:
+        _memo.keep(arr, padded, n_missing)
+    return padded, n_missing
+
+
 def ks_2samp(ref, cur, method: str = "auto") -> TestResult:
     """Two-sided two-sample Kolmogorov-Smirnov test, as ``scipy.stats.ks_2samp``.
 
@@ -63,8 +77,8 @@ def ks_2samp(ref, cur, method: str = "auto") -> TestResult:
     asymptotic otherwise; ``'exact'`` and ``'asymp'`` force one (exact falls back
     to asymptotic when ``lcm(n1, n2)`` exceeds 2**31, as scipy does).
     """
-    a, miss_a = finite_padded(ref, "ref")
-    b, miss_b = finite_padded(cur, "cur")
+    a, miss_a = _sorted_sample(ref, "ref")
+    b, miss_b = _sorted_sample(cur, "cur")
     n_a, n_b = a.size - SENTINELS, b.size - SENTINELS
     d = _ks_w(a, b)[0]
     p = ks_pvalue(d, n_a, n_b, _exact_max_n(method, n_a, n_b))
@@ -78,8 +92,8 @@ def _ks_w(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
 
 def wasserstein(ref, cur) -> float:
     """Wasserstein-1 distance, as ``scipy.stats.wasserstein_distance(ref, cur)``."""
-    a, _ = finite_padded(ref, "ref")
-    b, _ = finite_padded(cur, "cur")
+    a, _ = _sorted_sample(ref, "ref")
+    b, _ = _sorted_sample(cur, "cur")
     return float(_ks_w(a, b)[1])
 
 
@@ -92,8 +106,8 @@ def normalise_by_std(distance: float, ref_std: float) -> float:
 
 def wasserstein_norm(ref, cur) -> float:
     """Wasserstein-1 divided by the reference standard deviation (ddof=0)."""
-    a, _ = finite_padded(ref, "ref")
-    b, _ = finite_padded(cur, "cur")
+    a, _ = _sorted_sample(ref, "ref")
+    b, _ = _sorted_sample(cur, "cur")
     return normalise_by_std(float(_ks_w(a, b)[1]), mean_std_sorted(a[:-SENTINELS])[1])
 
 
@@ -101,8 +115,8 @@ def quantile_edges(ref, bins: int = 10) -> np.ndarray:
     """Interior edges of the reference-quantile bins (rule: ``quantile_edges_sorted``)."""
     if bins < 2:
         raise ValueError(f"bins must be at least 2, got {bins}")
-    a, _ = finite_sorted(ref, "ref")
-    return quantile_edges_sorted(a, bins)
+    a, _ = _sorted_sample(ref, "ref")
+    return quantile_edges_sorted(a[:-SENTINELS], bins)
 
 
 def histogram(values, edges) -> tuple[np.ndarray, int]:
@@ -116,13 +130,17 @@ def histogram(values, edges) -> tuple[np.ndarray, int]:
 def _binned_counts(ref, cur, bins: int) -> tuple[np.ndarray, np.ndarray]:
     if bins < 2:
         raise ValueError(f"bins must be at least 2, got {bins}")
-    a, _ = finite_sorted(ref, "ref")
-    b, _ = finite_sorted(cur, "cur")
+    padded, _ = _sorted_sample(ref, "ref")
+    a = padded[:-SENTINELS]
     edges = quantile_edges_sorted(a, bins)
     ref_counts = np.zeros(edges.size + 1, dtype=np.int64)
-    cur_counts = np.zeros(edges.size + 1, dtype=np.int64)
     bin_counts_sorted(a, edges, ref_counts)
-    bin_counts_sorted(b, edges, cur_counts)
+    cur_arr = as_numeric(cur, "cur")
+    hit = _memo.lookup(cur_arr) if cur_arr is cur else None
+    if hit is None:  # not sorted already: one streaming pass instead of a sort
+        return ref_counts, histogram(cur_arr, edges)[0]
+    cur_counts = np.zeros(edges.size + 1, dtype=np.int64)
+    bin_counts_sorted(hit[0][:-SENTINELS], edges, cur_counts)
     return ref_counts, cur_counts
 
 
