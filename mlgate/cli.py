@@ -11,7 +11,8 @@ from contracts.errors import MlgateError
 from mlgate.process import exit_promptly
 
 # Command groups, one module each under mlgate/commands/ (each has register(subparsers)).
-COMMANDS = ("up", "models", "demo", "logs", "score", "data", "train", "runs", "monitor", "tokens", "audit", "traffic")
+COMMANDS = ("up", "models", "demo", "logs", "score", "data", "train", "runs", "monitor", "tokens", "audit", "traffic",
+            "rollout")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from batch.config import BatchConfig
 from contracts.errors import ConfigError
+from control.config import RolloutConfig
 from monitoring.config import MonitoringConfig
 from serving.config import ServingConfig
 from training.config import TrainingConfig
@@ -52,6 +53,8 @@ class MlgateConfig(_Strict):
                                          description="Drift monitoring, alerts, live quality, retraining trigger")
     training: TrainingConfig = Field(default_factory=TrainingConfig, description="Splits, training jobs, gate")
     batch: BatchConfig = Field(default_factory=BatchConfig, description="Batch scoring (mlgate score)")
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig,
+                                   description="The rollout controller: evaluation interval, default steps and checks")
 
     def absolute(self) -> MlgateConfig:
         """Local roots made absolute, so Ray workers with another cwd find them."""

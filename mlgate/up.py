@@ -129,6 +129,10 @@ def run(cfg: MlgateConfig, admin=None) -> int:
         with deploy_audited(cfg, key_file):
             deploy(cfg.registry_root, cfg.serving, raycluster.cluster_gpus(), log_root=cfg.log_root,
                    audit_root=cfg.audit_root)
+        if cfg.rollout.enabled:
+            from control.rollout.service import ensure_actor, roots_of
+
+            ensure_actor(cfg.rollout, roots_of(cfg), cfg.monitoring.alerts)
         tls = cfg.serving.tls
         host = cfg.serving.host
         if host == "node-ip":  # each replica listens on its node's address: here, this node's
@@ -161,6 +165,10 @@ def run(cfg: MlgateConfig, admin=None) -> int:
                 from control.deployment import delete_admin
 
                 delete_admin()
+            if cfg.rollout.enabled:
+                from control.rollout.service import stop_actor
+
+                stop_actor()
             shutdown_hub()
         else:
             serve.shutdown()

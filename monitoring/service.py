@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 
 from contracts.clock import Clock, wall_clock_s
 from contracts.names import check_name
+from contracts.periodic import Periodic
 from contracts.prometheus import HUB_NAMESPACE
 from monitoring import gauges
 from monitoring.config import MonitoringConfig
@@ -80,8 +80,7 @@ class MonitorService:
         self.ticks = 0
         self._line_seq = 0
         self.errors: dict[str, str] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = Periodic(self.tick, self.cfg.interval_s, "mlgate-monitor")
         self._lock = threading.Lock()
         if autostart:
             self.start()
@@ -126,23 +125,11 @@ class MonitorService:
             self.pusher.push()
             return summary
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            started = time.monotonic()
-            self.tick()
-            self._stop.wait(max(0.0, self.cfg.interval_s - (time.monotonic() - started)))
-
     def start(self) -> bool:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="mlgate-monitor", daemon=True)
-            self._thread.start()
-        return True
+        return self._loop.start()
 
     def stop(self) -> bool:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=max(60.0, self.cfg.interval_s))
-        return True
+        return self._loop.stop(timeout_s=max(60.0, self.cfg.interval_s))
 
     def status(self, after: int = 0) -> dict:
         """Lines logged after sequence number ``after``, and errors per model."""
@@ -169,15 +156,21 @@ def start_actor(cfg: MonitoringConfig, roots: Roots, model: str | None = None, t
 
 def stop_actor(model: str | None = None) -> bool:
     """Stop and remove the monitor actor; False when there was none."""
+    return stop_named_actor(actor_name(model), 120, "monitor actor")
+
+
+def stop_named_actor(name: str, timeout_s: float, what: str) -> bool:
+    """Stop (its ``stop()`` method) and remove a detached service actor of the ``mlgate``
+    namespace; False when there was none."""
     import ray
 
     try:
-        handle = ray.get_actor(actor_name(model), namespace=HUB_NAMESPACE)
+        handle = ray.get_actor(name, namespace=HUB_NAMESPACE)
     except ValueError:
         return False
     try:
-        ray.get(handle.stop.remote(), timeout=120)
+        ray.get(handle.stop.remote(), timeout=timeout_s)
     except Exception:  # noqa: BLE001 - kill it anyway
-        log.warning("monitor actor did not stop cleanly; killing it")
+        log.warning("%s did not stop cleanly; killing it", what)
     ray.kill(handle)
     return True

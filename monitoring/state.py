@@ -7,6 +7,7 @@
         live.jsonl          live metrics per window, appended whenever new labels change them
         alerts.jsonl        the alert log: every firing/resolved transition and its delivery
         triggers.jsonl      retraining triggers, submissions and outcomes
+        rollouts.jsonl      the rollout controller's evaluations (evidence, checks, decision) and steps
         keys/date=D/*.arrow       join keys of the predictions read (for late labels)
         labels/date=D/*.arrow     feedback labels joined to their predictions
         orphans.arrow             labels whose prediction was not read yet
@@ -34,7 +35,7 @@ from contracts.fs import publish
 from contracts.names import check_name
 
 log = logging.getLogger("mlgate.monitoring")
-LOGS = ("windows", "live", "alerts", "triggers")
+LOGS = ("windows", "live", "alerts", "triggers", "rollouts")
 _LOCAL = pafs.LocalFileSystem()  # the state directory is a local or mounted path
 STATE_FILE = "state.json"
 PREVIOUS_STATE_FILE = "state.prev.json"

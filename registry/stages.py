@@ -47,7 +47,9 @@ class StageEvent(BaseModel):
     model: str
     version: int = Field(ge=1, description="The version whose stage changed")
     stage: Stage
-    action: Literal["candidate", "promote", "rollback"]
+    action: Literal["candidate", "promote", "rollback", "reject"] = Field(
+        description="candidate: registered for evaluation; promote/rollback: production changed; reject: a "
+        "rollout's checks failed and the version was taken out of traffic (archived)")
     previous_production: int | None = Field(default=None, description="Production version before this event")
     actor: str = Field(description="Who made the change: the name of the CLI credential's verified identity "
                        "(an API key's name, a JWT's subject; user@host with auth off), or run:ID")
@@ -75,8 +77,8 @@ class StageState:
 
     def apply(self, event: StageEvent) -> None:
         self.seq = event.seq
-        if event.action == "candidate":
-            self.stages[event.version] = "candidate"
+        if event.action in ("candidate", "reject"):
+            self.stages[event.version] = event.stage
             return
         if event.action == "rollback":
             self.production_history.pop()
@@ -158,6 +160,18 @@ def rollback(*, actor: str, reason: str, actor_id: str | None = None) -> Callabl
             raise Conflict("no previous production version to roll back to")
         return {"version": state.production_history[-2], "stage": "production", "action": "rollback",
                 "actor": actor, "actor_id": actor_id, "reason": reason}
+
+    return decide
+
+
+def rejection(version: int, *, actor: str, reason: str,
+              actor_id: str | None = None) -> Callable[[StageState], dict]:
+    """A version that failed its rollout: archived (never the production version: roll back instead)."""
+    def decide(state: StageState) -> dict:
+        if state.production == version:
+            raise Conflict(f"version {version} is in production; roll it back instead")
+        return {"version": version, "stage": "archived", "action": "reject", "actor": actor, "actor_id": actor_id,
+                "reason": reason}
 
     return decide
 

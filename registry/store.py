@@ -226,6 +226,12 @@ class Registry:
         return self.stages.commit(name, rstages.rollback(actor=actor or rstages.default_actor(), actor_id=actor_id,
                                                          reason=reason))
 
+    def reject(self, name: str, version: int, *, actor: str, actor_id: str | None = None,
+               reason: str = "") -> rstages.StageEvent:
+        """Archive ``version`` after a failed rollout (a stage event saying why)."""
+        self.get(name, version)
+        return self.stages.commit(name, rstages.rejection(version, actor=actor, actor_id=actor_id, reason=reason))
+
     # -- publishing --------------------------------------------------------------
     def publish(self, name: str, files: dict[str, bytes], **manifest_extra: Any) -> ModelVersion:
         """Publish ``files`` as the next version of ``name``; returns the new version."""

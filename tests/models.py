@@ -40,3 +40,17 @@ class Raises(nn.Module):
         if bool(x.sum() > 1.0):
             raise RuntimeError("this version breaks on real inputs")
         return self.inner(x)
+
+
+class Slow(nn.Module):
+    """``mlp(seed)``'s answers, many times slower: a stack of wide layers computed and then
+    multiplied by zero (a version that is right but would break a latency budget)."""
+
+    def __init__(self, seed: int = 1, width: int = 1024, layers: int = 6) -> None:
+        super().__init__()
+        self.inner = mlp(seed)
+        torch.manual_seed(seed)
+        self.heavy = nn.Sequential(nn.Linear(32, width), *[nn.Linear(width, width) for _ in range(layers)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x) + 0.0 * self.heavy(x).sum(dim=1, keepdim=True)

@@ -26,36 +26,13 @@ import pytest
 from contracts import predlog
 from tests.conftest import free_port
 from tests.polling import until
+from tests.webhook import Webhook
 from training import demo_data
 
 pytestmark = pytest.mark.e2e
 ROWS = 2000  # per phase: one row window each
 BATCH = 50
 SHIFTED = set(demo_data.SHIFTED_FEATURES)
-
-
-class Webhook:
-    """An HTTP receiver on 127.0.0.1 that keeps every JSON body POSTed to it."""
-
-    def __init__(self) -> None:
-        bodies = self.bodies = []
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's naming
-                bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def http_json(port: int, method: str, path: str, body=None, key: str | None = None) -> tuple[int, dict, dict]:
