@@ -18,6 +18,7 @@ from ._binned import PSI_EPS
 from ._columns import SortedColumns, finite_sorted
 from ._pvalues import KS_EXACT_MAX_N
 from ._scoring import BinnedScores
+from .domain import DomainTest, classifier_two_sample
 from .multitest import (
     adjust_pvalues,
     benjamini_hochberg,
@@ -25,6 +26,7 @@ from .multitest import (
     dataset_drift,
     drifted_share,
 )
+from .multivariate import MultivariateScore, ReconstructionReference, ReconstructionWindow
 from .profile import ReferenceProfile
 from .report import CategoricalScores, DriftReport, NumericScores
 from .twosample import (
@@ -48,8 +50,12 @@ __all__ = [
     "PSI_EPS",
     "BinnedScores",
     "CategoricalScores",
+    "DomainTest",
     "DriftReport",
+    "MultivariateScore",
     "NumericScores",
+    "ReconstructionReference",
+    "ReconstructionWindow",
     "ReferenceProfile",
     "SortedColumns",
     "TestResult",
@@ -59,6 +65,7 @@ __all__ = [
     "bonferroni",
     "category_counts",
     "chi2_categorical",
+    "classifier_two_sample",
     "dataset_drift",
     "drifted_share",
     "finite_sorted",
