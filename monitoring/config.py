@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from registry.rollouts import RolloutChecks
+
 NumericMethod = Literal["auto", "ks", "wasserstein_norm", "psi", "jensen_shannon"]
 CategoricalMethod = Literal["auto", "chi2", "psi", "jensen_shannon"]
 Method = Literal["ks", "chi2", "wasserstein_norm", "psi", "jensen_shannon"]
@@ -107,6 +109,20 @@ class LiveConfig(_Strict):
         description="Alert (and retrain) when a live metric is worse than this, e.g. {'accuracy': 0.75}")
 
 
+class RetrainRollout(_Strict):
+    """How a retrained version that passed its gate is rolled out, without a person: the
+    rollout controller then takes it through shadow and canary steps to production, or
+    rolls it back at the first failed check."""
+
+    steps: tuple[float, ...] = Field(default=(5, 25, 50, 100), min_length=1,
+                                     description="Canary shares in percent, ending at 100 (the promotion)")
+    step_s: float = Field(default=600.0, gt=0, description="Time at each step")
+    shadow_first_s: float = Field(default=600.0, ge=0, description="Shadow phase before the first step (0: none)")
+    sticky_key: str | None = Field(default=None, description="Header (or param:NAME) keeping a caller on one "
+                                   "version during the canary steps")
+    checks: RolloutChecks = Field(default_factory=RolloutChecks, description="Thresholds of the checks")
+
+
 class RetrainConfig(_Strict):
     """When and how the monitor submits a training job."""
 
@@ -123,6 +139,8 @@ class RetrainConfig(_Strict):
     max_live_rows: int = Field(default=100_000, ge=0, description="At most this many labelled live rows")
     training_overrides: dict[str, Any] = Field(
         default_factory=dict, description="Fields of the `training` section changed for these jobs, e.g. epochs")
+    rollout: RetrainRollout | None = Field(default=None, description="Start a rollout of each retrained version "
+                                           "that passed its gate (None: it stays a candidate for a person)")
 
 
 class MonitoringConfig(_Strict):

@@ -3,7 +3,9 @@
 ``triggers.jsonl`` holds one ``triggered`` record per trigger with its reason, then
 ``submitted`` (job id, run id, entry point, data) or ``failed`` (why), and later
 ``finished`` (the job's final status and the training run's result: the registered
-candidate version and its gate decision). ``mlgate monitor history`` shows them.
+candidate version and its gate decision), then, with ``retrain.rollout`` set and the gate
+passed, ``rollout`` (the rollout started for the rollout controller) or
+``rollout_refused`` (why not). ``mlgate monitor history`` shows them.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from collections.abc import Callable
 import pyarrow as pa
 
 from contracts.clock import Clock, iso_s, utc_at
+from contracts.errors import MlgateError
 from contracts.prometheus import MetricsRecorder
 from monitoring import policy as pol
 from monitoring import retrain
 from monitoring.config import MonitoringConfig
 from monitoring.state import StateStore
+from registry import rollouts
 from registry.store import Registry
 
 log = logging.getLogger("mlgate.monitoring")
@@ -96,6 +100,22 @@ class Trigger:
                                     run_id=f"{self.model}-retrain-{trigger_id}", data_name=name,
                                     data_version=data_version, live_rows=live_rows)
 
+    def _roll_out(self, trigger_id: str, version: int, now_s: float) -> dict:
+        """Start the rollout of a retrained version that passed its gate (``retrain.rollout``);
+        the record says which, or why not (another rollout in progress, no production version)."""
+        policy = self.cfg.retrain.rollout
+        base = {"trigger_id": trigger_id, "model": self.model, "at": iso_s(now_s), "version": version}
+        try:
+            spec = rollouts.plan(self.registry, self.model, version, steps_pct=policy.steps, step_s=policy.step_s,
+                                 shadow_first_s=policy.shadow_first_s, sticky_key=policy.sticky_key,
+                                 checks=policy.checks, reason=f"retraining trigger {trigger_id}")
+            rollouts.RolloutBook(self.registry).start(spec, actor=f"retrain:{trigger_id}")
+        except MlgateError as exc:
+            log.warning("%s: version %s passed its gate but its rollout did not start: %s", self.model, version, exc)
+            return {**base, "event": "rollout_refused", "error": str(exc)}
+        log.info("%s: rollout %s of retrained version %s started", self.model, spec.rollout_id, version)
+        return {**base, "event": "rollout", "rollout_id": spec.rollout_id}
+
     def poll(self, now_s: float) -> list[dict]:
         """Record the outcome of jobs that finished since the last tick."""
         if not self.policy.active:
@@ -111,9 +131,12 @@ class Trigger:
             if status not in retrain.TERMINAL:
                 still.append(job)
                 continue
+            result = retrain.run_result(self.roots.runs_root, job["run_id"])
             records.append({"trigger_id": job["trigger_id"], "model": self.model, "at": iso_s(now_s),
                             "event": "finished", "job_id": job["job_id"], "status": status, "message": message,
-                            "result": retrain.run_result(self.roots.runs_root, job["run_id"])})
+                            "result": result})
+            if self.cfg.retrain.rollout is not None and result and (result.get("gate") or {}).get("passed"):
+                records.append(self._roll_out(job["trigger_id"], int(result["version"]), now_s))
         self.policy.active = still
         self.store.append("triggers", records)
         return records

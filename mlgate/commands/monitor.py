@@ -66,6 +66,11 @@ def _serve(cfg, mon, roots, model: str | None, detach: bool) -> int:
     get_or_create_hub()
     training = cfg.training.model_dump(mode="json") if hasattr(cfg, "training") else None
     handle = start_actor(mon, roots, model, training, raycluster.auth_token)  # read in the actor, at use
+    if mon.retrain.rollout is not None and cfg.rollout.enabled:  # retrained versions go on to the controller
+        from control.rollout.service import ACTOR_NAME, ensure_actor, roots_of
+
+        ensure_actor(cfg.rollout, roots_of(cfg), mon.alerts)
+        print(f"rollout controller {ACTOR_NAME} running every {cfg.rollout.interval_s:g}s", flush=True)
     print(f"monitor {actor_name(model)} running every {mon.interval_s:g}s; state in {mon.state_root}", flush=True)
     if detach:
         return 0

@@ -33,6 +33,8 @@ pytestmark = pytest.mark.e2e
 ROWS = 2000  # per phase: one row window each
 BATCH = 50
 SHIFTED = set(demo_data.SHIFTED_FEATURES)
+# two different models on the same rows: they agree on most labels, not 95% of them; few requests per step
+ROLLOUT_CHECKS = {"min_requests": 20, "min_shadow_rows": 500, "min_shadow_agreement": 0.7, "latency_slack_ms": 100}
 
 
 def http_json(port: int, method: str, path: str, body=None, key: str | None = None) -> tuple[int, dict, dict]:
@@ -86,6 +88,7 @@ def world(ray_session, demo_registry, tmp_path_factory, keys):
     from monitoring.config import MonitoringConfig
     from monitoring.retrain import Roots
     from monitoring.service import start_actor, stop_actor
+    from registry import Registry
     from serving.config import ServingConfig
     from serving.deployment import APP_NAME, deploy, shutdown_hub
     from training.datastore import DataStore
@@ -113,7 +116,10 @@ def world(ray_session, demo_registry, tmp_path_factory, keys):
         window={"by": "rows", "size_rows": ROWS}, live={"min_labelled_rows": 100},
         alerts={"webhook_url": webhook.url, "external_url": "http://127.0.0.1/monitor"},
         retrain={"enabled": True, "drift_windows": 1, "cooldown_s": 3600, "data": "demo",
-                 "job_address": cluster.dashboard_url, "training_overrides": {"epochs": 1}})
+                 "job_address": cluster.dashboard_url, "training_overrides": {"epochs": 1},
+                 "rollout": {"steps": [50, 100], "step_s": 4, "shadow_first_s": 4, "checks": ROLLOUT_CHECKS}})
+    # the demo is fitted without a gate: made production by hand, the way a new user starts
+    Registry(registry_root).promote("demo", 1, actor="test", force=True, reason="the demo, fitted without a gate")
     until(lambda: http_json(port, "GET", "/v2/health/ready")[0] == 200, 120, "gateway ready")
     state = {"port": port, "roots": roots, "cfg": cfg, "webhook": webhook, "cluster": cluster, "dir": d,
              "client_key": client_key, "metrics_key": metrics_key}
@@ -250,13 +256,59 @@ def test_6_the_training_job_finishes_and_its_outcome_is_recorded(world):
 
     status = until(finished, 900, "training job", interval_s=2)
     assert status == "SUCCEEDED", client.get_job_logs(world["job"]["job_id"])[-4000:]
-    (finished,) = tick(world)["triggers"]
+    finished, rollout = tick(world)["triggers"]
     assert finished["event"] == "finished" and finished["result"]["version"] == 2
+    assert finished["result"]["gate"]["passed"], finished["result"]["gate"]
+    assert rollout["event"] == "rollout"  # retrain.rollout: the gated version goes on without a person
+    world["rollout_id"] = rollout["rollout_id"]
     from registry import Registry
 
-    assert Registry(world["roots"].registry_root).stage_of("demo", 2) == "candidate"  # gated, never promoted
+    assert Registry(world["roots"].registry_root).stage_of("demo", 2) == "candidate"  # gated, not yet promoted
     done = mlgate(world, "monitor", "history", "demo")
     assert "SUCCEEDED" in done.stdout and "registered v2 as candidate" in done.stdout
+
+
+@pytest.mark.slow
+def test_6b_the_rollout_controller_takes_the_retrained_version_to_production(world, tmp_path):
+    """drift -> retraining job -> gated candidate -> shadow -> canary -> production, on live traffic."""
+    from control.config import RolloutConfig
+    from control.rollout.controller import Roots
+    from control.rollout.service import ensure_actor, stop_actor
+    from registry import Registry
+    from registry.rollouts import RolloutBook
+
+    roots = world["roots"]
+    reg = Registry(roots.registry_root)
+    ensure_actor(RolloutConfig(interval_s=1, actor_num_cpus=0),
+                 Roots(roots.registry_root, roots.log_root, world["cfg"].state_root, str(tmp_path / "audit")),
+                 world["cfg"].alerts)
+    stop = threading.Event()
+
+    def traffic() -> None:
+        seed = 100
+        while not stop.is_set():
+            send(world["port"], world["client_key"], demo_data.generate(ROWS // 4, seed=seed))
+            seed += 1
+
+    sender = threading.Thread(target=traffic, daemon=True)
+    sender.start()
+    try:
+        until(lambda: not RolloutBook(reg).get("demo").active, 300, "the rollout ends", interval_s=1)
+    finally:
+        stop.set()
+        sender.join(120)
+        stop_actor()
+    state = RolloutBook(reg).get("demo")
+    assert (state.spec.rollout_id, state.status) == (world["rollout_id"], "completed"), state.reason
+    assert [e.phase or e.kind for e in state.events] == ["started", "shadow", "canary:50", "completed"]
+    assert reg.stages.state("demo").production == 2
+    promotion = reg.stage_history("demo")[-1]
+    assert (promotion.action, promotion.version, promotion.actor) == ("promote", 2, f"rollout:{state.spec.rollout_id}")
+    done = mlgate(world, "rollout", "status", "demo")
+    assert done.returncode == 0, done.stderr
+    for told in ("demo version 2 against 1: completed", "shadow", "canary:50", "advance: shadow: every check passed",
+                 "shadow_agreement passed"):
+        assert told in done.stdout, done.stdout
 
 
 @pytest.mark.slow

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -149,3 +151,48 @@ def test_live_metric_below_threshold_triggers(tmp_path, registry_root):
     assert [t["event"] for t in out.triggers] == ["triggered", "submitted"]
     assert out.triggers[0]["reason"].startswith("live accuracy 0.0000 worse than 0.9")
     assert any(a["labels"]["alertname"] == "MlgateLiveQuality" for a in out.transitions)
+
+
+def _finish_job(jobs, roots, submitted: dict, version: int, passed: bool) -> None:
+    jobs.status[submitted["job_id"]] = "SUCCEEDED"
+    run_dir = Path(roots.runs_root) / submitted["run_id"]
+    run_dir.mkdir(parents=True)
+    (run_dir / "result.json").write_text(json.dumps({"model": "demo", "version": version, "stage": "candidate",
+                                                     "gate": {"passed": passed}}))
+
+
+@pytest.mark.parametrize("production", [True, False])
+def test_a_retrained_version_that_passed_its_gate_starts_a_rollout_by_policy(setup, tmp_path, production):
+    from registry import Registry
+    from registry.rollouts import RolloutBook
+
+    cfg, roots, jobs, clock, _ = setup
+    registry_root = str(tmp_path / "own-registry")
+    shutil.copytree(roots.registry_root, registry_root)  # the session's registry stays as it was
+    roots = Roots(registry_root, roots.log_root, roots.data_root, roots.runs_root)
+    reg = Registry(registry_root)
+    if production:
+        reg.promote("demo", 1, actor="t", force=True, reason="test data")
+    v2 = reg.publish("demo", {f: reg.get("demo", 1).read(f) for f in reg.get("demo", 1).manifest["files"]}).version
+    policy = {"steps": [10, 100], "step_s": 120, "shadow_first_s": 60}
+    cfg = cfg.model_copy(update={"retrain": cfg.retrain.model_copy(update={
+        "rollout": MonitoringConfig.model_validate({"retrain": {"rollout": policy}}).retrain.rollout})})
+    m = ModelMonitor("demo", cfg, roots, job_client=lambda: jobs, training={"epochs": 1, "workers": 1}, clock=clock)
+    ld.traffic(roots.log_root, "1", 300, ld.T0_US, 1000, seed=1)
+    ld.traffic(roots.log_root, "1", 900, ld.T0_US + 10**6, 1000, seed=2, shift=1.5, first_id=300)
+    clock.to(T0 + 100)
+    submitted = m.tick().triggers[1]
+    _finish_job(jobs, roots, submitted, v2, passed=True)
+    reg.record_gate("demo", v2, {"passed": True, "reasons": []}, dataset={"name": "demo", "version": 2}, actor="job")
+    clock.to(T0 + 200)
+    finished, rollout = m.tick().triggers
+    assert finished["event"] == "finished"
+    if not production:
+        assert rollout["event"] == "rollout_refused" and "no production version" in rollout["error"]
+        return
+    assert rollout["event"] == "rollout"
+    state = RolloutBook(reg).get("demo")
+    assert (state.spec.rollout_id, state.status, state.spec.candidate, state.spec.baseline) == (
+        rollout["rollout_id"], "pending", v2, 1)
+    assert (state.spec.steps_pct, state.spec.step_s, state.spec.shadow_first_s) == ((10, 100), 120, 60)
+    assert state.events[0].actor == f"retrain:{submitted['trigger_id']}"
