@@ -105,28 +105,38 @@ def run_chunk(typingctx, arr, pos, w, sign, shift, acc, at):
 def _count_loop(context, builder, sig, args, n_probes: int) -> ir.Value:
     """The :func:`count_le_block` loop for exactly ``n_probes`` probes; returns the sum.
 
-    Each compare's 8-lane mask is counted with a popcount into a scalar
-    accumulator (mask register, popcount and add run on other ports than the
-    compares, where widening the mask to 64-bit lanes would not).
+    Each compare's 8-lane mask is counted one of two ways: a popcount into a
+    scalar accumulator (mask move, popcount, add: scalar ports) for two probes in
+    three, and for every third probe a subtract of the mask as 0 / -1 lanes from
+    eight int64 counts (vector ports).  Either way alone is bound by one resource
+    at about one probe per cycle on AMD Zen 4 (the mask moves, or the vector
+    ports); mixed they overlap: 20% faster there (measured 24.3 -> 19.8 us for
+    9 edges x 50,000 values; not measured on Intel).
     """
     x_arr, start, stop, probes_arr, _, counts_arr = args
     probes = context.make_array(sig.args[3])(context, builder, probes_arr)
     splats = [
         _splat(builder, builder.load(builder.gep(probes.data, [_I64(j)]))) for j in range(n_probes)
     ]
-    accs = [cgutils.alloca_once_value(builder, _I64(0)) for _ in splats]
+    lanes = [j % 3 == 0 for j in range(n_probes)]  # True: counted in vector lanes
+    zeros = ir.Constant(_I64X, [0] * _LANES)
+    accs = [cgutils.alloca_once_value(builder, zeros if v else _I64(0)) for v in lanes]
     total = cgutils.alloca_once_value(builder, ir.Constant(_F64X, [0.0] * _LANES))
     bounds = _index(builder, start), _index(builder, stop), _I64(_LANES)
     with cgutils.for_range_slice(builder, *bounds) as (i, _):
         x = builder.load(_vector_at(context, builder, sig.args[0], x_arr, i), align=8)
-        for acc, p in zip(accs, splats):
-            hits = _count(builder, builder.fcmp_ordered("<=", x, p))
-            builder.store(builder.add(builder.load(acc), hits), acc)
+        for acc, p, v in zip(accs, splats, lanes):
+            below = builder.fcmp_ordered("<=", x, p)
+            if v:
+                builder.store(builder.sub(builder.load(acc), builder.sext(below, _I64X)), acc)
+            else:
+                builder.store(builder.add(builder.load(acc), _count(builder, below)), acc)
         builder.store(builder.fadd(builder.load(total), x), total)
     counts = context.make_array(sig.args[5])(context, builder, counts_arr)
     for j, acc in enumerate(accs):
         where = builder.gep(counts.data, [_I64(j)])
-        builder.store(builder.add(builder.load(where), builder.load(acc)), where)
+        hits = _tree_add(builder, builder.load(acc), builder.add) if lanes[j] else builder.load(acc)
+        builder.store(builder.add(builder.load(where), hits), where)
     return _tree_add(builder, builder.load(total), builder.fadd)
 
 
