@@ -37,6 +37,7 @@ _ZERO = np.uint64(0)
 _ONE = np.uint64(1)
 #: Up to this many values insertion sort beats the counting passes.
 _SMALL = 48
+_INT32_LIMIT = 2**31 - 1
 #: Insertion moves allowed per value before the lower digits are radix-sorted.
 _MOVES_PER_VALUE = 2
 
@@ -124,11 +125,12 @@ def _scatter(src, dst, shift, starts, ends, to_float):
 def _radix(u, scratch, shifts):
     """Sort the non-NaN float bits ``u`` in place by the digits at ``shifts`` (low first)."""
     n, p = u.size, shifts.size
-    counts = np.zeros((p, _RADIX), dtype=np.int64)
+    # int32 counts and offsets: 24 + 16 KiB, in L1 (int64 ones are not); n < 2**31 here
+    counts = np.zeros((p, _RADIX), dtype=np.int32)
     src, dst = (scratch[:n], u) if p % 2 else (u, scratch[:n])  # so the last pass ends in u
     _keys_counts(u, src, shifts, counts)
-    starts = np.empty(_RADIX, dtype=np.int64)
-    ends = np.empty(_RADIX, dtype=np.int64)
+    starts = np.empty(_RADIX, dtype=np.int32)
+    ends = np.empty(_RADIX, dtype=np.int32)
     for d in range(p):
         total = 0
         for b in range(_RADIX):
@@ -140,6 +142,15 @@ def _radix(u, scratch, shifts):
         else:
             _scatter(src, dst, shifts[d], starts, ends, False)
         src, dst = dst, src
+
+
+@njit(cache=True, nogil=True)
+def _is_sorted(a):
+    """``a[i - 1] <= a[i]`` for all ``i``: one vectorised pass, no early exit."""
+    out_of_order = 0
+    for i in range(1, a.size):
+        out_of_order += a[i] < a[i - 1]
+    return out_of_order == 0
 
 
 @njit(cache=True, nogil=True)
@@ -189,6 +200,9 @@ def sort_finite(values, scratch):
     if n <= _SMALL:
         _insertion(values, n * n)
         return
+    if n >= _INT32_LIMIT:  # beyond the int32 counts (16 GiB of values)
+        values.sort()
+        return
     u = values.view(np.uint64)
     vary_key, vary_mag = _varying_bits(u)
     if vary_key == _ZERO:
@@ -201,6 +215,8 @@ def sort_finite(values, scratch):
     below = (_ONE << np.uint64(lo)) - _ONE
     if lo == 0 or (vary_mag & below) == _ZERO:
         return  # the digits sorted every bit that differs
+    if _is_sorted(values):  # usual: the 33 high bits told every pair apart
+        return
     if not _insertion(values, _MOVES_PER_VALUE * n):
         _radix(u, scratch, _needed_shifts(0, 63, vary_key, vary_mag))
 
