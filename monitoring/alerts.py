@@ -7,6 +7,8 @@ Each rule gives a *level* per window, ``>= 1`` when over its threshold:
 * ``MlgateFeatureDrift`` (per version and input feature, when ``alerts.feature_alerts``):
   ``alpha / corrected p-value`` for tests, ``value / threshold`` for distances;
 * ``MlgatePredictionDrift`` (per version): the highest level among the outputs;
+* ``MlgateMultivariateDrift`` (per version, where it has a multivariate reference): the
+  reconstruction score's rise over the reference mean / its upper bound's;
 * ``MlgateMissingValues`` (per version and feature): rise of the missing share over the
   reference / ``drift.max_missing_increase``;
 * ``MlgateLiveQuality`` (per version and metric in ``live.thresholds``): how far the
@@ -101,6 +103,13 @@ def observations(result: WindowResult, cfg: MonitoringConfig) -> list[Observatio
         out.append(Observation({**base, "alertname": "MlgateFeatureDrift", "feature": f.feature}, f.level,
                                {**window, "summary": f"{result.model} v{result.version}: {f.feature} drifted",
                                 "description": stat}))
+    mv = result.multivariate
+    if mv is not None and mv["rows"] > 0:
+        out.append(Observation({**base, "alertname": "MlgateMultivariateDrift"}, mv["level"],
+                               {**window, "summary": f"{result.model} v{result.version}: features move together "
+                                                     "differently (multivariate drift)",
+                                "description": f"reconstruction error {mv['score']:.4g} (reference "
+                                               f"{mv['reference']:.4g}, upper bound {mv['upper']:.4g})"}))
     outputs = [f for f in result.features if f.role == "output" and f.evaluated]
     if outputs:
         top = max(outputs, key=lambda f: f.level)

@@ -4,7 +4,10 @@ The kernels compute every statistic (``ReferenceProfile.score``); this module ap
 the method rule (``monitoring.methods``), corrects the p-values of the tested input
 features together (``kernels.adjust_pvalues``) and decides with
 ``kernels.dataset_drift``. Outputs are judged apart, with their own correction: the
-dataset verdict is about the inputs, ``prediction_drift`` about the outputs.
+dataset verdict is about the inputs, ``prediction_drift`` about the outputs. The multivariate
+score (``kernels.ReconstructionWindow``, where the version has its reference) is reported
+beside them, with its own verdict (``multivariate_drift``): a change in how features move
+together that no per-feature test sees.
 """
 
 from __future__ import annotations
@@ -63,6 +66,11 @@ class WindowResult:
     excluded: dict = field(default_factory=dict)
     live: dict | None = None
     evaluated_at: float = 0.0
+    multivariate: dict | None = None  # score, lower, upper, reference, rows, level, drifted; None: not scored
+
+    @property
+    def multivariate_drift(self) -> bool:
+        return bool(self.multivariate and self.multivariate["drifted"])
 
     @property
     def drifted_features(self) -> list[str]:
@@ -141,10 +149,21 @@ def evaluate(window: ClosedWindow, ctx: VersionContext, cfg: DriftConfig, min_ro
     if not judged:  # too few rows: statistics are kept, nothing is called drifted
         for f in inputs + outputs:
             f.drifted = f.missing_drifted = False
+    multivariate = None if window.multivariate is None else multivariate_of(window.multivariate.score(), judged)
     return WindowResult(
         model=window.model, version=window.version, window_id=window.window_id, by=window.spec.by,
         start_us=int(window.start_us), end_us=int(window.end_us), rows=int(window.rows), judged=judged,
         features=inputs + outputs, drifted_share=float(share), dataset_drift=bool(judged and verdict),
         prediction_drift=bool(judged and any(f.drifted for f in outputs)), alpha=cfg.alpha,
         correction=cfg.correction, excluded=dict(ctx.excluded),
-        evaluated_at=now_s)
+        evaluated_at=now_s, multivariate=multivariate)
+
+
+def multivariate_of(score, judged: bool) -> dict:
+    """A ``kernels.MultivariateScore`` as a record; ``level``: distance above the reference
+    mean in units of the upper bound's (>= 1: over it)."""
+    half = score.upper - score.reference
+    level = max(score.score - score.reference, 0.0) / half if score.evaluated and half > 0 else 0.0
+    return {"score": score.score, "lower": score.lower, "upper": score.upper, "reference": score.reference,
+            "rows": score.rows, "level": min(level, LEVEL_CAP), "drifted": bool(judged and score.drifted),
+            "below": bool(judged and score.below)}

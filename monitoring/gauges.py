@@ -27,6 +27,12 @@ MONITOR_METRICS = {m.name: m for m in (
     MetricDef("mlgate_drift_dataset_drifted", "gauge", "1 when the latest window's dataset verdict is drift.", _MV),
     MetricDef("mlgate_drift_drifted_share", "gauge", "Share of input features drifted in the latest window.", _MV),
     MetricDef("mlgate_drift_prediction_drifted", "gauge", "1 when the model's outputs drifted.", _MV),
+    MetricDef("mlgate_drift_multivariate_score", "gauge",
+              "Mean PCA reconstruction error of the latest window's preprocessed inputs (multivariate drift).", _MV),
+    MetricDef("mlgate_drift_multivariate_upper", "gauge",
+              "Upper bound of that score for the window's rows (reference mean + 3 std); above it: drift.", _MV),
+    MetricDef("mlgate_drift_multivariate_drifted", "gauge", "1 when the latest window's multivariate score drifted.",
+              _MV),
     MetricDef("mlgate_drift_window_rows", "gauge", "Rows in the latest scored window.", _MV),
     MetricDef("mlgate_drift_window_end_timestamp_seconds", "gauge", "End of the latest scored window.", _MV),
     MetricDef("mlgate_drift_windows_total", "counter", "Windows scored, by verdict.", (*_MV, "verdict")),
@@ -65,6 +71,10 @@ def record_window(rec: MetricsRecorder, result) -> None:
     rec.set_gauge("mlgate_drift_dataset_drifted", mv, float(result.dataset_drift))
     rec.set_gauge("mlgate_drift_drifted_share", mv, result.drifted_share)
     rec.set_gauge("mlgate_drift_prediction_drifted", mv, float(result.prediction_drift))
+    if result.multivariate is not None:
+        rec.set_gauge("mlgate_drift_multivariate_score", mv, float(result.multivariate["score"]))
+        rec.set_gauge("mlgate_drift_multivariate_upper", mv, float(result.multivariate["upper"]))
+        rec.set_gauge("mlgate_drift_multivariate_drifted", mv, float(result.multivariate_drift))
     rec.set_gauge("mlgate_drift_window_rows", mv, float(result.rows))
     rec.set_gauge("mlgate_drift_window_end_timestamp_seconds", mv, result.end_us / 1e6)
     verdict = "drift" if result.dataset_drift else ("no_drift" if result.judged else "too_few_rows")

@@ -1,7 +1,10 @@
 """What the monitor compares a model version with, and how log columns become kernel columns.
 
-Each model version carries its reference profile and optionally an output reference
-(the artifacts and their naming are defined in ``registry.references``).
+Each model version carries its reference profile and optionally an output reference and a
+multivariate reference (the artifacts and their naming are defined in ``registry.references``).
+The multivariate reference scores the model's preprocessed features (its own preprocessor);
+it is left off for a version when ``drift.exclude`` names a feature it covers (a PCA cannot
+drop a column after the fit).
 
 Personal-data features (``pii`` in the schema) and features in ``drift.exclude`` are
 never tested: they are fed to the kernels as missing and left out of every verdict.
@@ -17,8 +20,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from contracts import predlog
-from kernels import ReferenceProfile
-from registry.references import OUTPUT_PROFILE_FILE, PROFILE_FILE, is_text, load_profile, output_columns
+from kernels import ReconstructionReference, ReferenceProfile
+from registry.preprocess import Preprocessor
+from registry.references import (
+    MULTIVARIATE_FILE,
+    OUTPUT_PROFILE_FILE,
+    PROFILE_FILE,
+    is_text,
+    load_multivariate,
+    load_profile,
+    multivariate_matrix,
+    output_columns,
+)
 from registry.schema import ModelSchema
 from registry.store import ModelVersion
 
@@ -83,6 +96,14 @@ class VersionContext:
     profile: ReferenceProfile
     outputs_profile: ReferenceProfile | None
     excluded: dict[str, str] = field(default_factory=dict)  # feature -> why it is not tested
+    multivariate: ReconstructionReference | None = None
+    multivariate_features: tuple[str, ...] = ()
+    preprocessor: Preprocessor | None = None
+    multivariate_off: str | None = None  # why a version with a multivariate reference is not scored by it
+
+    def multivariate_rows(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The preprocessed matrix of the features the multivariate reference covers."""
+        return multivariate_matrix(self.preprocessor, inputs, self.multivariate_features)
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -168,4 +189,15 @@ def load_context(mv: ModelVersion, exclude: tuple[str, ...] = (), use_outputs: b
     outputs = load_profile(mv.read(OUTPUT_PROFILE_FILE)) if use_outputs and mv.has(OUTPUT_PROFILE_FILE) else None
     excluded = {f.name: "personal data" for f in schema.inputs if f.pii and f.name in profile.features}
     excluded.update({f: "excluded by configuration" for f in exclude if f in profile.features})
-    return VersionContext(mv.name, str(mv.version), schema, profile, outputs, excluded)
+    ctx = VersionContext(mv.name, str(mv.version), schema, profile, outputs, excluded)
+    if mv.has(MULTIVARIATE_FILE):
+        reference, features = load_multivariate(mv.read(MULTIVARIATE_FILE))
+        left_out = [f for f in features if f in exclude]
+        pre = mv.preprocessor()
+        if left_out:
+            ctx.multivariate_off = f"covers features excluded by configuration ({', '.join(left_out)})"
+        elif pre is None:
+            ctx.multivariate_off = "the version has no preprocessor"
+        else:
+            ctx.multivariate, ctx.multivariate_features, ctx.preprocessor = reference, features, pre
+    return ctx

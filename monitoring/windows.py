@@ -13,6 +13,9 @@ A time window is ready ``grace`` after its end; a row window when its last bucke
 full. After the windows ending at ``j`` are out, buckets ``<= j - k + 1`` belong to no
 future window and are *released*; rows that arrive for a released bucket are late:
 counted, never scored.
+
+With a multivariate reference, each bucket also keeps a ``kernels.ReconstructionWindow``
+(sums of row reconstruction errors, no rows), merged the same way.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kernels import Window
+from kernels import ReconstructionWindow, Window
 from monitoring.config import WindowConfig
 from monitoring.reference import VersionContext
 
@@ -71,6 +74,7 @@ class Bucket:
     index: int
     inputs: Window
     outputs: Window | None
+    multivariate: ReconstructionWindow | None = None
     rows: int = 0
     ts_min: int = np.iinfo(np.int64).max
     ts_max: int = np.iinfo(np.int64).min
@@ -89,6 +93,7 @@ class ClosedWindow:
     rows: int
     inputs: Window
     outputs: Window | None
+    multivariate: ReconstructionWindow | None = None
 
     @property
     def window_id(self) -> str:
@@ -128,23 +133,27 @@ class VersionWindows:
         late = idx <= released if released is not None else np.zeros(idx.size, dtype=bool)
         groups = np.unique(idx[~late]).tolist()
         whole = len(groups) == 1 and not late.any()
+        matrix = self.ctx.multivariate_rows(inputs) if self.ctx.multivariate is not None and groups else None
         for j in groups:
-            self._fill(self._bucket(j), None if whole else idx == j, ts_us, inputs, outputs)
+            self._fill(self._bucket(j), None if whole else idx == j, ts_us, inputs, outputs, matrix)
         return AddResult(idx, late)
 
     def _bucket(self, j: int) -> Bucket:
         if j not in self.buckets:
             out = self.ctx.outputs_profile.new_window() if self.ctx.outputs_profile is not None else None
-            self.buckets[j] = Bucket(j, self.ctx.profile.new_window(), out)
+            mv = self.ctx.multivariate.new_window() if self.ctx.multivariate is not None else None
+            self.buckets[j] = Bucket(j, self.ctx.profile.new_window(), out, mv)
         return self.buckets[j]
 
     @staticmethod
-    def _fill(b: Bucket, rows, ts_us, inputs, outputs) -> None:
+    def _fill(b: Bucket, rows, ts_us, inputs, outputs, matrix=None) -> None:
         pick = (lambda cols: cols) if rows is None else (lambda cols: {k: v[rows] for k, v in cols.items()})
         ts = ts_us if rows is None else ts_us[rows]
         b.inputs.partial_fit(pick(inputs))
         if b.outputs is not None and outputs is not None:
             b.outputs.partial_fit(pick(outputs))
+        if b.multivariate is not None and matrix is not None:
+            b.multivariate.partial_fit(matrix if rows is None else matrix[rows])
         b.rows += int(ts.size)
         b.ts_min = min(b.ts_min, int(ts.min()))
         b.ts_max = max(b.ts_max, int(ts.max()))
@@ -197,13 +206,16 @@ class VersionWindows:
     def _closed(self, end: int, parts: list[Bucket]) -> ClosedWindow:
         inputs = self.ctx.profile.new_window()
         outputs = self.ctx.outputs_profile.new_window() if self.ctx.outputs_profile is not None else None
+        mv = self.ctx.multivariate.new_window() if self.ctx.multivariate is not None else None
         for b in parts:
             inputs.merge(b.inputs)
             if outputs is not None and b.outputs is not None:
                 outputs.merge(b.outputs)
+            if mv is not None and b.multivariate is not None:
+                mv.merge(b.multivariate)
         if self.spec.by == "time":
             start, stop = (end - self.spec.k + 1) * self.spec.slide, (end + 1) * self.spec.slide
         else:
             start, stop = min(b.ts_min for b in parts), max(b.ts_max for b in parts) + 1
         return ClosedWindow(self.ctx.model, self.ctx.version, self.spec, end, start, stop,
-                            sum(b.rows for b in parts), inputs, outputs)
+                            sum(b.rows for b in parts), inputs, outputs, mv)

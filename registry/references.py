@@ -3,9 +3,14 @@
 * ``reference_profile.npz`` (:data:`PROFILE_FILE`): the raw input features of the
   version's training split;
 * ``reference_outputs.npz`` (:data:`OUTPUT_PROFILE_FILE`, optional): the model's
-  outputs on held-out data, i.e. what live outputs should look like.
+  outputs on held-out data, i.e. what live outputs should look like;
+* ``reference_multivariate.npz`` (:data:`MULTIVARIATE_FILE`, optional): the PCA of the
+  training split's *preprocessed* features (as the model's preprocessor encodes them) and
+  its reconstruction errors on the held-out split, for multivariate drift
+  (``kernels.ReconstructionReference``). Personal-data features are left out: the log never
+  holds them in clear.
 
-Both hold a ``kernels.ReferenceProfile`` as its own plain arrays (``to_arrays``), no
+The first two hold a ``kernels.ReferenceProfile`` as its own plain arrays (``to_arrays``), no
 pickle. Output "features" are named like this, from the schema's outputs:
 
 * a classifier's ``probabilities`` [C]: ``probabilities[<label>]`` per class (for two
@@ -23,13 +28,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from registry.preprocess import Preprocessor
 from registry.schema import ModelSchema
 
 if TYPE_CHECKING:
-    from kernels import ReferenceProfile
+    from kernels import ReconstructionReference, ReferenceProfile
 
 PROFILE_FILE = "reference_profile.npz"
 OUTPUT_PROFILE_FILE = "reference_outputs.npz"
+MULTIVARIATE_FILE = "reference_multivariate.npz"
+_FEATURES_KEY = "features"
 
 
 def fit_profile(columns: Mapping[str, np.ndarray], categorical: list[str], bins: int = 10) -> bytes:
@@ -75,3 +83,49 @@ def fit_output_profile(schema: ModelSchema, outputs: Mapping[str, np.ndarray], b
 
 def is_text(values: np.ndarray) -> bool:
     return values.dtype.kind in "OUS"
+
+
+def multivariate_features(schema: ModelSchema) -> tuple[str, ...]:
+    """The inputs multivariate drift covers: all but personal data."""
+    return tuple(f.name for f in schema.inputs if not f.pii)
+
+
+def multivariate_matrix(pre: Preprocessor, columns: Mapping[str, np.ndarray],
+                        features: tuple[str, ...]) -> np.ndarray:
+    """The preprocessor's matrix of ``features`` only (float64); the other inputs are fed as
+    missing and their encoded columns dropped."""
+    n = len(next(iter(columns.values()))) if columns else 0
+    full = {}
+    keep: list[int] = []
+    offset = 0
+    for spec in pre.schema.inputs:
+        width = pre.categorical[spec.name].width if spec.categorical else 2
+        if spec.name in features:
+            full[spec.name] = columns[spec.name]
+            keep.extend(range(offset, offset + width))
+        else:
+            full[spec.name] = np.full(n, None, dtype=object) if spec.categorical else np.full(n, np.nan)
+        offset += width
+    return pre.transform(full)[:, keep].astype(np.float64)
+
+
+def fit_multivariate(pre: Preprocessor, train: Mapping[str, np.ndarray],
+                     holdout: Mapping[str, np.ndarray] | None = None) -> bytes:
+    """The multivariate reference of a version as ``.npz`` bytes (:data:`MULTIVARIATE_FILE`)."""
+    from kernels import ReconstructionReference
+
+    features = multivariate_features(pre.schema)
+    ref = ReconstructionReference.fit(multivariate_matrix(pre, train, features),
+                                      None if holdout is None else multivariate_matrix(pre, holdout, features))
+    buf = io.BytesIO()
+    np.savez(buf, **ref.to_arrays(), **{_FEATURES_KEY: np.array(features, dtype=str)})
+    return buf.getvalue()
+
+
+def load_multivariate(data: bytes) -> tuple[ReconstructionReference, tuple[str, ...]]:
+    """The reference stored in ``data`` and the features it covers."""
+    from kernels import ReconstructionReference
+
+    with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+        features = tuple(str(f) for f in arrays[_FEATURES_KEY])
+        return ReconstructionReference.from_arrays({k: arrays[k] for k in arrays.files}), features

@@ -17,7 +17,7 @@ import numpy as np
 
 from registry import Registry
 from registry.preprocess import Preprocessor
-from registry.references import PROFILE_FILE
+from registry.references import MULTIVARIATE_FILE, PROFILE_FILE, fit_multivariate
 from registry.store import ModelVersion
 from registry.torch_io import register_torch_model
 from training import evaluate as ev
@@ -151,7 +151,9 @@ def register(registry: Registry, run: Run, module, pre: Preprocessor, dataset: D
                "parameters": spec["parameters"], "seed": spec["seed"],
                "parent_version": parent.version if parent else None, "attempts": len(run.attempts()),
                "source": "training.pipeline", "trained_at": registry.clock()}
-    files = {PROFILE_FILE: build_profile(dataset.columns("train"), dataset.schema, cfg.eval.profile_bins),
+    train = dataset.columns("train")
+    files = {PROFILE_FILE: build_profile(train, dataset.schema, cfg.eval.profile_bins),
+             MULTIVARIATE_FILE: fit_multivariate(pre, train, dataset.columns("test")),
              "evaluation.json": json.dumps(evaluation, indent=1).encode(),
              "gate.json": json.dumps(decision, indent=1).encode(),
              "training_history.json": json.dumps(history, indent=1).encode(),

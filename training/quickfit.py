@@ -49,14 +49,22 @@ def fit_demo(registry: Registry, rows: int = 20_000, epochs: int = 8, seed: int 
         preprocessor=pre,
         metrics={"test_accuracy": accuracy, "fit_seconds": time.perf_counter() - started},
         lineage={"source": "training.quickfit", "rows": rows, "epochs": epochs, "seed": seed, "parent_version": None},
-        extra_files=_drift_references(schema, train, proba),
+        extra_files=_drift_references(schema, pre, train, test, proba),
     )
 
 
-def _drift_references(schema, train: dict[str, np.ndarray], test_proba: np.ndarray) -> dict[str, bytes]:
-    """Reference profiles for drift monitoring: the training split's raw features, and the
-    model's outputs on the held-out split (what live outputs should look like)."""
-    from registry.references import OUTPUT_PROFILE_FILE, PROFILE_FILE, fit_output_profile
+def _drift_references(schema, pre, train: dict[str, np.ndarray], test: dict[str, np.ndarray],
+                      test_proba: np.ndarray) -> dict[str, bytes]:
+    """Reference profiles for drift monitoring: the training split's raw features, the
+    model's outputs on the held-out split (what live outputs should look like), and the
+    multivariate reference (PCA of the preprocessed training features, errors on held-out)."""
+    from registry.references import (
+        MULTIVARIATE_FILE,
+        OUTPUT_PROFILE_FILE,
+        PROFILE_FILE,
+        fit_multivariate,
+        fit_output_profile,
+    )
     from training.dataschema import DatasetSchema
     from training.profile import build_profile
 
@@ -64,7 +72,8 @@ def _drift_references(schema, train: dict[str, np.ndarray], test_proba: np.ndarr
     labels = np.array(schema.class_labels, dtype=object)[test_proba.argmax(1)]
     outputs = {"probabilities": test_proba, "label": labels}
     return {PROFILE_FILE: build_profile(train, dataset_schema),
-            OUTPUT_PROFILE_FILE: fit_output_profile(schema, outputs)}
+            OUTPUT_PROFILE_FILE: fit_output_profile(schema, outputs),
+            MULTIVARIATE_FILE: fit_multivariate(pre, train, test)}
 
 
 def _labels(cols: dict[str, np.ndarray]) -> np.ndarray:

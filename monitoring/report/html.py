@@ -2,7 +2,8 @@
 
 Per version: the verdict over the whole range, a summary table (one row per input and
 output feature: method and why, statistic, corrected p-value, threshold, missing
-shares, drifted windows), the drifted share and live metrics over the windows, then
+shares, drifted windows), the drifted share, the multivariate score (where the version
+has its reference) and live metrics over the windows, then
 per feature the reference-vs-current distribution (CDFs for numbers, category shares
 for categories) and its deciding statistic over the windows. Then the alert log and
 the retraining history of the range, when the monitor has run.
@@ -131,7 +132,28 @@ def _timeline(windows: list[WindowResult], drift_share: float) -> str:
     live = svg.series(labels, [(m, [(w.live or {}).get(m) for w in windows]) for m in names],
                       "Live metrics per window (feedback labels)") if names else \
         svg.empty("Live metrics per window (feedback labels)", "no labelled windows")
-    return f'<div class="row timeline">{share}{live}</div>'
+    return f'<div class="row timeline">{share}{_multivariate(windows, labels)}{live}</div>'
+
+
+def _multivariate(windows: list[WindowResult], labels: list[str]) -> str:
+    """The reconstruction score per window beside its bounds (none: the version has no reference)."""
+    scored = [w.multivariate for w in windows]
+    if not any(scored):
+        return ""
+    pick = lambda key: [m[key] if m and m["rows"] else None for m in scored]  # noqa: E731
+    return svg.series(labels, [("reconstruction error", pick("score")), ("upper bound", pick("upper")),
+                               ("lower bound", pick("lower"))],
+                      "Multivariate drift: PCA reconstruction error per window",
+                      flagged=[w.multivariate_drift for w in windows])
+
+
+def _mv_verdict(overall: WindowResult) -> str:
+    m = overall.multivariate
+    if m is None or not m["rows"]:
+        return ""
+    return (f'multivariate drift: <b data-multivariate-drift="{str(overall.multivariate_drift).lower()}">'
+            f'{"yes" if overall.multivariate_drift else "no"}</b> (reconstruction error {m["score"]:.4g}, '
+            f'upper bound {m["upper"]:.4g}); ')
 
 
 def _version(res: RangeResult, version: str, drift_share: float) -> str:
@@ -145,7 +167,7 @@ def _version(res: RangeResult, version: str, drift_share: float) -> str:
                f'Dataset drift: <b>{"yes" if overall.dataset_drift else "no"}</b> '
                f'({len(overall.drifted_features)} of {tested} '
                f'features: {escape(", ".join(overall.drifted_features) or "none")}); prediction drift: '
-               f'<b>{"yes" if overall.prediction_drift else "no"}</b>; {overall.rows} rows; '
+               f'<b>{"yes" if overall.prediction_drift else "no"}</b>; {_mv_verdict(overall)}{overall.rows} rows; '
                f'{len(windows)} windows; live: {escape(live or "no labels")}</div>')
     parts = [f'<section class="version" id="v{escape(version)}"><h2>Version {escape(version)}</h2>', verdict,
              _summary_table(version, overall, windows), _timeline(windows, drift_share)]

@@ -9,7 +9,7 @@ import torch
 
 from registry import Registry
 from registry.preprocess import Preprocessor
-from registry.references import PROFILE_FILE, load_profile
+from registry.references import MULTIVARIATE_FILE, PROFILE_FILE, load_multivariate, load_profile
 from training import evaluate as ev
 from training.config import EvalConfig, TrainingConfig
 from training.datastore import DataStore
@@ -45,7 +45,8 @@ def test_first_version_registers_with_everything(setup):
     mv = register(reg, run, module, pre, dataset, evaluation, decision, [{"epoch": 1, "val_loss": 0.6}], parent)
     assert reg.stage_of("churn", mv.version) == "candidate"
     assert set(mv.summary()["files"]) >= {"model.pt", "schema.json", "preprocessor.json", "metrics.json",
-                                          "lineage.json", "gate.json", PROFILE_FILE, "evaluation.json"}
+                                          "lineage.json", "gate.json", PROFILE_FILE, "evaluation.json",
+                                          MULTIVARIATE_FILE}
     assert {"test_accuracy", "test_roc_auc", "test_log_loss", "max_slice_gap", "latency_p50_ms_batch_1"} \
         <= set(mv.metrics)
     lineage = mv.lineage
@@ -55,6 +56,9 @@ def test_first_version_registers_with_everything(setup):
     profile = load_profile(mv.read(PROFILE_FILE))
     assert set(profile.features) == set(dataset.schema.feature_names)
     assert profile.numeric.sorted.column(profile.numeric.names.index("age")).size == dataset.manifest["rows"]["train"]
+    multivariate, covered = load_multivariate(mv.read(MULTIVARIATE_FILE))  # errors on the held-out split
+    assert covered == tuple(f.name for f in schema.inputs if not f.pii)
+    assert multivariate.reference_rows == dataset.manifest["rows"]["test"]
 
 
 def test_served_path_reproduces_the_evaluation(setup):
