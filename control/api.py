@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from contracts.clock import Clock, wall_clock_s
-from control import errors, routes
+from control import errors, rollout_routes, routes
 from control.context import AdminContext, AdminSettings
 from control.schemas import Health
 
@@ -31,12 +31,13 @@ def create_app(settings: AdminSettings, clock: Clock = wall_clock_s) -> FastAPI:
         ctx.close()
 
     app = FastAPI(title=TITLE, version=VERSION, lifespan=lifespan,
-                  description="Models, stages, traffic policy and the audit trail of an mlgate registry. "
+                  description="Models, stages, traffic policy, rollouts and the audit trail of an mlgate registry. "
                   "Every route but /v1/health needs 'Authorization: Bearer' with the admin scope; "
                   "every write, and every refused write, is a record in the audit trail.")
     app.state.admin = ctx
     errors.install(app)
     app.include_router(routes.router)
+    app.include_router(rollout_routes.router)
 
     @app.get("/v1/health", response_model=Health, tags=["health"])
     def health() -> Health:

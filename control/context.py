@@ -14,7 +14,9 @@ from access.identity import ADMIN, OPEN, Identity
 from contracts.clock import Clock, wall_clock_s
 from contracts.errors import MlgateError
 from control.audited import admit, describe_token
+from control.config import RolloutConfig
 from registry import Registry
+from registry.rollouts import RolloutBook
 from registry.traffic import TrafficBook
 
 
@@ -26,6 +28,8 @@ class AdminSettings(BaseModel):
     audit_root: str = Field(description="The audit trail (local path)")
     log_root: str | None = Field(default=None, description="Where gateway replicas report their status")
     auth: AuthConfig = Field(default_factory=AuthConfig, description="Who may call (the admin scope)")
+    state_root: str | None = Field(default=None, description="The monitor's state (the controller's rollouts.jsonl)")
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig, description="Defaults of a rollout started here")
 
 
 @dataclass
@@ -35,6 +39,9 @@ class AdminContext:
     audit: AuditLog
     authenticator: Authenticator | None  # None: access control is off, every caller acts as OPEN
     log_root: str | None
+    rollouts: RolloutBook | None = None
+    state_root: str | None = None
+    rollout: RolloutConfig | None = None
     clock: Clock = wall_clock_s
 
     @classmethod
@@ -44,7 +51,8 @@ class AdminContext:
         audit.ensure()
         registry = Registry(settings.registry_root, clock)
         authenticator = Authenticator(settings.auth, clock) if settings.auth.enabled else None
-        return cls(registry, TrafficBook(registry), audit, authenticator, settings.log_root, clock)
+        return cls(registry, TrafficBook(registry), audit, authenticator, settings.log_root, RolloutBook(registry),
+                   settings.state_root, settings.rollout, clock)
 
     def authorize(self, authorization: str | None, scope: str | None = ADMIN) -> Identity:
         """The identity behind the header checked for ``scope`` (None: any verified identity)

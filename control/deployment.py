@@ -69,8 +69,10 @@ def listener_of(admin: AdminConfig, tls: TlsConfig | None = None) -> dict[str, A
 def settings_of(cfg) -> AdminSettings:
     """The replica's settings from an ``MlgateConfig``, its local paths made absolute."""
     cfg = cfg.absolute()
+    from control.rollout.service import roots_of
+
     return AdminSettings(registry_root=cfg.registry_root, audit_root=cfg.audit_root, log_root=cfg.log_root,
-                         auth=cfg.serving.auth)
+                         auth=cfg.serving.auth, state_root=roots_of(cfg).state_root, rollout=cfg.rollout)
 
 
 def build_app(settings: AdminSettings, admin: AdminConfig, tls: TlsConfig | None = None):

@@ -36,7 +36,7 @@ from registry.stages import StageEvent
 from registry.traffic import TrafficEvent, TrafficPolicy
 
 _BEARER = HTTPBearer(auto_error=False, description="An API key or JWT with the admin scope")
-_ERRORS = {status: {"model": ErrorBody} for status in (401, 403, 404, 409, 422, 429)}
+ERRORS = {status: {"model": ErrorBody} for status in (401, 403, 404, 409, 422, 429)}
 
 
 def context(request: Request) -> AdminContext:
@@ -59,7 +59,7 @@ def admin(request: Request, ctx: Context, authorization: Authorization) -> Ident
     return ctx.admit(authorization, "api.read", request.url.path, {})
 
 
-def _admitted(action: str):
+def admitted(action: str):
     """The caller, for a write of ``action`` on the path's model: checked before the body is
     read; a refusal is audited (target: the model) and raised."""
 
@@ -70,7 +70,7 @@ def _admitted(action: str):
 
 
 Admin = Annotated[Identity, Depends(admin)]
-router = APIRouter(prefix="/v1", responses=_ERRORS)
+router = APIRouter(prefix="/v1", responses=ERRORS)
 
 
 @router.get("/models", response_model=list[ModelSummary], tags=["models"])
@@ -93,7 +93,7 @@ def get_stages(model: str, ctx: Context, _: Admin) -> StageHistory:
 
 @router.post("/models/{model}/promote", response_model=StageEvent, tags=["models"])
 def promote(model: str, body: PromoteRequest, ctx: Context,
-            who: Annotated[Identity, Depends(_admitted("models.promote"))]) -> StageEvent:
+            who: Annotated[Identity, Depends(admitted("models.promote"))]) -> StageEvent:
     """Make a version production (409 when its gate refuses it without force, or it is production already)."""
     detail = {"reason": body.reason, "force": body.force}
     with recorded(ctx.audit, who, "models.promote", f"{model}/{body.version}", detail) as act:
@@ -105,7 +105,7 @@ def promote(model: str, body: PromoteRequest, ctx: Context,
 
 @router.post("/models/{model}/rollback", response_model=StageEvent, tags=["models"])
 def rollback(model: str, body: RollbackRequest, ctx: Context,
-             who: Annotated[Identity, Depends(_admitted("models.rollback"))]) -> StageEvent:
+             who: Annotated[Identity, Depends(admitted("models.rollback"))]) -> StageEvent:
     """Return to the production version before the current one (409 when there is none)."""
     with recorded(ctx.audit, who, "models.rollback", model, {"reason": body.reason}) as act:
         event = ctx.registry.rollback(model, actor=who.name, actor_id=who.id, reason=body.reason)
@@ -130,7 +130,7 @@ def _set_traffic(ctx: AdminContext, who: Identity, model: str, policy: TrafficPo
 
 @router.put("/models/{model}/traffic", response_model=TrafficEvent, tags=["traffic"])
 def put_traffic(model: str, body: TrafficRequest, ctx: Context,
-                who: Annotated[Identity, Depends(_admitted("traffic.set"))]) -> TrafficEvent:
+                who: Annotated[Identity, Depends(admitted("traffic.set"))]) -> TrafficEvent:
     """Replace the policy (404 when the model or a version it names does not exist)."""
     if not body.policy.versions():
         raise InvalidInput("policy: needs at least one canary or shadow (DELETE clears the policy)")
@@ -138,7 +138,7 @@ def put_traffic(model: str, body: TrafficRequest, ctx: Context,
 
 
 @router.delete("/models/{model}/traffic", response_model=TrafficEvent, tags=["traffic"])
-def delete_traffic(model: str, ctx: Context, who: Annotated[Identity, Depends(_admitted("traffic.clear"))],
+def delete_traffic(model: str, ctx: Context, who: Annotated[Identity, Depends(admitted("traffic.clear"))],
                    reason: Annotated[str, Query(max_length=2000, description="Why (recorded)")] = "") -> TrafficEvent:
     """Remove canaries and shadows: production answers everything."""
     return _set_traffic(ctx, who, model, TrafficPolicy(), reason, "traffic.clear")

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from registry.rollouts import RolloutEvent
 from registry.stages import StageEvent
 from registry.traffic import TrafficPolicy
 
@@ -99,3 +100,36 @@ class AuditVerify(BaseModel):
 
 class Health(BaseModel):
     status: str = "ok"
+
+
+class RolloutStartRequest(_Body):
+    version: int = Field(ge=1, description="The candidate version (its gate passed, or force with a reason)")
+    steps_pct: tuple[float, ...] | None = Field(default=None, description="Canary shares in percent, ending at 100 "
+                                                "(default: rollout.steps_pct)")
+    step_s: float | None = Field(default=None, gt=0, description="Time at each step (default: rollout.step_s)")
+    shadow_first_s: float | None = Field(default=None, ge=0, description="Shadow phase first (default: "
+                                         "rollout.shadow_first_s)")
+    sticky_key: str | None = Field(default=None, description="Header (or param:NAME) keeping a caller on one version")
+    force: bool = Field(default=False, description="Roll out a version whose gate did not pass (needs a reason)")
+    reason: str = Field(default="", max_length=2000, description="Why (recorded)")
+
+
+class RolloutChangeRequest(_Body):
+    reason: str = Field(default="", max_length=2000, description="Why (recorded)")
+
+
+class RolloutStatus(BaseModel):
+    rollout_id: str
+    model: str
+    candidate: int
+    baseline: int = Field(description="The production version it is compared with")
+    status: str = Field(description="pending, running, paused, failed, aborted or completed")
+    phase: str | None = Field(description="shadow or canary:PCT while running")
+    phase_since: float | None = Field(description="When the phase's evidence window opened (Unix time)")
+    started_at: float
+    ended_at: float | None
+    reason: str = Field(description="Why it ended, when it has")
+    spec: dict[str, Any] = Field(description="Steps, times and check thresholds")
+    events: list[RolloutEvent] = Field(default_factory=list, description="Its history, oldest first")
+    evaluations: list[dict[str, Any]] = Field(default_factory=list, description="The controller's latest "
+                                              "evaluations: decision, checks and evidence (rollouts.jsonl)")

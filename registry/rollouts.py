@@ -22,10 +22,10 @@ import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from contracts.clock import utc_at
-from contracts.errors import Conflict, NotFound
+from contracts.errors import Conflict, InvalidInput, NotFound
 from registry.journal import Journal
 from registry.stages import gate_status
 from registry.traffic import TrafficPolicy
@@ -102,7 +102,10 @@ class RolloutSpec(_Strict):
     @field_validator("sticky_key")
     @classmethod
     def _sticky(cls, key: str | None) -> str | None:
-        return TrafficPolicy(sticky_key=key).sticky_key  # the policy's rules: a header name or param:NAME
+        try:  # the policy's rules: a header name or param:NAME
+            return TrafficPolicy(sticky_key=key).sticky_key
+        except ValidationError as exc:
+            raise ValueError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
 
     @model_validator(mode="after")
     def _distinct(self) -> RolloutSpec:
@@ -270,5 +273,10 @@ def plan(registry: Registry, model: str, candidate: int, *, force: bool = False,
         if not reason:
             raise Conflict("a forced rollout needs a reason")
     now_s = registry.clock() if now_s is None else now_s
-    return RolloutSpec(rollout_id=new_id(now_s), model=model, candidate=candidate, baseline=production,
-                       forced=status != "passed", reason=reason, **spec)
+    try:
+        return RolloutSpec(rollout_id=new_id(now_s), model=model, candidate=candidate, baseline=production,
+                           forced=status != "passed", reason=reason, **spec)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(map(str, err["loc"])) or "rollout"
+        raise InvalidInput(f"{field}: {err['msg'].removeprefix('Value error, ')}") from None

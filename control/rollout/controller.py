@@ -26,6 +26,7 @@ from access.audit import AuditLog
 from access.identity import ADMIN, Identity
 from contracts.clock import Clock, iso_s, wall_clock_s
 from control.rollout import evidence as evd
+from control.rollout.actions import LOG_NAME
 from control.rollout.decide import Decision, decide
 from monitoring.alerts import AlertState, Transition
 from monitoring.config import AlertConfig
@@ -39,7 +40,6 @@ log = logging.getLogger("mlgate.rollout")
 ACTOR = "rollout-controller"
 IDENTITY = Identity(id=f"service:{ACTOR}", name=ACTOR, kind="service", scopes=frozenset({ADMIN}))
 ALERT_NAME = "MlgateRolloutFailed"
-LOG_NAME = "rollouts"  # rollouts.jsonl in the monitor's state directory of the model
 
 
 @dataclass(frozen=True)

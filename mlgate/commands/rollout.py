@@ -44,9 +44,12 @@ def _book(cfg):
     return RolloutBook(Registry(cfg.registry_root))
 
 
-def _spec(args: argparse.Namespace, cfg):
-    from pydantic import ValidationError
+_FLAGS = {"steps_pct": "--steps", "step_s": "--step-s", "shadow_first_s": "--shadow-first",
+          "sticky_key": "--sticky-key"}
 
+
+def _spec(args: argparse.Namespace, cfg):
+    """The rollout the flags describe; InvalidInput naming the flag when it is not a valid one."""
     from contracts.errors import InvalidInput
     from registry.rollouts import plan
 
@@ -57,11 +60,9 @@ def _spec(args: argparse.Namespace, cfg):
     try:
         return plan(_book(cfg).registry, args.name, args.version, force=args.force, reason=args.reason or "",
                     **fields)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        flag = {"steps_pct": "--steps", "step_s": "--step-s", "shadow_first_s": "--shadow-first",
-                "sticky_key": "--sticky-key"}.get(str(err["loc"][0]) if err["loc"] else "", "--steps")
-        raise InvalidInput(f"{flag}: {err['msg'].removeprefix('Value error, ')}") from None
+    except InvalidInput as exc:
+        field, _, why = str(exc).partition(": ")
+        raise InvalidInput(f"{_FLAGS.get(field, field)}: {why}") from None
 
 
 def _ensure_controller(cfg) -> str:
@@ -94,45 +95,29 @@ def _start(args: argparse.Namespace) -> int:
     return 0
 
 
-def _change(args: argparse.Namespace, kind: str, expect: tuple[str, ...]) -> int:
+def _change(args: argparse.Namespace, kind: str) -> int:
+    from control.rollout.actions import change
     from mlgate.credentials import admin_action
 
     cfg = config_of(args)
     book = _book(cfg)
-    state = book.get(args.name, args.id)
-    detail = {"rollout_id": state.spec.rollout_id, "reason": args.reason or "", "on_behalf_of": args.by}
+    rollout_id = book.get(args.name, args.id).spec.rollout_id
+    detail = {"rollout_id": rollout_id, "reason": args.reason or "", "on_behalf_of": args.by}
     with admin_action(cfg, args.token_file, f"rollout.{kind}", args.name, detail) as act:
-        event = book.record(args.name, state.spec.rollout_id, kind, actor=act.identity.name,
-                            actor_id=act.identity.id, reason=args.reason or "", expect=expect)
-        if kind == "aborted":
-            _clear_traffic(book, args.name, state.spec.rollout_id, act)
-        act.detail["rollout_seq"] = event.seq
-    print(f"rollout {state.spec.rollout_id} of {args.name}: {kind}")
+        done = change(book, args.name, rollout_id, kind, actor=act.identity.name, actor_id=act.identity.id,
+                      reason=args.reason or "")
+        act.detail.update(rollout_seq=done.event.seq, traffic_seq=done.traffic_seq)
+    print(f"rollout {rollout_id} of {args.name}: {kind}")
     return 0
 
 
-def _clear_traffic(book, model: str, rollout_id: str, act) -> None:
-    from registry.traffic import TrafficBook, TrafficPolicy
-
-    traffic = TrafficBook(book.registry)
-    if traffic.current(model).versions():
-        event = traffic.set(model, TrafficPolicy(), actor=act.identity.name, actor_id=act.identity.id,
-                            reason=f"rollout {rollout_id} aborted")
-        act.detail["traffic_seq"] = event.seq
-
-
-def _evaluations(cfg, model: str, rollout_id: str, last: int) -> list[dict]:
-    from control.rollout.service import roots_of
-    from monitoring.state import StateStore
-
-    records = StateStore(roots_of(cfg).state_root, model).read("rollouts")
-    return [r for r in records if r.get("rollout_id") == rollout_id][-last:]
-
-
 def _status(args: argparse.Namespace) -> int:
+    from control.rollout.actions import evaluations
+    from control.rollout.service import roots_of
+
     cfg = config_of(args)
     state = _book(cfg).get(args.name, args.id)
-    records = _evaluations(cfg, args.name, state.spec.rollout_id, args.last)
+    records = evaluations(roots_of(cfg).state_root, state, args.last)
     if args.json:
         print(json.dumps({**state.to_dict(), "events": [e.model_dump(mode="json") for e in state.events],
                           "evaluations": records}, indent=2))
@@ -195,14 +180,14 @@ def register(sub) -> None:
     p.add_argument("--no-controller", action="store_true", help="only record the rollout")
     acting_flags(p)
     p.set_defaults(fn=_start)
-    for name, kind, expect, text in [("pause", "paused", ("pending", "running"), "hold the rollout where it is"),
-                                     ("resume", "resumed", ("paused",), "go on; the step's evidence window restarts"),
-                                     ("abort", "aborted", None, "end it: the candidate is taken out of traffic")]:
+    for name, kind, text in [("pause", "paused", "hold the rollout where it is"),
+                             ("resume", "resumed", "go on; the step's evidence window restarts"),
+                             ("abort", "aborted", "end it: the candidate is taken out of traffic")]:
         p = rsub.add_parser(name, help=f"{text} (admin; audited)")
         _id_flag(p)
         p.add_argument("--reason", help="why (recorded)")
         acting_flags(p)
-        p.set_defaults(fn=lambda a, k=kind, e=expect: _change(a, k, e))
+        p.set_defaults(fn=lambda a, k=kind: _change(a, k))
     p = rsub.add_parser("status", help="a rollout's steps, decisions and the evidence behind them")
     _id_flag(p)
     p.add_argument("--last", type=int, default=20, help="show this many evaluations (default 20)")

@@ -33,8 +33,15 @@ ROUTES = [  # every admin route with a body it accepts
     ("POST", "/v1/models/demo/rollback", {"reason": "test"}),
     ("GET", "/v1/models/demo/traffic", None), ("PUT", "/v1/models/demo/traffic", {"policy": POLICY}),
     ("DELETE", "/v1/models/demo/traffic", None), ("GET", "/v1/audit", None), ("GET", "/v1/audit/verify", None),
+    ("GET", "/v1/models/demo/rollouts", None),
+    ("POST", "/v1/models/demo/rollout", {"version": 2, "force": True, "reason": "test"}),
+    ("GET", "/v1/models/demo/rollout", None),
+    ("POST", "/v1/models/demo/rollout/pause", {}), ("POST", "/v1/models/demo/rollout/resume", {}),
+    ("POST", "/v1/models/demo/rollout/abort", {}),
 ]
-WRITES = {"promote": "models.promote", "rollback": "models.rollback", "PUT": "traffic.set", "DELETE": "traffic.clear"}
+WRITES = {"promote": "models.promote", "rollback": "models.rollback", "PUT": "traffic.set", "DELETE": "traffic.clear",
+          "rollout": "rollout.start", "pause": "rollout.paused", "resume": "rollout.resumed",
+          "abort": "rollout.aborted"}
 
 
 class Served:
@@ -88,7 +95,7 @@ def env(tmp_path, demo_registry, keys, reader):
     for _ in range(2):  # versions 2 and 3, copies of 1
         reg.publish("demo", {name: v1.read(name) for name in v1.manifest["files"]})
     settings = AdminSettings(registry_root=str(tmp_path / "registry"), audit_root=str(tmp_path / "audit"),
-                             log_root=str(tmp_path / "logs"), auth=keys.auth)
+                             log_root=str(tmp_path / "logs"), auth=keys.auth, state_root=str(tmp_path / "state"))
     served = Served(create_app(settings, clock))
     with httpx.Client(base_url=f"http://127.0.0.1:{served.port}", timeout=10) as client:
         yield Env(tmp_path, reg, AuditLog(str(tmp_path / "audit")), clock, client,
@@ -117,8 +124,8 @@ def test_every_route_needs_an_admin_credential(env, keys, method, path, body):
     assert scheme.status_code == 401 and "Bearer scheme" in scheme.json()["error"]
     narrow = env.call(method, path, body, key=env.reader)
     assert narrow.status_code == 403 and narrow.json() == {"error": "forbidden: this credential lacks the scope admin"}
-    if method == "GET":
-        assert env.call(method, path, body, key=keys.admin).status_code == 200
+    if method == "GET":  # the model has no rollout yet: that one is 404, once the credential passed
+        assert env.call(method, path, body, key=keys.admin).status_code == (404 if path.endswith("/rollout") else 200)
 
 
 @pytest.mark.parametrize("route", sorted(WRITES))
@@ -266,3 +273,45 @@ def test_an_unknown_route_answers_in_the_same_shape(env):
     assert (r.status_code, r.json()) == (404, {"error": "Not Found"})
     r = env.call("PATCH", "/v1/models/demo/traffic")
     assert r.status_code == 405 and r.json() == {"error": "Method Not Allowed"}
+
+
+def test_rollouts_start_pause_resume_abort_and_tell_their_story(env, keys):
+    from control.rollout.controller import RolloutController, Roots
+
+    ungated = env.call("POST", "/v1/models/demo/rollout", {"version": 2}, keys.admin)
+    assert ungated.status_code == 409 and "no production version" in ungated.json()["error"]
+    assert _promote(env, keys, 1).status_code == 200
+    ungated = env.call("POST", "/v1/models/demo/rollout", {"version": 2}, keys.admin)
+    assert ungated.status_code == 409 and "ungated" in ungated.json()["error"]
+    assert env.last_record()["outcome"] == "failed"
+    body = {"version": 2, "force": True, "reason": "hotfix", "steps_pct": [20, 100], "step_s": 30}
+    started = env.call("POST", "/v1/models/demo/rollout", body, keys.admin)
+    assert started.status_code == 201, started.text
+    doc = started.json()
+    assert (doc["status"], doc["candidate"], doc["baseline"], doc["spec"]["steps_pct"]) == ("pending", 2, 1, [20, 100])
+    record = env.last_record()
+    assert (record["action"], record["target"], record["detail"]["rollout_id"]) == (
+        "rollout.start", "demo/2", doc["rollout_id"])
+    again = env.call("POST", "/v1/models/demo/rollout", body, keys.admin)
+    assert again.status_code == 409 and "in progress" in again.json()["error"]
+    roots = Roots(str(env.root / "registry"), str(env.root / "logs"), str(env.root / "state"), str(env.root / "audit"))
+    RolloutController(roots, clock=env.clock).tick()  # enters canary:20
+    env.clock.advance(5)
+    RolloutController(roots, clock=env.clock).tick()  # holds: no traffic
+    assert env.call("POST", "/v1/models/demo/rollout/pause", {"reason": "lunch"}, keys.admin).json()["status"] == \
+        "paused"
+    twice = env.call("POST", "/v1/models/demo/rollout/pause", {}, keys.admin)
+    assert twice.status_code == 409 and "is paused" in twice.json()["error"]
+    assert env.call("POST", "/v1/models/demo/rollout/resume", {}, keys.admin).json()["status"] == "running"
+    aborted = env.call("POST", "/v1/models/demo/rollout/abort", {"reason": "no"}, keys.admin)
+    assert aborted.json()["status"] == "aborted" and not TrafficBook(env.registry).current("demo").versions()
+    assert env.last_record()["detail"]["traffic_seq"] == 2  # the controller's canary, then the abort's clear
+    shown = env.call("GET", "/v1/models/demo/rollout", key=keys.admin, params={"last": 5}).json()
+    assert [e["kind"] for e in shown["events"]] == ["started", "phase", "paused", "resumed", "aborted"]
+    assert [r["event"] for r in shown["evaluations"]] == ["phase", "evaluation"]
+    assert shown["evaluations"][-1]["action"] == "hold"
+    listed = env.call("GET", "/v1/models/demo/rollouts", key=keys.admin).json()
+    assert [(r["rollout_id"], r["status"]) for r in listed] == [(doc["rollout_id"], "aborted")]
+    assert env.call("GET", "/v1/models/nope/rollouts", key=keys.admin).status_code == 404
+    bad = env.call("POST", "/v1/models/demo/rollout", {**body, "steps_pct": [20, 50]}, keys.admin)
+    assert (bad.status_code, bad.json()) == (400, {"error": "steps_pct: the last step must be 100 (the promotion)"})
