@@ -143,6 +143,9 @@ def run(cfg: MlgateConfig, admin=None) -> int:
         if tls.client_ca_file is None:  # with mutual TLS, Serve's own readiness has to do
             wait_ready(url, context=_probe_context(cfg))
         print(f"mlgate serving on {url} (Ray {'at ' + cfg.ray.address if cfg.ray.address else 'local'})")
+        if cfg.serving.grpc.enabled:
+            print(f"gRPC (v2 protocol, tritonclient.grpc{', TLS' if tls.enabled else ''}) on "
+                  f"{host}:{cfg.serving.grpc.port}", flush=True)
         if key_file is None:
             print(OFF_BANNER.format(url=url), flush=True)
         else:

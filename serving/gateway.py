@@ -18,13 +18,12 @@ from contracts.replicas import remove_status, write_status
 from registry.store import Registry
 from serving.config import ServingConfig
 from serving.dataplane import DataPlane
-from serving.grpc.statistics import StatisticsObserver
 from serving.http.app import GatewayApp, new_request_id
 from serving.http.errors import JSON
 from serving.http.repository import RepositoryHandlers
 from serving.http.server import ServerThread
 from serving.live import LiveModels, heartbeat_s
-from serving.observers import ErrorLogObserver, MetricsObserver, PredictionLogObserver
+from serving.observers import ErrorLogObserver, MetricsObserver, PredictionLogObserver, StatisticsObserver
 from serving.predlog import PredictionLogWriter
 
 log = logging.getLogger("mlgate.serving")

@@ -25,9 +25,9 @@ from serving.grpc.generated import grpc_service_pb2 as pb
 from serving.grpc.generated import grpc_service_pb2_grpc as pb_grpc
 from serving.grpc.generated import model_config_pb2
 from serving.grpc.infer import CallFailed, Inferences
-from serving.grpc.statistics import StatisticsObserver, VersionStats
 from serving.http.repository import RepositoryHandlers
 from serving.http.routes import Route
+from serving.observers import StatisticsObserver, VersionStats
 from serving.protocol.model_config import PLATFORM, model_config
 
 AUTHORIZATION = "authorization"

@@ -115,12 +115,12 @@ def test_kuberay_mounts_the_secrets_and_exposes_the_gateway_through_a_service_an
         assert secrets[mounts[str(Path(file).parent)]], f"{file} is not on a mounted Secret"
     service = docs["Service"]["spec"]
     assert service.get("type", "ClusterIP") == "ClusterIP"
-    assert [p["targetPort"] for p in service["ports"]] == [serving.port]
+    assert [p["targetPort"] for p in service["ports"]] == [serving.port, serving.grpc.port]
     policy = docs["NetworkPolicy"]["spec"]
     assert policy["policyTypes"] == ["Ingress"]
     assert policy["podSelector"]["matchLabels"] == {"ray.io/cluster": "mlgate"}
     ported = [rule for rule in policy["ingress"] if "ports" in rule]
-    assert sorted(p["port"] for rule in ported for p in rule["ports"]) == [serving.port, 8265]
+    assert sorted(p["port"] for rule in ported for p in rule["ports"]) == [serving.port, serving.grpc.port, 8265]
     assert all(rule["from"] for rule in policy["ingress"])  # never from anywhere
 
 
