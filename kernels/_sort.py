@@ -13,7 +13,8 @@ order, as with ``np.sort``.  :func:`radix_sort` puts NaNs (either sign) last, as
 dropped before), takes no NaN.
 
 Passes: 11-bit digits, least significant first, each a stable counting pass
-(two chains, one from each end, so runs of one digit value do not serialise).
+(a digit with few distinct values, where long runs hit one bucket, in two
+chains, one from each end, so the bucket's offset updates do not serialise).
 Only the 33 bits from the highest bit that differs between keys are sorted by
 digit (three passes at most); a digit whose bits are the same in every value's
 magnitude costs no pass (the low mantissa bits of rounded data); the few keys
@@ -38,6 +39,8 @@ _ONE = np.uint64(1)
 #: Up to this many values insertion sort beats the counting passes.
 _SMALL = 48
 _INT32_LIMIT = 2**31 - 1
+#: A digit with this many distinct values is scattered in one chain, else in two.
+_MANY_BUCKETS = 256
 #: Insertion moves allowed per value before the lower digits are radix-sorted.
 _MOVES_PER_VALUE = 2
 
@@ -99,6 +102,17 @@ def _keys_counts(u, keys, shifts, counts):
 
 
 @njit(cache=True, nogil=True)
+def _scatter_one_chain(src, dst, shift, starts, to_float):
+    """Stable counting pass on the digit at ``shift`` (``starts``: bucket starts)."""
+    s = np.uint64(shift)
+    for i in range(src.size):
+        k = src[i]
+        b = _digit(k, s)
+        dst[starts[b]] = _from_key(k) if to_float else k
+        starts[b] += 1
+
+
+@njit(cache=True, nogil=True)
 def _scatter(src, dst, shift, starts, ends, to_float):
     """Stable counting pass on the digit at ``shift``: front half forward, back half backward.
 
@@ -133,14 +147,17 @@ def _radix(u, scratch, shifts):
     ends = np.empty(_RADIX, dtype=np.int32)
     for d in range(p):
         total = 0
+        used = 0
         for b in range(_RADIX):
             starts[b] = total
             total += counts[d, b]
             ends[b] = total
-        if d == p - 1:
-            _scatter(src, dst, shifts[d], starts, ends, True)
-        else:
-            _scatter(src, dst, shifts[d], starts, ends, False)
+            used += counts[d, b] > 0
+        last = d == p - 1
+        if used >= _MANY_BUCKETS:  # one chain: half the write streams
+            _scatter_one_chain(src, dst, shifts[d], starts, last)
+        else:  # long runs of one bucket: two chains, so they do not serialise
+            _scatter(src, dst, shifts[d], starts, ends, last)
         src, dst = dst, src
 
 
