@@ -92,7 +92,7 @@ bench: setup
 # Exits non-zero when unexpected failures exceed MAX_FAIL_RATIO or admitted p99 > SLO_P99_MS.
 HOST ?= http://127.0.0.1:8000
 SCENARIO ?= mixed
-DURATION ?= $(if $(filter rollout,$(SCENARIO)),90s,30s)
+DURATION ?= $(if $(filter rollout,$(SCENARIO)),300s,30s)
 SLO_P99_MS ?= 200
 USERS ?= 16
 MODEL ?= demo

@@ -83,6 +83,8 @@ def _options(parser) -> None:
     parser.add_argument("--deadline-ms", type=float, default=1000.0, help="ramp: X-Mlgate-Timeout-Ms per request")
     parser.add_argument("--steady-s", type=float, default=10.0,
                         help="rollout: seconds of steady traffic before the first change (the baseline p99)")
+    parser.add_argument("--rollout-step-s", type=float, default=10.0,
+                        help="rollout: the controller's time at each step and in the shadow phase")
     parser.add_argument("--ramp-start-users", type=int, default=4)
     parser.add_argument("--ramp-max-users", type=int, default=512, help="ramp: users at the end (past capacity)")
     parser.add_argument("--max-memory-growth-mib", type=float, default=256.0,
@@ -270,7 +272,7 @@ def _on_start(environment, **_) -> None:
     if opts.scenario == "rollout":
         from benchmarks.rollout_driver import RolloutDriver
 
-        ROLLOUT.append(RolloutDriver(opts.model, opts.token_file or None, opts.steady_s))
+        ROLLOUT.append(RolloutDriver(opts.model, opts.token_file or None, opts.steady_s, opts.rollout_step_s))
         ROLLOUT[0].start()
 
 

@@ -5,8 +5,12 @@ source: the replicas' status files under ``log_root``).
 
 Steps: a new version (a copy of the serving one, standing in for a retrained model),
 promote it, roll back, a canary at 25% then 50%, the traffic policy cleared, promote it
-again. Promotions, rollbacks and traffic changes go through the ``mlgate`` CLI with the
-run's credential, so they are authorised and audited like a user's. Requests are named
+again; then the rollout controller (the one ``mlgate up`` runs) takes a second copy
+through a shadow phase and canary steps 5, 25, 50, 100% to production, and rolls an
+under-trained version (one epoch on 600 rows: it disagrees with production on a third of
+the rows) back on its own in its shadow phase. Promotions, rollbacks, traffic changes and
+rollouts go through the ``mlgate`` CLI with the run's credential, so they are authorised
+and audited like a user's. Requests are named
 by phase (``steady``, ``changing``, ``settled``) so the report compares each phase's p99
 with the steady one; the run fails on any non-2xx answer, a step that did not reach every
 replica, or a changing-phase p99 above 2x the steady p99.
@@ -27,6 +31,7 @@ from mlgate.config import load_config
 from registry import Registry
 
 STEP_BOUND_S = 90.0  # a step that has not reached every replica by then fails the run
+ROLLOUT_BOUND_S = 600.0  # a controller's rollout that has not ended by then fails the run
 P99_FACTOR = 2.0
 
 
@@ -35,6 +40,7 @@ class RolloutDriver:
     model: str
     token_file: str | None
     steady_s: float
+    rollout_step_s: float = 10.0
     phase: str = "steady"
     steps: list[dict] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -68,16 +74,48 @@ class RolloutDriver:
                        [old, new])
         self._step(cfg, "traffic policy cleared", ["traffic", "clear", self.model], [old])
         self._step(cfg, f"promote {new} again", ["models", "promote", self.model, str(new), *force], [new])
+        copy = reg.publish(self.model, {f: source.read(f) for f in source.manifest["files"]}).version
+        self._rollout(cfg, reg, copy, f"controller: version {copy} (a copy) shadow, 5-100%, production", "completed",
+                      [copy])
+        if self.model == "demo":
+            from training.quickfit import fit_demo
+
+            poor = fit_demo(reg, rows=600, epochs=1, seed=5).version
+            self._rollout(cfg, reg, poor, f"controller: under-trained version {poor} rolled back on its own",
+                          "failed", [copy])
+
+    def _rollout(self, cfg, reg: Registry, version: int, what: str, expect: str, serving: list[int]) -> None:
+        """``mlgate rollout start``, then wait for the controller to end it as ``expect``."""
+        from registry.rollouts import RolloutBook
+
+        started = time.monotonic()
+        self._mlgate(what, ["rollout", "start", self.model, str(version), "--steps", "5,25,50,100",
+                            "--step-s", f"{self.rollout_step_s:g}", "--shadow-first", f"{self.rollout_step_s:g}",
+                            "--force"])
+        book, give_up = RolloutBook(reg), time.monotonic() + ROLLOUT_BOUND_S
+        while book.get(self.model).active and time.monotonic() < give_up:
+            gevent.sleep(0.5)
+        state = book.get(self.model)
+        reached = state.status == expect and self._wait(cfg, serving)
+        self.steps.append({"step": what, "serving": serving, "rollout": state.status, "reason": state.reason,
+                           "phases": [e.phase for e in state.events if e.phase], "reached_all_replicas": reached,
+                           "seconds": round(time.monotonic() - started, 2)})
+        if not reached:
+            self.problems.append(f"{what}: the rollout ended {state.status} ({state.reason}), expected {expect}, "
+                                 f"replicas serving {serving}")
+
+    def _mlgate(self, what: str, argv: list[str]) -> None:
+        cmd = [sys.executable, "-m", "mlgate", *argv, "--reason", f"loadtest rollout: {what}"]
+        if self.token_file:
+            cmd += ["--token-file", self.token_file]
+        done = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy(), timeout=STEP_BOUND_S)
+        if done.returncode != 0:
+            raise RuntimeError(f"{what}: mlgate {' '.join(argv)} exited {done.returncode}: {done.stderr[-300:]}")
 
     def _step(self, cfg, what: str, argv: list[str], serving: list[int]) -> None:
         started = time.monotonic()
         if argv:
-            cmd = [sys.executable, "-m", "mlgate", *argv, "--reason", f"loadtest rollout: {what}"]
-            if self.token_file:
-                cmd += ["--token-file", self.token_file]
-            done = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy(), timeout=STEP_BOUND_S)
-            if done.returncode != 0:
-                raise RuntimeError(f"{what}: mlgate {' '.join(argv)} exited {done.returncode}: {done.stderr[-300:]}")
+            self._mlgate(what, argv)
         reached = self._wait(cfg, serving)
         self.steps.append({"step": what, "serving": serving, "reached_all_replicas": reached,
                            "seconds": round(time.monotonic() - started, 2)})
