@@ -14,7 +14,7 @@ from numba import njit, prange
 from ._binned import js_from_counts, psi_from_counts
 from ._histogram import bin_counts
 from ._merge import SENTINELS, ks_wasserstein_padded
-from ._numeric import bin_counts_sorted, mean_std_sorted, quantile_edges_sorted
+from ._numeric import bin_counts_sorted, quantile_edges_sorted, std_about
 from ._pvalues import ks_pvalue
 
 #: Columns of the ``out`` matrix written by :func:`score_numeric`.
@@ -30,9 +30,11 @@ def _normalise_by_std(distance, std):
 
 
 @njit(cache=True, nogil=True)
-def fit_feature(a, f, bins, edges_out, n_edges_out, ref_bins_out, moments_out):
+def fit_feature(a, total, f, bins, edges_out, n_edges_out, ref_bins_out, moments_out):
     """Edges, reference bin counts and (mean, std) of feature ``f``'s sorted values ``a``.
 
+    ``total`` is the sum of ``a`` (the sort computed it), so the moments take one
+    more pass, not two.
     ``edges_out`` / ``ref_bins_out`` are laid out with a fixed stride of ``bins``
     (at most ``bins`` edges, ``bins + 1`` counts) and compacted by the caller.
     Called right after ``a`` is sorted, while it is still in cache.
@@ -41,9 +43,9 @@ def fit_feature(a, f, bins, edges_out, n_edges_out, ref_bins_out, moments_out):
     n_edges_out[f] = e.size
     edges_out[f * bins : f * bins + e.size] = e
     bin_counts_sorted(a, e, ref_bins_out[f * (bins + 1) : f * (bins + 1) + e.size + 1])
-    mean, std = mean_std_sorted(a)
+    mean = total / a.size if a.size else 0.0
     moments_out[f, 0] = mean
-    moments_out[f, 1] = std
+    moments_out[f, 1] = std_about(a, mean)
 
 
 @njit(parallel=True, cache=True)

@@ -147,12 +147,13 @@ def _slots(lengths: Sequence[int]) -> np.ndarray:
 def sort_columns(
     columns: Sequence[np.ndarray],
     n_threads: int | None = None,
-    then: Callable[[int, np.ndarray], None] | None = None,
+    then: Callable[[int, np.ndarray, float], None] | None = None,
 ) -> SortedColumns:
     """Copy the finite values of each column into one buffer and sort each slice.
 
-    ``then(f, sorted_values)``, if given, runs right after column ``f`` is sorted
-    (on the same thread, while the values are still in cache).
+    ``then(f, sorted_values, total)``, if given, runs right after column ``f`` is
+    sorted (on the same thread, while the values are still in cache); ``total`` is
+    the sum of the values, which the sort computes on the way.
     """
     cols = [as_numeric(c, f"column {i}") for i, c in enumerate(columns)]
     starts = _slots([c.size for c in cols])
@@ -162,11 +163,11 @@ def sort_columns(
     def work(f: int) -> None:
         start = int(starts[f])
         n = copy_finite(cols[f], values[start : start + cols[f].size])
-        sort_finite(values[start : start + n], _scratch(n))
+        total = sort_finite(values[start : start + n], _scratch(n))
         values[start + n : starts[f + 1]] = np.inf
         counts[f] = n
         if then is not None:
-            then(f, values[start : start + n])
+            then(f, values[start : start + n], total)
 
     map_threads(work, len(cols), n_threads or default_threads())
     n_missing = np.array([c.size for c in cols], dtype=np.int64) - counts

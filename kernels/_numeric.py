@@ -154,6 +154,17 @@ def mean_std_sorted(a):
     return mean, math.sqrt(ss / n)
 
 
+@njit(cache=True, nogil=True, fastmath={"reassoc", "nsz"})
+def std_about(a, mean):
+    """Population standard deviation of ``a`` given its mean (the second pass of two)."""
+    if a.size == 0:
+        return 0.0
+    ss = 0.0
+    for i in range(a.size):
+        ss += (a[i] - mean) ** 2
+    return math.sqrt(ss / a.size)
+
+
 @njit(cache=True, nogil=True)
 def _quantile_linear(a, q):
     """numpy's default ('linear') quantile of a sorted sample, same rounding."""

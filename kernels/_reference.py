@@ -63,8 +63,8 @@ def fit_numeric_reference(
     ref_bins = np.zeros(n * (bins + 1), dtype=np.int64)
     moments = np.zeros((n, 2))
 
-    def fit(f: int, sorted_values: np.ndarray) -> None:
-        fit_feature(sorted_values, f, bins, edges, n_edges, ref_bins, moments)
+    def fit(f: int, sorted_values: np.ndarray, total: float) -> None:
+        fit_feature(sorted_values, total, f, bins, edges, n_edges, ref_bins, moments)
 
     block = sort_columns(columns, n_threads, then=fit)
     edge_starts = offsets(n_edges)

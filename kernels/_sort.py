@@ -57,10 +57,16 @@ def _from_key(k):
     return k ^ ((_ZERO - (_ONE - (k >> np.uint64(63)))) | _SIGN)
 
 
-@njit(cache=True, nogil=True)
-def _varying_bits(u):
-    """``(key bits that differ, magnitude bits that differ)`` over the float bits ``u``."""
+@njit(cache=True, nogil=True, fastmath={"reassoc", "nsz"})
+def _varying_bits(values):
+    """``(key bits that differ, magnitude bits that differ, sum of the values)``.
+
+    The sum is re-associated into vector partial sums (no less accurate than one
+    running sum); it comes free with the pass, and the reference fit needs it.
+    """
+    u = values.view(np.uint64)
     k_or, k_and, m_or, m_and = _ZERO, _ALL, _ZERO, _ALL
+    total = 0.0
     for i in range(u.size):
         k = _to_key(u[i])
         m = u[i] & ~_SIGN
@@ -68,7 +74,8 @@ def _varying_bits(u):
         k_and &= k
         m_or |= m
         m_and &= m
-    return k_or ^ k_and, m_or ^ m_and
+        total += values[i]
+    return k_or ^ k_and, m_or ^ m_and, total
 
 
 @njit(inline="always")
@@ -209,33 +216,40 @@ def _needed_shifts(lo, hi, vary_key, vary_mag):
 
 @njit(cache=True, nogil=True)
 def sort_finite(values, scratch):
-    """Sort finite float64 ``values`` in place; ``scratch`` holds at least as many uint64.
+    """Sort finite float64 ``values`` in place; return their sum (vector partial sums).
 
-    No NaN (see :func:`radix_sort`); +-inf are ordered like any value.
+    ``scratch`` holds at least as many uint64.  No NaN (see :func:`radix_sort`);
+    +-inf are ordered like any value.
     """
     n = values.size
-    if n <= _SMALL:
-        _insertion(values, n * n)
-        return
-    if n >= _INT32_LIMIT:  # beyond the int32 counts (16 GiB of values)
-        values.sort()
-        return
-    u = values.view(np.uint64)
-    vary_key, vary_mag = _varying_bits(u)
+    if n <= _SMALL or n >= _INT32_LIMIT:  # tiny, or beyond the int32 counts (16 GiB)
+        _small_sort(values)
+        return values.sum()
+    vary_key, vary_mag, total = _varying_bits(values)
     if vary_key == _ZERO:
-        return
+        return total
     top = 63
     while (vary_key >> np.uint64(top)) == _ZERO:
         top -= 1
     lo = max(top - _WINDOW_BITS + 1, 0)
+    u = values.view(np.uint64)
     _radix(u, scratch, _needed_shifts(lo, top, vary_key, vary_mag))
     below = (_ONE << np.uint64(lo)) - _ONE
     if lo == 0 or (vary_mag & below) == _ZERO:
-        return  # the digits sorted every bit that differs
+        return total  # the digits sorted every bit that differs
     if _is_sorted(values):  # usual: the 33 high bits told every pair apart
-        return
+        return total
     if not _insertion(values, _MOVES_PER_VALUE * n):
         _radix(u, scratch, _needed_shifts(0, 63, vary_key, vary_mag))
+    return total
+
+
+@njit(cache=True, nogil=True)
+def _small_sort(values):
+    if values.size <= _SMALL:
+        _insertion(values, values.size**2)
+    else:
+        values.sort()
 
 
 @njit(cache=True, nogil=True)
