@@ -44,6 +44,11 @@ class ServingConfig(_Strict):
                       "each replica listens on its Ray node's IP (the pod IP on KubeRay)")
     port: int = Field(default=8000, ge=0, le=65_535, description="HTTP port (0: pick a free one)")
     num_replicas: int = Field(default=1, ge=1, description="Ray Serve replicas of the gateway deployment")
+    max_surge_percent: int = Field(default=100, ge=0, le=100, description="Extra replicas a rolling restart (a "
+                                   "redeploy with a changed config) may start before it stops old ones, as a "
+                                   "percentage of num_replicas, rounded up (Ray Serve's max_surge_percent): with one "
+                                   "replica, 100 starts its replacement first, so a restart is never an outage; 0: "
+                                   "stop first, as Serve does by default")
     replica_num_cpus: float = Field(default=1.0, ge=0, description="CPUs reserved per replica")
     replica_num_gpus: Annotated[float, Field(ge=0)] | Literal["auto"] = Field(
         default="auto", description="GPUs per replica; 'auto': 1 when the cluster has GPUs, else 0"

@@ -93,7 +93,8 @@ def build_app(registry_root: str, cfg: ServingConfig, cluster_gpus: float = 0.0,
     Its arguments carry no secret: see :func:`salt_in_file`."""
     cfg = salt_in_file(cfg)
     options = {"num_cpus": cfg.replica_num_cpus, "num_gpus": gpus_per_replica(cfg, cluster_gpus)}
-    return GatewayDeployment.options(num_replicas=cfg.num_replicas, ray_actor_options=options).bind(
+    return GatewayDeployment.options(num_replicas=cfg.num_replicas, max_surge_percent=cfg.max_surge_percent,
+                                     ray_actor_options=options).bind(
         registry_root, cfg.model_dump(mode="json"), log_root, audit_root
     )
 

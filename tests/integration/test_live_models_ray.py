@@ -238,3 +238,22 @@ def test_a_slow_candidate_is_rolled_back_with_no_failed_request(gateway, control
     assert state.status == "failed" and "p50_ratio" in state.reason, state.reason
     assert load.failures == [], load.failures[:5]
     assert set(load.statuses) == {200}
+
+
+def test_one_replica_restarts_without_an_outage(gateway):
+    """serving.max_surge_percent (100 by default): Serve starts the replacement before it stops
+    the only replica, which drains its connections; no request fails."""
+    reg, port, logs, headers, redeploy = gateway
+    production_serves_alone(gateway)
+    redeploy(num_replicas=1)  # a lightweight change: one of the two replicas stops
+    until(lambda: len(fresh(logs)) == 1, SWITCH_BOUND_S, "one replica left")
+    (old,) = {r["source"] for r in fresh(logs)}
+    with SteadyLoad(port, "/v2/models/mlp/infer", BODY, headers) as load:
+        until(lambda: load.answered >= 50, SWITCH_BOUND_S, "steady load under way")
+        redeploy(num_replicas=1, default_model=ModelServingConfig(max_batch_size=16))
+        until(lambda: [r["source"] for r in fresh(logs)] not in ([], [old]) and old not in
+              {r["source"] for r in fresh(logs)}, SWITCH_BOUND_S, "its replacement alone reports")
+        before = load.answered
+        until(lambda: load.answered >= before + 50, SWITCH_BOUND_S, "answers from the replacement")
+    assert load.failures == [], load.failures[:5]
+    assert set(load.statuses) == {200}
