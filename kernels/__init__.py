@@ -18,6 +18,7 @@ from ._binned import PSI_EPS
 from ._columns import SortedColumns, finite_sorted
 from ._pvalues import KS_EXACT_MAX_N
 from ._scoring import BinnedScores
+from .cbpe import CbpeReference, CbpeWindow
 from .domain import DomainTest, classifier_two_sample
 from .multitest import (
     adjust_pvalues,
@@ -50,6 +51,8 @@ __all__ = [
     "PSI_EPS",
     "BinnedScores",
     "CategoricalScores",
+    "CbpeReference",
+    "CbpeWindow",
     "DomainTest",
     "DriftReport",
     "MultivariateScore",

@@ -7,7 +7,8 @@ features together (``kernels.adjust_pvalues``) and decides with
 dataset verdict is about the inputs, ``prediction_drift`` about the outputs. The multivariate
 score (``kernels.ReconstructionWindow``, where the version has its reference) is reported
 beside them, with its own verdict (``multivariate_drift``): a change in how features move
-together that no per-feature test sees.
+together that no per-feature test sees. A binary classifier's metrics estimated from its
+probabilities (CBPE, ``estimated``) are reported beside the live metrics that labels give.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ class WindowResult:
     live: dict | None = None
     evaluated_at: float = 0.0
     multivariate: dict | None = None  # score, lower, upper, reference, rows, level, drifted; None: not scored
+    estimated: dict | None = None  # CBPE: metric -> estimate, and scored_rows; None: no CBPE reference
 
     @property
     def multivariate_drift(self) -> bool:
@@ -156,7 +158,13 @@ def evaluate(window: ClosedWindow, ctx: VersionContext, cfg: DriftConfig, min_ro
         features=inputs + outputs, drifted_share=float(share), dataset_drift=bool(judged and verdict),
         prediction_drift=bool(judged and any(f.drifted for f in outputs)), alpha=cfg.alpha,
         correction=cfg.correction, excluded=dict(ctx.excluded),
-        evaluated_at=now_s, multivariate=multivariate)
+        evaluated_at=now_s, multivariate=multivariate,
+        estimated=None if window.cbpe is None else estimated_of(window.cbpe))
+
+
+def estimated_of(cbpe) -> dict:
+    """A ``kernels.CbpeWindow``'s estimates as a record (None where undefined: JSON has no NaN)."""
+    return {**{k: (v if v == v else None) for k, v in cbpe.estimate().items()}, "scored_rows": cbpe.rows}
 
 
 def multivariate_of(score, judged: bool) -> dict:

@@ -45,6 +45,9 @@ MONITOR_METRICS = {m.name: m for m in (
               ("model", "status", "delivered")),
     MetricDef("mlgate_live_metric", "gauge", "Live task metric of the latest window with enough labels.",
               (*_MV, "metric")),
+    MetricDef("mlgate_estimated_metric", "gauge",
+              "Task metric of the latest window estimated from the predicted probabilities alone (CBPE), "
+              "before labels arrive.", (*_MV, "metric")),
     MetricDef("mlgate_live_labelled_rows", "gauge", "Labelled rows in that window.", _MV),
     MetricDef("mlgate_live_labels_total", "counter", "Feedback labels joined to predictions.", ("model",)),
     MetricDef("mlgate_retrain_triggers_total", "counter", "Retraining triggers, by reason.", ("model", "reason")),
@@ -75,6 +78,9 @@ def record_window(rec: MetricsRecorder, result) -> None:
         rec.set_gauge("mlgate_drift_multivariate_score", mv, float(result.multivariate["score"]))
         rec.set_gauge("mlgate_drift_multivariate_upper", mv, float(result.multivariate["upper"]))
         rec.set_gauge("mlgate_drift_multivariate_drifted", mv, float(result.multivariate_drift))
+    for metric, value in (result.estimated or {}).items():
+        if metric != "scored_rows" and value is not None:
+            rec.set_gauge("mlgate_estimated_metric", (*mv, metric), float(value))
     rec.set_gauge("mlgate_drift_window_rows", mv, float(result.rows))
     rec.set_gauge("mlgate_drift_window_end_timestamp_seconds", mv, result.end_us / 1e6)
     verdict = "drift" if result.dataset_drift else ("no_drift" if result.judged else "too_few_rows")

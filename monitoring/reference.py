@@ -20,13 +20,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from contracts import predlog
-from kernels import ReconstructionReference, ReferenceProfile
+from kernels import CbpeReference, ReconstructionReference, ReferenceProfile
 from registry.preprocess import Preprocessor
 from registry.references import (
+    CBPE_FILE,
     MULTIVARIATE_FILE,
     OUTPUT_PROFILE_FILE,
     PROFILE_FILE,
     is_text,
+    load_cbpe,
     load_multivariate,
     load_profile,
     multivariate_matrix,
@@ -100,6 +102,8 @@ class VersionContext:
     multivariate_features: tuple[str, ...] = ()
     preprocessor: Preprocessor | None = None
     multivariate_off: str | None = None  # why a version with a multivariate reference is not scored by it
+    cbpe: CbpeReference | None = None
+    cbpe_column: str | None = None  # the output column (positive-class probability) CBPE reads
 
     def multivariate_rows(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         """The preprocessed matrix of the features the multivariate reference covers."""
@@ -200,4 +204,6 @@ def load_context(mv: ModelVersion, exclude: tuple[str, ...] = (), use_outputs: b
             ctx.multivariate_off = "the version has no preprocessor"
         else:
             ctx.multivariate, ctx.multivariate_features, ctx.preprocessor = reference, features, pre
+    if outputs is not None and mv.has(CBPE_FILE):
+        ctx.cbpe, ctx.cbpe_column = load_cbpe(mv.read(CBPE_FILE))
     return ctx

@@ -15,7 +15,8 @@ future window and are *released*; rows that arrive for a released bucket are lat
 counted, never scored.
 
 With a multivariate reference, each bucket also keeps a ``kernels.ReconstructionWindow``
-(sums of row reconstruction errors, no rows), merged the same way.
+(sums of row reconstruction errors, no rows), and with a CBPE reference a
+``kernels.CbpeWindow`` (expected confusion sums), merged the same way.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kernels import ReconstructionWindow, Window
+from kernels import CbpeWindow, ReconstructionWindow, Window
 from monitoring.config import WindowConfig
 from monitoring.reference import VersionContext
 
@@ -75,6 +76,7 @@ class Bucket:
     inputs: Window
     outputs: Window | None
     multivariate: ReconstructionWindow | None = None
+    cbpe: CbpeWindow | None = None
     rows: int = 0
     ts_min: int = np.iinfo(np.int64).max
     ts_max: int = np.iinfo(np.int64).min
@@ -94,6 +96,7 @@ class ClosedWindow:
     inputs: Window
     outputs: Window | None
     multivariate: ReconstructionWindow | None = None
+    cbpe: CbpeWindow | None = None
 
     @property
     def window_id(self) -> str:
@@ -142,11 +145,11 @@ class VersionWindows:
         if j not in self.buckets:
             out = self.ctx.outputs_profile.new_window() if self.ctx.outputs_profile is not None else None
             mv = self.ctx.multivariate.new_window() if self.ctx.multivariate is not None else None
-            self.buckets[j] = Bucket(j, self.ctx.profile.new_window(), out, mv)
+            cbpe = self.ctx.cbpe.new_window() if self.ctx.cbpe is not None else None
+            self.buckets[j] = Bucket(j, self.ctx.profile.new_window(), out, mv, cbpe)
         return self.buckets[j]
 
-    @staticmethod
-    def _fill(b: Bucket, rows, ts_us, inputs, outputs, matrix=None) -> None:
+    def _fill(self, b: Bucket, rows, ts_us, inputs, outputs, matrix=None) -> None:
         pick = (lambda cols: cols) if rows is None else (lambda cols: {k: v[rows] for k, v in cols.items()})
         ts = ts_us if rows is None else ts_us[rows]
         b.inputs.partial_fit(pick(inputs))
@@ -154,6 +157,9 @@ class VersionWindows:
             b.outputs.partial_fit(pick(outputs))
         if b.multivariate is not None and matrix is not None:
             b.multivariate.partial_fit(matrix if rows is None else matrix[rows])
+        if b.cbpe is not None and outputs is not None and self.ctx.cbpe_column in outputs:
+            scores = outputs[self.ctx.cbpe_column]
+            b.cbpe.partial_fit(scores if rows is None else scores[rows])
         b.rows += int(ts.size)
         b.ts_min = min(b.ts_min, int(ts.min()))
         b.ts_max = max(b.ts_max, int(ts.max()))
@@ -207,15 +213,18 @@ class VersionWindows:
         inputs = self.ctx.profile.new_window()
         outputs = self.ctx.outputs_profile.new_window() if self.ctx.outputs_profile is not None else None
         mv = self.ctx.multivariate.new_window() if self.ctx.multivariate is not None else None
+        cbpe = self.ctx.cbpe.new_window() if self.ctx.cbpe is not None else None
         for b in parts:
             inputs.merge(b.inputs)
             if outputs is not None and b.outputs is not None:
                 outputs.merge(b.outputs)
             if mv is not None and b.multivariate is not None:
                 mv.merge(b.multivariate)
+            if cbpe is not None and b.cbpe is not None:
+                cbpe.merge(b.cbpe)
         if self.spec.by == "time":
             start, stop = (end - self.spec.k + 1) * self.spec.slide, (end + 1) * self.spec.slide
         else:
             start, stop = min(b.ts_min for b in parts), max(b.ts_max for b in parts) + 1
         return ClosedWindow(self.ctx.model, self.ctx.version, self.spec, end, start, stop,
-                            sum(b.rows for b in parts), inputs, outputs, mv)
+                            sum(b.rows for b in parts), inputs, outputs, mv, cbpe)

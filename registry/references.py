@@ -8,7 +8,10 @@
   training split's *preprocessed* features (as the model's preprocessor encodes them) and
   its reconstruction errors on the held-out split, for multivariate drift
   (``kernels.ReconstructionReference``). Personal-data features are left out: the log never
-  holds them in clear.
+  holds them in clear;
+* ``reference_cbpe.npz`` (:data:`CBPE_FILE`, optional, binary classifiers): the calibration
+  map of the positive class's probability fitted on the held-out split
+  (``kernels.CbpeReference``), to estimate the model's metrics before labels arrive.
 
 The first two hold a ``kernels.ReferenceProfile`` as its own plain arrays (``to_arrays``), no
 pickle. Output "features" are named like this, from the schema's outputs:
@@ -32,11 +35,13 @@ from registry.preprocess import Preprocessor
 from registry.schema import ModelSchema
 
 if TYPE_CHECKING:
-    from kernels import ReconstructionReference, ReferenceProfile
+    from kernels import CbpeReference, ReconstructionReference, ReferenceProfile
 
 PROFILE_FILE = "reference_profile.npz"
 OUTPUT_PROFILE_FILE = "reference_outputs.npz"
 MULTIVARIATE_FILE = "reference_multivariate.npz"
+CBPE_FILE = "reference_cbpe.npz"
+_SCORE_COLUMN_KEY = "score_column"
 _FEATURES_KEY = "features"
 
 
@@ -129,3 +134,35 @@ def load_multivariate(data: bytes) -> tuple[ReconstructionReference, tuple[str, 
     with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
         features = tuple(str(f) for f in arrays[_FEATURES_KEY])
         return ReconstructionReference.from_arrays({k: arrays[k] for k in arrays.files}), features
+
+
+def fit_cbpe(schema: ModelSchema, probabilities: np.ndarray, labels: np.ndarray) -> bytes | None:
+    """The CBPE reference (:data:`CBPE_FILE`) of a binary classifier from its held-out class
+    probabilities ``[n, 2]`` and true class indices ``[n]``; None for any other model."""
+    from kernels import CbpeReference
+
+    column = cbpe_score_column(schema)
+    if column is None:
+        return None
+    ref = CbpeReference.fit(np.asarray(probabilities, dtype=np.float64)[:, 1], np.asarray(labels) == 1)
+    buf = io.BytesIO()
+    np.savez(buf, **ref.to_arrays(), **{_SCORE_COLUMN_KEY: np.array(column)})
+    return buf.getvalue()
+
+
+def cbpe_score_column(schema: ModelSchema) -> str | None:
+    """The output drift column holding a binary classifier's positive-class probability."""
+    if schema.task != "classification" or len(schema.class_labels) != 2:
+        return None
+    for spec in schema.outputs:
+        if len(spec.shape) == 1 and spec.shape[0] == 2 and spec.datatype.startswith("FP"):
+            return f"{spec.name}[{schema.class_labels[1]}]"
+    return None
+
+
+def load_cbpe(data: bytes) -> tuple[CbpeReference, str]:
+    """The CBPE reference stored in ``data`` and the output column it reads."""
+    from kernels import CbpeReference
+
+    with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+        return CbpeReference.from_arrays({k: arrays[k] for k in arrays.files}), str(arrays[_SCORE_COLUMN_KEY])

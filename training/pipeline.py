@@ -17,7 +17,14 @@ import numpy as np
 
 from registry import Registry
 from registry.preprocess import Preprocessor
-from registry.references import MULTIVARIATE_FILE, PROFILE_FILE, fit_multivariate
+from registry.references import (
+    CBPE_FILE,
+    MULTIVARIATE_FILE,
+    PROFILE_FILE,
+    cbpe_score_column,
+    fit_cbpe,
+    fit_multivariate,
+)
 from registry.store import ModelVersion
 from registry.torch_io import register_torch_model
 from training import evaluate as ev
@@ -151,18 +158,33 @@ def register(registry: Registry, run: Run, module, pre: Preprocessor, dataset: D
                "parameters": spec["parameters"], "seed": spec["seed"],
                "parent_version": parent.version if parent else None, "attempts": len(run.attempts()),
                "source": "training.pipeline", "trained_at": registry.clock()}
-    train = dataset.columns("train")
+    train, test = dataset.columns("train"), dataset.columns("test")
     files = {PROFILE_FILE: build_profile(train, dataset.schema, cfg.eval.profile_bins),
-             MULTIVARIATE_FILE: fit_multivariate(pre, train, dataset.columns("test")),
+             MULTIVARIATE_FILE: fit_multivariate(pre, train, test),
              "evaluation.json": json.dumps(evaluation, indent=1).encode(),
              "gate.json": json.dumps(decision, indent=1).encode(),
              "training_history.json": json.dumps(history, indent=1).encode(),
              "dataset_schema.json": dataset.schema.model_dump_json(indent=1).encode()}
+    cbpe = _cbpe_reference(module, pre, dataset, test)
+    if cbpe is not None:
+        files[CBPE_FILE] = cbpe
     mv = register_torch_model(registry, spec["model"], module, dataset.schema.model_schema(), preprocessor=pre,
                               metrics=flat_metrics(evaluation, history), lineage=lineage, extra_files=files)
     verdict = "passed" if decision["passed"] else "failed: " + "; ".join(decision["reasons"])
     registry.set_candidate(mv.name, mv.version, actor=f"run:{run.run_id}", reason=f"gate {verdict}")
     return mv
+
+
+def _cbpe_reference(module, pre: Preprocessor, dataset: DatasetVersion, test: dict) -> bytes | None:
+    """The calibration of a binary classifier's held-out probabilities (None for other models)."""
+    schema = dataset.schema.model_schema()
+    if cbpe_score_column(schema) is None:
+        return None
+    index = {label: i for i, label in enumerate(schema.class_labels)}
+    labels = np.array([index.get(v, -1) for v in test[schema.target]])
+    proba = ev.Scorer(module, pre, schema).predict(test)
+    known = labels >= 0
+    return fit_cbpe(schema, proba[known], labels[known])
 
 
 class Interrupted(BaseException):

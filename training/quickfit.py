@@ -57,11 +57,14 @@ def _drift_references(schema, pre, train: dict[str, np.ndarray], test: dict[str,
                       test_proba: np.ndarray) -> dict[str, bytes]:
     """Reference profiles for drift monitoring: the training split's raw features, the
     model's outputs on the held-out split (what live outputs should look like), and the
-    multivariate reference (PCA of the preprocessed training features, errors on held-out)."""
+    multivariate reference (PCA of the preprocessed training features, errors on held-out) and
+    the CBPE calibration of the held-out probabilities."""
     from registry.references import (
+        CBPE_FILE,
         MULTIVARIATE_FILE,
         OUTPUT_PROFILE_FILE,
         PROFILE_FILE,
+        fit_cbpe,
         fit_multivariate,
         fit_output_profile,
     )
@@ -73,7 +76,8 @@ def _drift_references(schema, pre, train: dict[str, np.ndarray], test: dict[str,
     outputs = {"probabilities": test_proba, "label": labels}
     return {PROFILE_FILE: build_profile(train, dataset_schema),
             OUTPUT_PROFILE_FILE: fit_output_profile(schema, outputs),
-            MULTIVARIATE_FILE: fit_multivariate(pre, train, test)}
+            MULTIVARIATE_FILE: fit_multivariate(pre, train, test),
+            CBPE_FILE: fit_cbpe(schema, test_proba, _labels(test))}
 
 
 def _labels(cols: dict[str, np.ndarray]) -> np.ndarray:

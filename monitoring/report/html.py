@@ -129,9 +129,11 @@ def _timeline(windows: list[WindowResult], drift_share: float) -> str:
                        flagged=[w.dataset_drift for w in windows])
     names = [m for m in ("accuracy", "roc_auc", "log_loss", "rmse", "mae")
              if any(w.live and m in w.live for w in windows)]
-    live = svg.series(labels, [(m, [(w.live or {}).get(m) for w in windows]) for m in names],
-                      "Live metrics per window (feedback labels)") if names else \
-        svg.empty("Live metrics per window (feedback labels)", "no labelled windows")
+    estimated = [m for m in ("accuracy", "roc_auc") if any(w.estimated and m in w.estimated for w in windows)]
+    lines = [(m, [(w.live or {}).get(m) for w in windows]) for m in names]
+    lines += [(f"{m} (estimated)", [(w.estimated or {}).get(m) for w in windows]) for m in estimated]
+    title = "Live metrics per window (feedback labels" + (", and estimated by CBPE)" if estimated else ")")
+    live = svg.series(labels, lines, title) if lines else svg.empty(title, "no labelled windows")
     return f'<div class="row timeline">{share}{_multivariate(windows, labels)}{live}</div>'
 
 

@@ -9,7 +9,7 @@ import torch
 
 from registry import Registry
 from registry.preprocess import Preprocessor
-from registry.references import MULTIVARIATE_FILE, PROFILE_FILE, load_multivariate, load_profile
+from registry.references import CBPE_FILE, MULTIVARIATE_FILE, PROFILE_FILE, load_cbpe, load_multivariate, load_profile
 from training import evaluate as ev
 from training.config import EvalConfig, TrainingConfig
 from training.datastore import DataStore
@@ -46,7 +46,7 @@ def test_first_version_registers_with_everything(setup):
     assert reg.stage_of("churn", mv.version) == "candidate"
     assert set(mv.summary()["files"]) >= {"model.pt", "schema.json", "preprocessor.json", "metrics.json",
                                           "lineage.json", "gate.json", PROFILE_FILE, "evaluation.json",
-                                          MULTIVARIATE_FILE}
+                                          MULTIVARIATE_FILE, CBPE_FILE}
     assert {"test_accuracy", "test_roc_auc", "test_log_loss", "max_slice_gap", "latency_p50_ms_batch_1"} \
         <= set(mv.metrics)
     lineage = mv.lineage
@@ -59,6 +59,8 @@ def test_first_version_registers_with_everything(setup):
     multivariate, covered = load_multivariate(mv.read(MULTIVARIATE_FILE))  # errors on the held-out split
     assert covered == tuple(f.name for f in schema.inputs if not f.pii)
     assert multivariate.reference_rows == dataset.manifest["rows"]["test"]
+    cbpe, column = load_cbpe(mv.read(CBPE_FILE))  # calibrated on the held-out split
+    assert column == f"probabilities[{schema.class_labels[1]}]" and 0 <= cbpe.estimate(np.array([0.5]))["accuracy"] <= 1
 
 
 def test_served_path_reproduces_the_evaluation(setup):
