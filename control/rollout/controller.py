@@ -122,6 +122,7 @@ class RolloutController:
         if self.registry.stage_of(spec.model, spec.candidate) != "archived":
             self.registry.reject(spec.model, spec.candidate, actor=f"rollout:{spec.rollout_id}",
                                  actor_id=IDENTITY.id, reason=f"rollout {spec.rollout_id} failed at {reason}")
+            self._audit("rollout.reject", spec, {"version": spec.candidate, "reason": reason})
         self.book.record(spec.model, spec.rollout_id, "failed", actor=ACTOR, actor_id=IDENTITY.id, reason=reason,
                          evidence=record)
         log.warning("%s: rollout %s of version %s rolled back: %s", spec.model, spec.rollout_id, spec.candidate,

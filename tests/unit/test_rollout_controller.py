@@ -140,6 +140,8 @@ def test_failing_candidate_is_rolled_back_at_once_archived_and_alerted(world):
     assert reject.action == "reject" and "error_rate" in reject.reason and spec.rollout_id in reject.reason
     state = RolloutBook(reg).get("mlp")
     assert state.status == "failed" and "canary:10" in state.reason
+    actions = [r["action"] for r in AuditLog(world["roots"].audit_root).records()]
+    assert actions == ["traffic.set", "traffic.clear", "rollout.reject"]
     (body,) = world["hook"].bodies
     (alert,) = body["alerts"]
     assert alert["labels"] == {"alertname": ALERT_NAME, "model": "mlp", "version": "2", "severity": "critical"}
