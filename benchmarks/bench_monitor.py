@@ -10,7 +10,10 @@ values and strings), as requests of ``--request-rows`` rows each, one segment pe
 categorical; the personal-data feature is not written, as without a salt), the outputs
 (class probabilities and label), plus the fixed columns; the second half of the rows is shifted.
 The reference profiles (inputs on 50,000 training rows, outputs) live in a registry
-version, as in production.
+version, as in production. The row "multivariate + CBPE" reads a second registry whose version
+also has a preprocessor, the multivariate reference (PCA of the preprocessed features) and the
+CBPE calibration: its kernels also compute the row reconstruction errors and the expected
+confusion (on the preprocessed matrices, made beforehand), the monitor also preprocesses.
 
 Measured over ``--repeat`` runs each from a fresh state (best and median wall time, best CPU time):
 
@@ -53,7 +56,16 @@ from monitoring.config import MonitoringConfig  # noqa: E402
 from monitoring.ingest import Contexts  # noqa: E402
 from monitoring.monitor import ModelMonitor  # noqa: E402
 from monitoring.retrain import Roots  # noqa: E402
-from registry.references import OUTPUT_PROFILE_FILE, PROFILE_FILE, fit_output_profile  # noqa: E402
+from registry.preprocess import Preprocessor  # noqa: E402
+from registry.references import (  # noqa: E402
+    CBPE_FILE,
+    MULTIVARIATE_FILE,
+    OUTPUT_PROFILE_FILE,
+    PROFILE_FILE,
+    fit_cbpe,
+    fit_multivariate,
+    fit_output_profile,
+)
 from registry.store import Registry  # noqa: E402
 from serving.config import PredictionLogConfig  # noqa: E402
 from serving.observers import RequestRecord
@@ -74,15 +86,24 @@ def toy_model(cols: dict[str, np.ndarray]) -> np.ndarray:
     return np.stack([1 - p, p], axis=1).astype(np.float32)
 
 
-def publish(root: str, rows: int = 50_000) -> None:
+def publish(root: str, rows: int = 50_000, references: bool = False) -> None:
+    """``references``: also the preprocessor, the multivariate and the CBPE references (the
+    last 20% of the rows as the held-out split)."""
     schema = demo_data.demo_schema()
     cols = demo_data.generate(rows, seed=0)
     proba = toy_model(cols)
     labels = np.array(schema.class_labels, dtype=object)[proba.argmax(1)]
-    Registry(root).publish("demo", {
-        "model.pt": b"-", "schema.json": schema.model_dump_json().encode(),
-        PROFILE_FILE: build_profile(cols, DatasetSchema.from_model_schema(schema, demo_data.CATEGORICAL)),
-        OUTPUT_PROFILE_FILE: fit_output_profile(schema, {"probabilities": proba, "label": labels})})
+    files = {"model.pt": b"-", "schema.json": schema.model_dump_json().encode(),
+             PROFILE_FILE: build_profile(cols, DatasetSchema.from_model_schema(schema, demo_data.CATEGORICAL)),
+             OUTPUT_PROFILE_FILE: fit_output_profile(schema, {"probabilities": proba, "label": labels})}
+    if references:
+        cut = rows * 4 // 5
+        train, held = ({k: v[:cut] for k, v in cols.items()}, {k: v[cut:] for k, v in cols.items()})
+        pre = Preprocessor.fit(schema, train)
+        truth = (cols[demo_data.TARGET][cut:] == demo_data.CLASS_LABELS[1]).astype(int)
+        files |= {"preprocessor.json": pre.to_json().encode(), MULTIVARIATE_FILE: fit_multivariate(pre, train, held),
+                  CBPE_FILE: fit_cbpe(schema, proba[cut:], truth)}
+    Registry(root).publish("demo", files)
 
 
 def request_id(i: int) -> str:
@@ -150,47 +171,63 @@ def interleaved(a, b, repeat: int) -> tuple[dict, dict]:
                   "cpu": min(c for _, c in r)} for r in runs)
 
 
-def run_monitor(d: str, window: dict, live: bool = True, logs: str = "logs") -> None:
+def run_monitor(d: str, window: dict, live: bool = True, logs: str = "logs", registry: str = "registry") -> None:
     state = f"{d}/state"
     shutil.rmtree(state, ignore_errors=True)
     cfg = MonitoringConfig(state_root=state, backfill_s=10**9, window=window, max_segments_per_tick=10**6,
                            live={"enabled": live})
     # the monitor runs a day after the logged traffic, on a clock of its own (not the machine's date)
-    m = ModelMonitor("demo", cfg, Roots(f"{d}/registry", f"{d}/{logs}", "", ""), clock=lambda: T0_US / 1e6 + 86400)
+    m = ModelMonitor("demo", cfg, Roots(f"{d}/{registry}", f"{d}/{logs}", "", ""), clock=lambda: T0_US / 1e6 + 86400)
     out = m.tick()
     assert out.rows > 0 and out.windows
 
 
-def read_columns(d: str) -> list[tuple[dict, dict, int]]:
-    """Every segment's kernel columns as the monitor converts them (inputs, outputs, rows)."""
-    contexts = Contexts(f"{d}/registry", "demo")
+def read_columns(d: str, registry: str = "registry") -> list[tuple[dict, dict, int]]:
+    """Every segment's kernel columns as the monitor converts them (inputs, outputs, rows);
+    with a multivariate reference, the inputs also carry the preprocessed matrix (``_matrix``)."""
+    contexts = Contexts(f"{d}/{registry}", "demo")
     contexts.refresh()
     ctx = contexts.get("1")
     out = []
     for seg in predlog.list_segments(f"{d}/logs", "demo"):
         table = predlog.read_segments(f"{d}/logs", [seg], contexts.columns(), dictionary=contexts.dictionary_columns())
         model_out = ctx.model_outputs(table)
-        out.append((ctx.input_columns(table), ctx.output_columns(model_out, table.num_rows), table.num_rows))
+        inputs = ctx.input_columns(table)
+        if ctx.multivariate is not None:
+            inputs["_matrix"] = ctx.multivariate_rows(inputs)
+        out.append((inputs, ctx.output_columns(model_out, table.num_rows), table.num_rows))
     return out
 
 
 def run_kernels(ctx, segments: list[tuple[dict, dict, int]], per: int, k: int) -> None:
     """Buckets of ``per`` segments (one ``partial_fit`` per segment, as the monitor does); per
     window of ``k`` buckets ``merge`` + ``score``, inputs and outputs."""
+    extra = ctx.multivariate is not None  # and the CBPE reference: the multivariate + CBPE row
     buckets = []
     for b in range(0, len(segments) - per + 1, per):
         wi, wo = ctx.profile.new_window(), ctx.outputs_profile.new_window()
+        wm, wc = (ctx.multivariate.new_window(), ctx.cbpe.new_window()) if extra else (None, None)
         for inputs, outputs, _ in segments[b:b + per]:
-            wi.partial_fit(inputs)
+            wi.partial_fit({k: v for k, v in inputs.items() if k != "_matrix"})
             wo.partial_fit(outputs)
-        buckets.append((wi, wo))
+            if extra:
+                wm.partial_fit(inputs["_matrix"])
+                wc.partial_fit(outputs[ctx.cbpe_column])
+        buckets.append((wi, wo, wm, wc))
     for end in range(k - 1, len(buckets)):
         wi, wo = ctx.profile.new_window(), ctx.outputs_profile.new_window()
-        for bi, bo in buckets[end - k + 1:end + 1]:
+        wm, wc = (ctx.multivariate.new_window(), ctx.cbpe.new_window()) if extra else (None, None)
+        for bi, bo, bm, bc in buckets[end - k + 1:end + 1]:
             wi.merge(bi)
             wo.merge(bo)
+            if extra:
+                wm.merge(bm)
+                wc.merge(bc)
         ctx.profile.score(wi)
         ctx.outputs_profile.score(wo)
+        if extra:
+            wm.score()
+            wc.estimate()
 
 
 def verdict(ratios: dict[str, float]) -> str:
@@ -221,8 +258,9 @@ def main() -> None:
     p.add_argument("--segment-rows", type=int, default=25_000, help="rows per segment (= one bucket)")
     p.add_argument("--request-rows", type=int, default=250, help="rows per logged request")
     p.add_argument("--repeat", type=int, help="timed runs per measurement (default 5)")
-    p.add_argument("--rows-only", choices=["feedback"], help="time only these table rows (feedback: the model "
-                   "with feedback and, as its baseline, the same windows without)")
+    p.add_argument("--rows-only", choices=["feedback", "multivariate"], help="time only these table rows "
+                   "(feedback: the model with feedback, multivariate: the version with the multivariate and CBPE "
+                   "references; each with, as its baseline, the same windows without)")
     p.add_argument("--write-results", action="store_true", help=f"update {RESULTS.name}")
     args = p.parse_args()
     if args.write_results and args.rows_only:
@@ -234,13 +272,14 @@ def main() -> None:
     d = tempfile.mkdtemp(prefix="mlg-bench-monitor-")
     try:
         publish(f"{d}/registry")
+        publish(f"{d}/registry-mv", references=True)
         n_segments = write_logs(f"{d}/logs", rows, seg, args.request_rows)
         size_mb = sum(f.stat().st_size for f in Path(f"{d}/logs").rglob("*.parquet")) / 1e6
         run_monitor(d, {"by": "rows", "size_rows": 2 * seg})  # warm: numba caches, imports
+        run_monitor(d, {"by": "rows", "size_rows": 2 * seg}, registry="registry-mv")
         read = interleaved(lambda: read_columns(d), lambda: None, repeat)[0]
-        segments = read_columns(d)
-        contexts = Contexts(f"{d}/registry", "demo")
-        ctx = contexts.get("1")
+        segments, segments_mv = read_columns(d), read_columns(d, "registry-mv")
+        ctx, ctx_mv = Contexts(f"{d}/registry", "demo").get("1"), Contexts(f"{d}/registry-mv", "demo").get("1")
         cmd = "python benchmarks/bench_monitor.py " + " ".join(sys.argv[1:])
         lines = [
             f"{dt.date.today().isoformat()}, `{cmd.strip()}`; {cpu_name()}, {os.cpu_count()} cores, "
@@ -257,18 +296,21 @@ def main() -> None:
         ]
         logs_fb = with_feedback(d, args.request_rows)[len(d) + 1:]
         ratios: dict[str, float] = {}
-        table_rows = ((2 * seg, 2 * seg, True, "logs"), (4 * seg, 2 * seg, True, "logs"),
-                      (4 * seg, seg, True, "logs"), (2 * seg, 2 * seg, True, logs_fb),
-                      (2 * seg, 2 * seg, False, "logs"))
-        if args.rows_only == "feedback":
-            table_rows = (table_rows[0], table_rows[3])
-        for size, slide, live, logs in table_rows:
+        table_rows = ((2 * seg, 2 * seg, True, "logs", "registry"), (4 * seg, 2 * seg, True, "logs", "registry"),
+                      (4 * seg, seg, True, "logs", "registry"), (2 * seg, 2 * seg, True, logs_fb, "registry"),
+                      (2 * seg, 2 * seg, False, "logs", "registry"), (2 * seg, 2 * seg, True, "logs", "registry-mv"))
+        if args.rows_only:
+            table_rows = (table_rows[0], table_rows[3 if args.rows_only == "feedback" else 5])
+        for size, slide, live, logs, reg in table_rows:
             name = f"tumbling {size:,} rows" if size == slide else f"sliding {size:,} rows every {slide:,}"
             name += ", model with feedback (join keys kept)" if logs != "logs" else ""
             name += "" if live else ", `live.enabled: false`"
+            name += ", multivariate + CBPE on" if reg != "registry" else ""
             window = {"by": "rows", "size_rows": size, "slide_rows": slide}
-            mon, ker = interleaved(lambda w=window, lv=live, lg=logs: run_monitor(d, w, lv, lg),
-                                   lambda p=slide // seg, k=size // slide: run_kernels(ctx, segments, p, k), repeat)
+            c, segs = (ctx_mv, segments_mv) if reg != "registry" else (ctx, segments)
+            mon, ker = interleaved(lambda w=window, lv=live, lg=logs, r=reg: run_monitor(d, w, lv, lg, r),
+                                   lambda p=slide // seg, k=size // slide, c=c, s=segs: run_kernels(c, s, p, k),
+                                   repeat)
             own = mon["cpu"] - ker["cpu"]
             ratios[name] = own / ker["cpu"]
             lines.append(f"| {name} | {mon['best']:.2f} s ({mon['median']:.2f}), {mon['cpu']:.2f} s | "

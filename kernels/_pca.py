@@ -72,13 +72,18 @@ def _row_error(x, mean, scale, components, z):
     return math.sqrt(max(norm2, 0.0))
 
 
+_BLOCK_ROWS = 512  # rows per parallel task: one scratch row each, not one allocation per row
+
+
 @njit(cache=True, parallel=True)
 def _row_errors(x, mean, scale, components):
     n, d = x.shape
     out = np.empty(n, dtype=np.float64)
-    for i in prange(n):
+    blocks = (n + _BLOCK_ROWS - 1) // _BLOCK_ROWS
+    for b in prange(blocks):
         z = np.empty(d, dtype=np.float64)
-        out[i] = _row_error(x[i], mean, scale, components, z)
+        for i in range(b * _BLOCK_ROWS, min((b + 1) * _BLOCK_ROWS, n)):
+            out[i] = _row_error(x[i], mean, scale, components, z)
     return out
 
 

@@ -106,7 +106,9 @@ def multivariate_matrix(pre: Preprocessor, columns: Mapping[str, np.ndarray],
     for spec in pre.schema.inputs:
         width = pre.categorical[spec.name].width if spec.categorical else 2
         if spec.name in features:
-            full[spec.name] = columns[spec.name]
+            values = columns[spec.name]
+            # numpy strings as Python ones: the preprocessor's one-lookup-per-value path
+            full[spec.name] = values.astype(object) if spec.categorical and values.dtype.kind == "U" else values
             keep.extend(range(offset, offset + width))
         else:
             full[spec.name] = np.full(n, None, dtype=object) if spec.categorical else np.full(n, np.nan)
