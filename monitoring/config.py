@@ -107,6 +107,8 @@ class LiveConfig(_Strict):
     thresholds: dict[str, float] = Field(
         default_factory=dict,
         description="Alert (and retrain) when a live metric is worse than this, e.g. {'accuracy': 0.75}")
+    use_estimated: bool = Field(default=True, description="Where a window has fewer than min_labelled_rows "
+                                "labels, the retraining policy compares its CBPE estimate with thresholds instead")
 
 
 class RetrainRollout(_Strict):

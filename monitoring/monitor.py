@@ -199,7 +199,7 @@ class ModelMonitor:
             gauges.record_window(self.rec, result)
             obs = al.observations(result, self.cfg)
             self._live(result.version, result.window_id, result.end_us, result.live, now_s, out, obs)
-            reason = pol.on_window(self.policy, result, self.cfg)
+            reason = pol.on_window(self.policy, result, self.cfg) or pol.on_estimated(result, self.cfg)
             if reason:
                 out.triggers += self.trigger.fire(reason, result.version, now_s)
 

@@ -2,7 +2,9 @@
 
 Triggers when a version's dataset verdict is drift in ``retrain.drift_windows``
 consecutive scored windows, or (``retrain.on_live_metric``) when a window's live
-metric is worse than its ``live.thresholds`` entry. A trigger is allowed only when
+metric is worse than its ``live.thresholds`` entry; where a window has too few labels for a
+live metric (``live.use_estimated``), its metric estimated from the probabilities (CBPE)
+stands in, as soon as the window is scored. A trigger is allowed only when
 retraining is enabled, no earlier job of the model is still running, and
 ``retrain.cooldown_s`` has passed since the last trigger. Windows without a verdict
 (too few rows) neither extend nor break a drift streak.
@@ -49,6 +51,22 @@ def on_live(version: str, live: dict, cfg: MonitoringConfig) -> str | None:
     for metric, threshold in cfg.live.thresholds.items():
         if metric in live and quality.worse_than(metric, live[metric], threshold):
             return f"live {metric} {live[metric]:.4f} worse than {threshold} on version {version}"
+    return None
+
+
+def on_estimated(result, cfg: MonitoringConfig) -> str | None:
+    """The reason to trigger on a scored window's CBPE estimates, when it lacks the labels
+    for live metrics; None otherwise."""
+    live = result.live or {}
+    if not (cfg.retrain.on_live_metric and cfg.live.use_estimated and result.judged and result.estimated):
+        return None
+    if live.get("labelled_rows", 0) >= cfg.live.min_labelled_rows:
+        return None  # labels say it: on_live decides
+    for metric, threshold in cfg.live.thresholds.items():
+        value = result.estimated.get(metric)
+        if value is not None and quality.worse_than(metric, value, threshold):
+            return (f"estimated {metric} {value:.4f} (CBPE, {live.get('labelled_rows', 0)} labels) worse than "
+                    f"{threshold} on version {result.version}")
     return None
 
 

@@ -85,3 +85,19 @@ def test_the_monitor_estimates_each_window_and_labels_confirm_it(tmp_path, demo,
         windows[-1].estimated["accuracy"])
     assert m.store.read("windows")[-1]["estimated"]["scored_rows"] == ROWS
     assert ctx.cbpe_column == "probabilities[churn]"
+
+
+@pytest.mark.parametrize(("labelled", "use_estimated", "fires"), [(0, True, True), (500, True, False),
+                                                                  (0, False, False)])
+def test_without_labels_the_retraining_policy_reads_the_estimate(labelled, use_estimated, fires):
+    from types import SimpleNamespace
+
+    from monitoring.policy import on_estimated
+
+    cfg = MonitoringConfig(live={"thresholds": {"accuracy": 0.75}, "use_estimated": use_estimated})
+    result = SimpleNamespace(version="1", judged=True, live={"labelled_rows": labelled},
+                             estimated={"accuracy": 0.61, "roc_auc": 0.7, "scored_rows": ROWS})
+    reason = on_estimated(result, cfg)
+    assert (reason is not None) == fires
+    if fires:
+        assert reason.startswith("estimated accuracy 0.6100 (CBPE, 0 labels) worse than 0.75")
