@@ -53,8 +53,12 @@ class Repository:
             return None
         if selection.primary is None:
             return False
-        self._make_room(keep=name)
+        cap = self.live.cfg.max_loaded_models
+        if cap is not None:
+            self._make_room(keep=name, hold_at_most=cap - 1)  # room for this one before it loads
         changed = await self.live._sync_model(name, selection)
+        if cap is not None:  # another model's load, begun meanwhile, may have taken the room: the cap holds
+            self._make_room(keep=name, hold_at_most=cap)
         if changed:
             self.live._publish_state()
         self.live.plane.touch(name)
@@ -65,10 +69,12 @@ class Repository:
             return None
         return select(self.live.registry, self.live.cfg, TrafficBook(self.live.registry), name)
 
-    def _make_room(self, keep: str) -> None:
+    def _make_room(self, keep: str, hold_at_most: int) -> None:
+        """Unload the least recently used models but ``keep`` until at most ``hold_at_most`` are held."""
         cap = self.live.cfg.max_loaded_models
-        while cap is not None and len(self.live.plane.models) >= cap:
-            held = [n for n in self.live.plane.models if n != keep]
+        while len(self.live.plane.models) > hold_at_most:
+            # never one whose own load is finishing: its callers are about to use it (it makes room itself)
+            held = [n for n in self.live.plane.models if n != keep and n not in self.live._loading]
             if not held:
                 return
             victim = min(held, key=lambda n: self.live.plane.used.get(n, 0))

@@ -139,3 +139,21 @@ def test_the_repository_api_lists_states_and_holds_an_admins_unload_and_load(mux
     assert status == 404 and "nope" in body["error"]
     status, body = call("/v2/repository/index", b"[1]")
     assert status == 400 and "body" in body["error"]
+
+
+def test_two_loads_begun_together_never_leave_more_than_the_cap_held(mux):
+    """Each load makes room before it starts, then checks again once it is in: two loads that
+    both found room (one model held, room for two) leave two, not three."""
+    m = mux
+    register_torch_model(m.reg, "d", mlp(4), MLP_SCHEMA)
+
+    async def scenario():
+        m.live.repository.unload("b")  # an admin's unload: held out, one model left
+        await drained(m)
+        await m.plane.infer(request("a"), 0.0, 0.0)
+        answers = await asyncio.gather(m.plane.infer(request("c"), 0.0, 0.0), m.plane.infer(request("d"), 0.0, 0.0))
+        await drained(m)
+        return answers
+
+    assert [a.model_name for a in m.run(scenario())] == ["c", "d"]
+    assert held(m) == ["c", "d"]  # a, the least recently used, made the room the second load needed
