@@ -149,13 +149,18 @@ def _multivariate(windows: list[WindowResult], labels: list[str]) -> str:
                       flagged=[w.multivariate_drift for w in windows])
 
 
-def _mv_verdict(overall: WindowResult) -> str:
+def _mv_verdict(res: RangeResult, version: str, overall: WindowResult) -> str:
+    """The whole range's multivariate verdict, and the slower domain-classifier test on it."""
     m = overall.multivariate
     if m is None or not m["rows"]:
         return ""
+    domain = res.closed[version].multivariate.domain_test()
+    test = "" if domain is None or not domain.evaluated else (
+        f'; domain classifier AUC <span data-domain-auc="{domain.auc:.4f}">{domain.auc:.3f}</span>, permutation p '
+        f'{domain.p_value:.3g}, {domain.rows_ref} + {domain.rows_cur} rows')
     return (f'multivariate drift: <b data-multivariate-drift="{str(overall.multivariate_drift).lower()}">'
             f'{"yes" if overall.multivariate_drift else "no"}</b> (reconstruction error {m["score"]:.4g}, '
-            f'upper bound {m["upper"]:.4g}); ')
+            f'upper bound {m["upper"]:.4g}{test}); ')
 
 
 def _version(res: RangeResult, version: str, drift_share: float) -> str:
@@ -169,7 +174,8 @@ def _version(res: RangeResult, version: str, drift_share: float) -> str:
                f'Dataset drift: <b>{"yes" if overall.dataset_drift else "no"}</b> '
                f'({len(overall.drifted_features)} of {tested} '
                f'features: {escape(", ".join(overall.drifted_features) or "none")}); prediction drift: '
-               f'<b>{"yes" if overall.prediction_drift else "no"}</b>; {_mv_verdict(overall)}{overall.rows} rows; '
+               f'<b>{"yes" if overall.prediction_drift else "no"}</b>; {_mv_verdict(res, version, overall)}'
+               f'{overall.rows} rows; '
                f'{len(windows)} windows; live: {escape(live or "no labels")}</div>')
     parts = [f'<section class="version" id="v{escape(version)}"><h2>Version {escape(version)}</h2>', verdict,
              _summary_table(version, overall, windows), _timeline(windows, drift_share)]

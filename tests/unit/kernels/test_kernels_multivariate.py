@@ -133,3 +133,19 @@ def test_the_domain_test_without_evidence_is_defined():
     assert (empty.evaluated, empty.auc, empty.p_value) == (False, 0.5, 1.0)
     with pytest.raises(ValueError, match="one d"):
         kernels.classifier_two_sample(np.zeros((3, 2)), np.zeros((3, 3)))
+
+
+def test_windows_keep_a_uniform_sample_that_merges_and_feeds_the_domain_test(fitted):
+    from kernels.multivariate import SAMPLE_ROWS
+
+    rng, _, _, ref = fitted
+    assert ref.sample.shape == (SAMPLE_ROWS, 5)  # held-out rows
+    first, second = encoded(joint(rng, 3_000, RHO)), encoded(joint(rng, 3_000, 0.0))
+    window = ref.new_window().partial_fit(first).merge(ref.new_window().partial_fit(second))
+    assert window.sample.shape == (SAMPLE_ROWS, 5)
+    from_first = (window.sample[:, None, :] == first[None, :, :]).all(axis=2).any(axis=1).sum()
+    assert 400 < from_first < 600  # half the union, half the sample (binomial sd 16)
+    unshifted = ref.new_window().partial_fit(encoded(joint(rng, 5_000, RHO))).domain_test(seed=1)
+    decoupled = ref.new_window().partial_fit(second).domain_test(seed=1)
+    assert unshifted.p_value > 0.05 and decoupled.p_value < 0.01 and decoupled.auc > 0.6
+    assert kernels.ReconstructionReference.from_arrays(ref.to_arrays()).sample.shape == ref.sample.shape
