@@ -120,7 +120,8 @@ def _typed(contents: pb.InferTensorContents, datatype: str, shape: tuple[int, ..
     for other, _ in set(_CONTENTS.values()) | {("bytes_contents", None)}:
         if other != name and len(getattr(contents, other)):
             fail(f"{field}.{other}", f"not the contents field of {datatype} (that is {name})")
-    array = np.fromiter(values, dtype=np.result_type(dtype, np.int64) if dtype.kind in "iu" else dtype, count=count)
+    wide = {"i": np.int64, "u": np.uint64}.get(dtype.kind, dtype)  # the proto field's own width, then range-checked
+    array = np.fromiter(values, dtype=wide, count=count)
     if dtype.kind in "iu":
         info = np.iinfo(dtype)
         if count and (array.min() < info.min or array.max() > info.max):

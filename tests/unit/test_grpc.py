@@ -306,6 +306,117 @@ def test_a_full_queue_is_unavailable_with_a_retry_hint(served):
         {(e.details(), tuple(e.trailing_metadata())) for e in failed}
 
 
+def _malformed() -> list[pb.ModelInferRequest]:
+    """Requests no client should send: each must be refused with a client error, never INTERNAL."""
+    out = []
+
+    def one(datatype="FP32", shape=(1, 32), raw=None, name="x", model="mlp", **contents):
+        msg = pb.ModelInferRequest(model_name=model)
+        tensor = msg.inputs.add(name=name, datatype=datatype, shape=list(shape))
+        for field, values in contents.items():
+            getattr(tensor.contents, field).extend(values)
+        if raw is not None:
+            msg.raw_input_contents.append(raw)
+        out.append(msg)
+        return msg
+
+    one(raw=b"\0" * 127)  # not a whole number of FP32 elements
+    one(raw=b"\0" * 64)  # too few
+    one(shape=(1, -32), raw=b"")  # a negative dimension
+    one(shape=(1 << 40, 1 << 40), raw=b"")  # far over what the message can hold
+    one(shape=[1] * 17, raw=b"\0" * 4)  # rank over 16
+    one(datatype="NOPE", raw=b"")
+    one(datatype="BYTES", shape=(1,), raw=b"\xff\xff\xff\xff")  # a length prefix past the end
+    one(datatype="BYTES", shape=(2,), bytes_contents=[b"a"])
+    one(datatype="INT8", shape=(1, 32), int_contents=[1000] * 32)  # out of INT8's range
+    one(datatype="FP16", shape=(1, 32), fp32_contents=[0.0] * 32)  # FP16 has no typed field
+    one(datatype="UINT64", shape=(1, 32), uint64_contents=[2**64 - 1] * 32)  # the model wants FP32
+    one(shape=(1, 32))  # no data at all
+    one(name="", raw=b"\0" * 128)
+    one(model="", raw=b"\0" * 128)
+    two = one(raw=b"\0" * 128)
+    two.inputs.add(name="x", datatype="FP32", shape=[1, 32])
+    two.raw_input_contents.append(b"\0" * 128)  # a duplicate input
+    shared = one(raw=b"\0" * 128)
+    shared.inputs[0].parameters["shared_memory_region"].string_param = "r"
+    timeout = one(raw=b"\0" * 128)
+    timeout.parameters["timeout"].string_param = "soon"
+    unnamed = one(raw=b"\0" * 128)
+    unnamed.outputs.add(name="")
+    long_id = one(raw=b"\0" * 128)
+    long_id.id = "i" * 300
+    mixed = one(raw=b"\0" * 128)
+    mixed.inputs[0].contents.fp32_contents.extend([0.0] * 32)  # both raw and typed
+    return out
+
+
+def test_no_malformed_request_is_internal(served):
+    gw, keys, made, client, reg, _ = served
+
+    async def send_all():
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{gw.grpc.port}") as channel:
+            stub = pb_grpc.GRPCInferenceServiceStub(channel)
+            codes = []
+            for msg in _malformed():
+                try:
+                    await stub.ModelInfer(msg, metadata=tuple(auth(keys.admin).items()))
+                    codes.append((None, ""))
+                except grpc.aio.AioRpcError as exc:
+                    codes.append((exc.code(), exc.details()))
+            return codes
+
+    codes = asyncio.run(send_all())
+    assert all(code in (Code.INVALID_ARGUMENT, Code.NOT_FOUND, Code.RESOURCE_EXHAUSTED) for code, _ in codes), codes
+    assert client.is_server_live()
+
+
+def test_grpc_requests_are_counted_with_route_grpc(served):
+    gw, keys, made, client, reg, _ = served
+    client.infer("demo", demo_inputs([ROW]), headers=auth(made["infer"]))
+    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=30)
+    try:
+        conn.request("GET", "/metrics", headers={"Authorization": f"Bearer {keys.admin}"})
+        text = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    assert any(line.startswith("mlgate_requests_total{") and 'route="grpc"' in line and 'status="200"' in line
+               for line in text.splitlines())
+
+
+def test_the_checked_in_stubs_are_the_spec_s(tmp_path):
+    """``serving/grpc/generated`` holds what ``make grpc-stubs`` makes of ../shared/specs/triton-grpc."""
+    from pathlib import Path
+
+    from google.protobuf import descriptor_pb2
+    from grpc_tools import protoc
+
+    from serving.grpc.generated import model_config_pb2
+
+    specs = Path(__file__).resolve().parents[3] / "shared" / "specs" / "triton-grpc"
+    if not specs.is_dir():
+        pytest.skip(f"no {specs}")
+    out = tmp_path / "set.pb"
+    assert protoc.main(["protoc", f"-I{specs}", f"--descriptor_set_out={out}", "grpc_service.proto",
+                        "model_config.proto"]) == 0
+    files = {f.name: _without_json_names(f) for f in descriptor_pb2.FileDescriptorSet.FromString(
+        out.read_bytes()).file}
+    for module in (pb, model_config_pb2):
+        checked_in = _without_json_names(descriptor_pb2.FileDescriptorProto.FromString(module.DESCRIPTOR.serialized_pb))
+        assert checked_in == files[module.DESCRIPTOR.name], f"{module.__name__}: run make grpc-stubs"
+
+
+def _without_json_names(file):
+    """The Python generator leaves the fields' json_name out of what it embeds; protoc's set has them."""
+    def clear(messages):
+        for message in messages:
+            for f in message.field:
+                f.ClearField("json_name")
+            clear(message.nested_type)
+
+    clear(file.message_type)
+    return file
+
+
 def test_every_error_class_maps_to_its_code():
     cases = {errors.InvalidInput("x: bad"): Code.INVALID_ARGUMENT, errors.NotFound("m"): Code.NOT_FOUND,
              errors.Unauthenticated("no"): Code.UNAUTHENTICATED, errors.Forbidden("no"): Code.PERMISSION_DENIED,
