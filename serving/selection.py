@@ -1,6 +1,7 @@
 """Which versions a replica should hold, and how it routes among them: each model's version
-policy (``serving.models``) applied to the registry's versions and stages now, plus the
-model's traffic policy (canaries and shadows) from the registry.
+policy (set at run time in the registry, else ``serving.models``) applied to the registry's
+versions and stages now, plus the model's traffic policy (canaries and shadows) from the
+registry.
 
 Read by the data plane at replica start and by the live model table at every reload;
 both call :func:`wanted`, so a replica starts with exactly what it would later follow.
@@ -12,8 +13,9 @@ import logging
 from dataclasses import dataclass
 
 from contracts.errors import NotFound, RegistryError
-from registry.store import ModelVersion, Registry
+from registry.store import ModelVersion, Registry, VersionPolicy
 from registry.traffic import TrafficBook, TrafficPolicy
+from registry.version_policies import PolicyBook
 from serving.config import ServingConfig
 
 log = logging.getLogger("mlgate.serving")
@@ -45,8 +47,13 @@ def wanted(registry: Registry, cfg: ServingConfig) -> dict[str, Selection]:
     return {name: select(registry, cfg, book, name) for name in model_names(registry, cfg)}
 
 
+def version_policy(registry: Registry, cfg: ServingConfig, name: str) -> VersionPolicy:
+    """The policy set at run time (``mlgate models policy set``), else the configured one."""
+    return PolicyBook(registry).current(name) or cfg.for_model(name).version_policy
+
+
 def select(registry: Registry, cfg: ServingConfig, book: TrafficBook, name: str) -> Selection:
-    by_policy = registry.served(name, cfg.for_model(name).version_policy)
+    by_policy = registry.served(name, version_policy(registry, cfg, name))
     if not by_policy:
         return Selection((), None, TrafficPolicy())
     policy = book.current(name)

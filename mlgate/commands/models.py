@@ -6,6 +6,7 @@ import argparse
 import json
 
 from mlgate.commands import acting_flags, config_of
+from mlgate.commands.model_policy import add_policy_command
 from mlgate.commands.model_status import add_status_command
 
 
@@ -153,3 +154,4 @@ def register(sub) -> None:
     p.set_defaults(fn=_register)
     _stage_commands(msub)
     add_status_command(msub)
+    add_policy_command(msub)

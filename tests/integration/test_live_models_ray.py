@@ -18,8 +18,10 @@ from control.rollout.controller import Roots
 from monitoring.config import AlertConfig
 from registry import Registry
 from registry.rollouts import RolloutBook, RolloutChecks, plan
+from registry.store import VersionPolicy
 from registry.torch_io import register_torch_model
 from registry.traffic import TrafficBook, TrafficPolicy
+from registry.version_policies import PolicyBook
 from serving.config import ModelServingConfig
 from tests.conftest import free_port
 from tests.models import MLP_SCHEMA, Raises, Slow, mlp, promote_by_hand, publish_copy
@@ -94,6 +96,10 @@ def test_changes_in_the_registry_reach_both_replicas_with_no_failed_request(gate
         step("promote 1", lambda: promote_by_hand(reg, 1), [1])
         step("promote 2", lambda: promote_by_hand(reg, 2), [2])
         step("rollback", lambda: reg.rollback("mlp", actor="test"), [1])
+        policies = PolicyBook(reg)
+        step("a version-policy change at run time", lambda: policies.set(
+            "mlp", VersionPolicy(policy="specific", versions=(2,)), actor="test"), [2])
+        step("the configured version policy again", lambda: policies.set("mlp", None, actor="test"), [1])
         book = TrafficBook(reg)
         step("canary 2 at 50%", lambda: book.set("mlp", TrafficPolicy(canaries={2: 0.5}), actor="test"), [1, 2])
         raises = register_torch_model(reg, "mlp", Raises(), MLP_SCHEMA).version  # 3: fails on every real input
@@ -106,7 +112,7 @@ def test_changes_in_the_registry_reach_both_replicas_with_no_failed_request(gate
     assert load.failures == [], load.failures[:5]
     assert set(load.statuses) == {200}
     assert set(load.versions) == {"1", "2"}, load.versions  # never the shadow's
-    assert len(steps) == 8
+    assert len(steps) == 10
 
 
 def test_a_rolling_restart_with_a_config_change_fails_no_request(gateway):
