@@ -157,6 +157,9 @@ class ReconstructionWindow:
         return self
 
     def _keep(self, keys: np.ndarray, rows: np.ndarray) -> None:
+        if keys.size > SAMPLE_ROWS:  # only the new rows' smallest keys can enter: copy just those
+            first = np.argpartition(keys, SAMPLE_ROWS - 1)[:SAMPLE_ROWS]
+            keys, rows = keys[first], rows[first]
         keys, rows = np.concatenate([self._keys, keys]), np.concatenate([self.sample, rows])
         if keys.size > SAMPLE_ROWS:
             keep = np.argpartition(keys, SAMPLE_ROWS - 1)[:SAMPLE_ROWS]
