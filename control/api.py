@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from contracts.clock import Clock, wall_clock_s
-from control import errors, rollout_routes, routes
+from control import errors, policy_routes, rollout_routes, routes
 from control.context import AdminContext, AdminSettings
 from control.schemas import Health
 
@@ -38,6 +38,7 @@ def create_app(settings: AdminSettings, clock: Clock = wall_clock_s) -> FastAPI:
     errors.install(app)
     app.include_router(routes.router)
     app.include_router(rollout_routes.router)
+    app.include_router(policy_routes.router)
 
     @app.get("/v1/health", response_model=Health, tags=["health"])
     def health() -> Health:

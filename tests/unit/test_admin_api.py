@@ -33,7 +33,9 @@ ROUTES = [  # every admin route with a body it accepts
     ("POST", "/v1/models/demo/rollback", {"reason": "test"}),
     ("GET", "/v1/models/demo/traffic", None), ("PUT", "/v1/models/demo/traffic", {"policy": POLICY}),
     ("DELETE", "/v1/models/demo/traffic", None), ("GET", "/v1/audit", None), ("GET", "/v1/audit/verify", None),
-    ("GET", "/v1/models/demo/rollouts", None),
+    ("GET", "/v1/models/demo/rollouts", None), ("GET", "/v1/models/demo/version-policy", None),
+    ("PUT", "/v1/models/demo/version-policy", {"policy": {"policy": "all"}}),
+    ("DELETE", "/v1/models/demo/version-policy", None),
     ("POST", "/v1/models/demo/rollout", {"version": 2, "force": True, "reason": "test"}),
     ("GET", "/v1/models/demo/rollout", None),
     ("POST", "/v1/models/demo/rollout/pause", {}), ("POST", "/v1/models/demo/rollout/resume", {}),
@@ -315,3 +317,20 @@ def test_rollouts_start_pause_resume_abort_and_tell_their_story(env, keys):
     assert env.call("GET", "/v1/models/nope/rollouts", key=keys.admin).status_code == 404
     bad = env.call("POST", "/v1/models/demo/rollout", {**body, "steps_pct": [20, 50]}, keys.admin)
     assert (bad.status_code, bad.json()) == (400, {"error": "steps_pct: the last step must be 100 (the promotion)"})
+
+
+def test_the_version_policy_is_set_and_cleared_at_run_time(env, keys):
+    from registry.version_policies import PolicyBook
+
+    put = env.call("PUT", "/v1/models/demo/version-policy",
+                   {"policy": {"policy": "specific", "versions": [2, 3]}, "reason": "both"}, keys.admin)
+    assert put.status_code == 200 and put.json()["seq"] == 1
+    assert PolicyBook(env.registry).current("demo").versions == (2, 3)
+    shown = env.call("GET", "/v1/models/demo/version-policy", key=keys.admin).json()
+    assert shown["serves_now"] == [2, 3] and shown["last"]["actor_id"] == env.admin_id
+    assert (env.last_record()["action"], env.last_record()["outcome"]) == ("models.policy", "ok")
+    bad = env.call("PUT", "/v1/models/demo/version-policy", {"policy": {"policy": "newest"}}, keys.admin)
+    assert bad.status_code == 422 and "body.policy.policy" in bad.json()["error"]
+    cleared = env.call("DELETE", "/v1/models/demo/version-policy", key=keys.admin, params={"reason": "done"})
+    assert cleared.status_code == 200 and cleared.json()["policy"] is None
+    assert PolicyBook(env.registry).current("demo") is None
