@@ -550,3 +550,44 @@ def test_tls_with_a_client_certificate(demo_registry, tmp_path_factory):
         plain.close()
     finally:
         gw.stop()
+
+
+# -- stop -----------------------------------------------------------------------------------------
+
+
+def test_at_stop_new_calls_are_refused_and_a_stream_in_flight_finishes(demo_registry):
+    from serving.gateway import Gateway
+
+    cfg = ServingConfig(host="127.0.0.1", port=0, unnice=False, auth={"enabled": False},
+                        prediction_log={"enabled": False}, grpc={"shutdown_grace_s": 20})
+    gw = Gateway(demo_registry, cfg)
+    request = pb.ModelInferRequest(model_name="demo")
+    for tensor in demo_inputs([ROW]):
+        request.inputs.append(tensor._get_tensor())
+        request.raw_input_contents.append(tensor._get_content())
+
+    async def scenario():
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{gw.grpc.port}") as channel:
+            stub = pb_grpc.GRPCInferenceServiceStub(channel)
+            health = health_pb2_grpc.HealthStub(channel)
+            stream = stub.ModelStreamInfer()
+            await stream.write(request)
+            first = await stream.read()
+            stopping = asyncio.get_running_loop().run_in_executor(None, gw.stop)
+            while True:  # until the stop has begun: new calls are refused
+                try:
+                    await health.Check(health_pb2.HealthCheckRequest(), timeout=5)
+                except grpc.aio.AioRpcError as exc:
+                    refused_code = exc.code()
+                    break
+                await asyncio.sleep(0.01)
+            await stream.write(request)  # the stream in flight is still answered
+            second = await stream.read()
+            await stream.done_writing()
+            await stopping
+            return first, second, refused_code
+
+    first, second, refused_code = asyncio.run(asyncio.wait_for(scenario(), 60))
+    assert not first.error_message and not second.error_message
+    assert second.infer_response.outputs[0].name == "probabilities"
+    assert refused_code == Code.UNAVAILABLE
