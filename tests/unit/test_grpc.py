@@ -552,6 +552,43 @@ def test_tls_with_a_client_certificate(demo_registry, tmp_path_factory):
         gw.stop()
 
 
+def _served_serial(port: int, ca_file) -> int:
+    """The serial of the certificate a new TLS handshake with the gRPC port presents."""
+    import socket
+    import ssl
+
+    from cryptography import x509
+
+    ctx = ssl.create_default_context(cafile=str(ca_file))
+    ctx.set_alpn_protocols(["h2"])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+            ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        return x509.load_der_x509_certificate(tls.getpeercert(binary_form=True)).serial_number
+
+
+def test_a_renewed_certificate_reaches_new_grpc_handshakes(demo_registry, tmp_path):
+    from serving.gateway import Gateway
+    from tests.tlscerts import make_pki
+
+    pki = make_pki(tmp_path / "pki")
+    cfg = ServingConfig(host="127.0.0.1", port=0, unnice=False, auth={"enabled": False},
+                        prediction_log={"enabled": False},
+                        tls={"cert_file": str(pki.server.cert_file), "key_file": str(pki.server.key_file),
+                             "reload_interval_s": 3600})
+    gw = Gateway(demo_registry, cfg)
+    try:
+        assert _served_serial(gw.grpc.port, pki.ca.cert_file) == pki.server.serial
+        renewed = pki.ca.issue("server", "127.0.0.1", server=True)  # written over the served files
+        assert asyncio.run_coroutine_threadsafe(gw.grpc.tls.check(), gw.server.loop).result(30)
+        assert _served_serial(gw.grpc.port, pki.ca.cert_file) == renewed.serial != pki.server.serial
+        client = grpcclient.InferenceServerClient(f"127.0.0.1:{gw.grpc.port}", ssl=True,
+                                                  root_certificates=str(pki.ca.cert_file))
+        assert client.is_server_live()
+        client.close()
+    finally:
+        gw.stop()
+
+
 # -- stop -----------------------------------------------------------------------------------------
 
 
