@@ -30,6 +30,7 @@ from tests.tlscerts import make_pki
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 Code = grpc.StatusCode
 QUEUE = 8  # demo's max_queue_size here: a burst of 100 overflows it, the concurrent callers below never do
+STREAM_INFLIGHT = QUEUE // 2  # serving.grpc.max_stream_inflight: a stream computes this many at once, within the queue
 
 
 def grpc_ready(url: str, **tls) -> bool:
@@ -47,6 +48,7 @@ def served(tmp_path_factory, demo_registry):
     work = tmp_path_factory.mktemp("grpc-up")
     grpc_port = free_port()
     with mlgate_up(demo_registry, work, 300.0, MLGATE_SERVING__GRPC__PORT=str(grpc_port),
+                   MLGATE_SERVING__GRPC__MAX_STREAM_INFLIGHT=str(STREAM_INFLIGHT),
                    MLGATE_SERVING__MODELS=json.dumps({"demo": {"max_queue_size": QUEUE}})) as up:
         url = f"127.0.0.1:{grpc_port}"
         until(lambda: grpc_ready(url), 120.0, "mlgate's gRPC port ready")
@@ -193,7 +195,8 @@ def test_the_aio_client_streams_many_requests_in_flight_in_order(served):
         if i % 15 == 7:
             assert result is None and "NOT_FOUND" in error.message()
         else:
-            assert error is None and result.get_response().id == f"st-{i}"
+            assert error is None, (i, error.message())
+            assert result.get_response().id == f"st-{i}"
             good.append(i)
     got = np.concatenate([answers[i][0].as_numpy("probabilities") for i in good])
     np.testing.assert_allclose(got, reference_probabilities(version, [rows[i] for i in good]), rtol=1e-5, atol=1e-6)
