@@ -33,6 +33,9 @@ pytestmark = pytest.mark.e2e
 ROWS = 2000  # per phase: one row window each
 BATCH = 50
 SHIFTED = set(demo_data.SHIFTED_FEATURES)
+# the demo's recipe (20,000 rows, 8 epochs); a retrained model on live labels (half of them flipped by
+# test 4) may be a little worse than the production version on the same test split: a gate that allows 5%
+RETRAINING = {"epochs": 8, "gate": {"metric_tolerances": {"accuracy": 0.05, "roc_auc": 0.05, "log_loss": 0.2}}}
 # two different models on the same rows: they agree on most labels, not 95% of them; few requests per step
 ROLLOUT_CHECKS = {"min_requests": 20, "min_shadow_rows": 500, "min_shadow_agreement": 0.7, "latency_slack_ms": 100}
 
@@ -99,7 +102,7 @@ def world(ray_session, demo_registry, tmp_path_factory, keys):
     registry_root = str(d / "registry")
     shutil.copytree(demo_registry, registry_root)  # the retraining job registers a new version here
     roots = Roots(registry_root, str(d / "logs"), str(d / "data"), str(d / "runs"))
-    ingest(DataStore(roots.data_root), "demo:2000", "demo")
+    ingest(DataStore(roots.data_root), "demo:20000", "demo")  # as much as the demo was fitted on
     cluster = LocalCluster(num_cpus=2)
     starting = threading.Thread(target=cluster.start, daemon=True)  # boots while serving deploys
     starting.start()
@@ -116,7 +119,7 @@ def world(ray_session, demo_registry, tmp_path_factory, keys):
         window={"by": "rows", "size_rows": ROWS}, live={"min_labelled_rows": 100},
         alerts={"webhook_url": webhook.url, "external_url": "http://127.0.0.1/monitor"},
         retrain={"enabled": True, "drift_windows": 1, "cooldown_s": 3600, "data": "demo",
-                 "job_address": cluster.dashboard_url, "training_overrides": {"epochs": 1},
+                 "job_address": cluster.dashboard_url, "training_overrides": RETRAINING,
                  "rollout": {"steps": [50, 100], "step_s": 4, "shadow_first_s": 4, "checks": ROLLOUT_CHECKS}})
     # the demo is fitted without a gate: made production by hand, the way a new user starts
     Registry(registry_root).promote("demo", 1, actor="test", force=True, reason="the demo, fitted without a gate")
@@ -256,9 +259,11 @@ def test_6_the_training_job_finishes_and_its_outcome_is_recorded(world):
 
     status = until(finished, 900, "training job", interval_s=2)
     assert status == "SUCCEEDED", client.get_job_logs(world["job"]["job_id"])[-4000:]
-    finished, rollout = tick(world)["triggers"]
+    triggers = tick(world)["triggers"]
+    finished = triggers[0]
     assert finished["event"] == "finished" and finished["result"]["version"] == 2
     assert finished["result"]["gate"]["passed"], finished["result"]["gate"]
+    (rollout,) = triggers[1:]
     assert rollout["event"] == "rollout"  # retrain.rollout: the gated version goes on without a person
     world["rollout_id"] = rollout["rollout_id"]
     from registry import Registry
