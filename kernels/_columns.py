@@ -19,8 +19,7 @@ import numba
 import numpy as np
 
 from ._merge import SENTINELS
-from ._numeric import copy_finite
-from ._sort import sort_finite
+from ._sort import copy_sort_finite, sort_finite
 
 
 def as_numeric(values, name: str = "values") -> np.ndarray:
@@ -162,8 +161,8 @@ def sort_columns(
 
     def work(f: int) -> None:
         start = int(starts[f])
-        n = copy_finite(cols[f], values[start : start + cols[f].size])
-        total = sort_finite(values[start : start + n], _scratch(n))
+        size = cols[f].size
+        n, total = copy_sort_finite(cols[f], values[start : start + size], _scratch(size))
         values[start + n : starts[f + 1]] = np.inf
         counts[f] = n
         if then is not None:

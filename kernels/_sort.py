@@ -25,6 +25,8 @@ and differing below) the lower digits are sorted by radix too.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -226,8 +228,63 @@ def sort_finite(values, scratch):
         _small_sort(values)
         return values.sum()
     vary_key, vary_mag, total = _varying_bits(values)
+    _sort_known(values, scratch, vary_key, vary_mag)
+    return total
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc", "nsz"})
+def _copy_varying(src, dst):
+    """``dst[i] = src[i]`` (as float64); ``(#non-finite, varying key bits, magnitude bits, sum)``.
+
+    One vectorised pass over a fresh column: the copy, the finite check and what
+    :func:`_varying_bits` computes (valid when nothing is missing).
+    """
+    u = dst.view(np.uint64)
+    n_missing = 0
+    k_or, k_and, m_or, m_and = _ZERO, _ALL, _ZERO, _ALL
+    total = 0.0
+    for i in range(src.size):
+        x = np.float64(src[i])
+        dst[i] = x
+        n_missing += not (abs(x) < np.inf)
+        k = _to_key(u[i])
+        m = u[i] & ~_SIGN
+        k_or |= k
+        k_and &= k
+        m_or |= m
+        m_and &= m
+        total += x
+    return n_missing, k_or ^ k_and, m_or ^ m_and, total
+
+
+@njit(cache=True, nogil=True)
+def copy_sort_finite(src, dst, scratch):
+    """Copy the finite values of ``src`` to ``dst`` (as float64) and sort them there.
+
+    Returns ``(count, sum)`` of the finite values; ``dst`` holds at least
+    ``src.size`` values and ``scratch`` as many uint64.  Without missing values
+    (the usual case) the copy also does the sort's first pass.
+    """
+    n_missing, vary_key, vary_mag, total = _copy_varying(src, dst)
+    n = src.size
+    if n_missing == 0 and _SMALL < n < _INT32_LIMIT:
+        _sort_known(dst[:n], scratch, vary_key, vary_mag)
+        return n, total
+    n = 0
+    for i in range(src.size):
+        x = dst[i]
+        if math.isfinite(x):
+            dst[n] = x
+            n += 1
+    return n, sort_finite(dst[:n], scratch)
+
+
+@njit(cache=True, nogil=True)
+def _sort_known(values, scratch, vary_key, vary_mag):
+    """:func:`sort_finite` once the varying bits are known (more than ``_SMALL`` values)."""
+    n = values.size
     if vary_key == _ZERO:
-        return total
+        return
     top = 63
     while (vary_key >> np.uint64(top)) == _ZERO:
         top -= 1
@@ -236,12 +293,11 @@ def sort_finite(values, scratch):
     _radix(u, scratch, _needed_shifts(lo, top, vary_key, vary_mag))
     below = (_ONE << np.uint64(lo)) - _ONE
     if lo == 0 or (vary_mag & below) == _ZERO:
-        return total  # the digits sorted every bit that differs
+        return  # the digits sorted every bit that differs
     if _is_sorted(values):  # usual: the 33 high bits told every pair apart
-        return total
+        return
     if not _insertion(values, _MOVES_PER_VALUE * n):
         _radix(u, scratch, _needed_shifts(0, 63, vary_key, vary_mag))
-    return total
 
 
 @njit(cache=True, nogil=True)
