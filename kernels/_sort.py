@@ -25,10 +25,10 @@ and differing below) the lower digits are sorted by radix too.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit
+
+from ._numeric import copy_finite
 
 _BITS = 11
 _RADIX = 1 << _BITS
@@ -59,6 +59,14 @@ def _from_key(k):
     return k ^ ((_ZERO - (_ONE - (k >> np.uint64(63)))) | _SIGN)
 
 
+@njit(inline="always")
+def _fold_bits(bits, k_or, k_and, m_or, m_and):
+    """Fold one float's bits into the OR / AND of the keys and of the magnitudes."""
+    k = _to_key(bits)
+    m = bits & ~_SIGN
+    return k_or | k, k_and & k, m_or | m, m_and & m
+
+
 @njit(cache=True, nogil=True, fastmath={"reassoc", "nsz"})
 def _varying_bits(values):
     """``(key bits that differ, magnitude bits that differ, sum of the values)``.
@@ -70,12 +78,7 @@ def _varying_bits(values):
     k_or, k_and, m_or, m_and = _ZERO, _ALL, _ZERO, _ALL
     total = 0.0
     for i in range(u.size):
-        k = _to_key(u[i])
-        m = u[i] & ~_SIGN
-        k_or |= k
-        k_and &= k
-        m_or |= m
-        m_and &= m
+        k_or, k_and, m_or, m_and = _fold_bits(u[i], k_or, k_and, m_or, m_and)
         total += values[i]
     return k_or ^ k_and, m_or ^ m_and, total
 
@@ -247,12 +250,7 @@ def _copy_varying(src, dst):
         x = np.float64(src[i])
         dst[i] = x
         n_missing += not (abs(x) < np.inf)
-        k = _to_key(u[i])
-        m = u[i] & ~_SIGN
-        k_or |= k
-        k_and &= k
-        m_or |= m
-        m_and &= m
+        k_or, k_and, m_or, m_and = _fold_bits(u[i], k_or, k_and, m_or, m_and)
         total += x
     return n_missing, k_or ^ k_and, m_or ^ m_and, total
 
@@ -270,12 +268,7 @@ def copy_sort_finite(src, dst, scratch):
     if n_missing == 0 and _SMALL < n < _INT32_LIMIT:
         _sort_known(dst[:n], scratch, vary_key, vary_mag)
         return n, total
-    n = 0
-    for i in range(src.size):
-        x = dst[i]
-        if math.isfinite(x):
-            dst[n] = x
-            n += 1
+    n = copy_finite(src, dst)  # rare: compact (copying again), then sort
     return n, sort_finite(dst[:n], scratch)
 
 
