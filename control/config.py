@@ -26,7 +26,10 @@ class RolloutConfig(BaseModel):
     enabled: bool = Field(default=True, description="Run the controller (mlgate up starts it beside the gateway)")
     interval_s: float = Field(default=10.0, gt=0, le=3600, description="How often the controller evaluates every "
                               "active rollout; a failed check is rolled back within one interval")
-    actor_num_cpus: float = Field(default=0.25, ge=0, description="CPUs reserved by the controller actor")
+    actor_num_cpus: float = Field(default=0.0, ge=0, description="CPUs reserved by the controller actor (a light "
+                                  "loop: by default none, so it starts beside replicas that take every CPU)")
+    start_timeout_s: float = Field(default=60.0, gt=0, description="How long starting the controller actor may "
+                                   "take before it is an error (it waits for actor_num_cpus to be free)")
     steps_pct: tuple[float, ...] = Field(default=(5, 25, 50, 100), min_length=1, description="Default canary "
                                          "steps in percent, ending at 100 (the promotion)")
     step_s: float = Field(default=600.0, gt=0, description="Default time at each step")

@@ -14,6 +14,7 @@ import threading
 from collections import deque
 
 from contracts.clock import Clock, wall_clock_s
+from contracts.errors import ConfigError
 from contracts.periodic import Periodic
 from contracts.prometheus import HUB_NAMESPACE
 from control.config import RolloutConfig
@@ -95,7 +96,13 @@ def ensure_actor(cfg: RolloutConfig, roots: Roots, alerts: AlertConfig | None = 
         name=ACTOR_NAME, namespace=HUB_NAMESPACE, lifetime="detached", get_if_exists=True,
         num_cpus=cfg.actor_num_cpus, max_concurrency=4, max_restarts=-1).remote(
         cfg.model_dump(mode="json"), roots.__dict__, (alerts or AlertConfig()).model_dump(mode="json"), True)
-    ray.get(handle.status.remote())  # constructed and looping
+    try:
+        ray.get(handle.status.remote(), timeout=cfg.start_timeout_s)  # constructed and looping
+    except ray.exceptions.GetTimeoutError:
+        ray.kill(handle)
+        raise ConfigError(f"the rollout controller actor did not start within {cfg.start_timeout_s:g} s "
+                          f"(rollout.start_timeout_s): is there {cfg.actor_num_cpus:g} CPU free for it "
+                          "(rollout.actor_num_cpus)?") from None
     return handle
 
 
