@@ -6,7 +6,8 @@ Samples passed to the ``*_sorted`` functions must be sorted and finite
 (``kernels.finite_sorted`` prepares one); count arrays are int64.
 ``radix_sort(values, scratch)`` sorts float64 in place like ``np.sort`` (NaN
 last) with a uint64 ``scratch`` of the same size, at a speed that does not depend
-on the SIMD sort numpy dispatches; ``sort_finite`` is the same without NaN.
+on the SIMD sort numpy dispatches; ``sort_finite`` is the same without NaN (and
+returns the sum).  The two sorts allocate their small digit counts.
 
 >>> from numba import njit, prange
 >>> @njit(parallel=True)
