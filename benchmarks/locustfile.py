@@ -140,7 +140,36 @@ def build_payloads(host: str, model: str) -> dict[str, object]:
            json.dumps({"inputs": [wrong_type, *doc["inputs"][1:]]}).encode(),
            json.dumps({"inputs": []}).encode()]
     return {"v2json": json.dumps(doc).encode(), "binary": head + b"".join(blobs), "binary_header": len(head),
-            "plain": json.dumps(plain).encode(), "bad": bad}
+            "plain": json.dumps(plain).encode(), "bad": bad, "v2json_rows": varied_rows(specs, shapes)}
+
+
+VARIED_ROWS = 256
+
+
+def varied_rows(specs: list[dict], shapes: dict[str, list[int]]) -> list[bytes]:
+    """v2 JSON bodies of different rows (the rollout scenario: two versions that disagree do so on
+    some of them, which one repeated row may never show): demo rows for the demo's features, else
+    seeded normal values."""
+    from training import demo_data
+
+    cols = demo_data.generate(2 * VARIED_ROWS, seed=1)
+    complete = [i for i in range(2 * VARIED_ROWS)  # v2 JSON has no null: rows with a missing value are left out
+                if not any(c[i] is None or (isinstance(c[i], float) and np.isnan(c[i])) for c in cols.values())]
+    rng = np.random.default_rng(1)
+    out = []
+    for i in complete[:VARIED_ROWS]:
+        inputs = []
+        for spec in specs:
+            name = spec["name"]
+            if name not in cols or shapes[name][1:]:
+                data = _values(spec, rng)
+            elif isinstance(cols[name][i], str):
+                data = [cols[name][i]]
+            else:
+                data = [round(float(cols[name][i]), 5)]
+            inputs.append({"name": name, "shape": shapes[name], "datatype": spec["datatype"], "data": data})
+        out.append(json.dumps({"inputs": inputs}).encode())
+    return out
 
 
 def _binary(datatype: str, values: list) -> bytes:
@@ -230,10 +259,10 @@ class RampUser(_MlgateUser):
 
 
 class RolloutUser(_MlgateUser):
-    """v2 JSON, named by the rollout's phase (steady, changing, settled)."""
+    """v2 JSON of varied rows, named by the rollout's phase (steady, changing, settled)."""
 
     def run_one(self) -> None:
-        self._send(self.infer_path, self.p["v2json"], f"v2 json [{ROLLOUT[0].phase}]",
+        self._send(self.infer_path, random.choice(self.p["v2json_rows"]), f"v2 json [{ROLLOUT[0].phase}]",
                    {"Content-Type": "application/json"})
 
 

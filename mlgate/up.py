@@ -152,6 +152,9 @@ def run(cfg: MlgateConfig, admin=None) -> int:
             print(f"admin key: {key_file} (create narrower keys: mlgate tokens create --name NAME "
                   f"--scope infer:demo)")
         print(f"try: {curl_example(url, key_file, tls.enabled)}", flush=True)
+        if cfg.rollout.enabled:
+            print(f"rollout controller running every {cfg.rollout.interval_s:g}s (mlgate rollout start MODEL VERSION)",
+                  flush=True)
         if admin_url is not None:
             print(f"admin API on {admin_url} (OpenAPI docs: {admin_url}/docs; needs the admin key)", flush=True)
         while not stop.wait(1.0):
