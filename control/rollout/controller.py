@@ -32,6 +32,7 @@ from monitoring.alerts import AlertState, Transition
 from monitoring.config import AlertConfig
 from monitoring.notify import deliver, log_entries
 from monitoring.state import StateStore
+from registry.references import CBPE_FILE, load_cbpe
 from registry.rollouts import SHADOW, RolloutBook, RolloutState
 from registry.store import Registry
 from registry.traffic import TrafficBook, TrafficPolicy
@@ -57,6 +58,7 @@ class RolloutController:
         self.book = RolloutBook(self.registry)
         self.traffic = TrafficBook(self.registry)
         self.audit = AuditLog(roots.audit_root, clock)
+        self._cbpe_refs: dict[str, dict] = {}
 
     def tick(self) -> list[dict]:
         """Evaluate every active rollout once; returns the records written to ``rollouts.jsonl``."""
@@ -75,7 +77,7 @@ class RolloutController:
         schema = self.registry.get(spec.model, spec.baseline).schema
         ev = evd.gather(self.roots.log_root, spec.model, spec.baseline, spec.candidate, schema,
                         since_s=state.phase_since, until_s=now, shadow=state.phase == SHADOW,
-                        tolerance=spec.checks.regression_tolerance)
+                        tolerance=spec.checks.regression_tolerance, cbpe=self._cbpe(spec))
         decision = decide(state.phase, now - state.phase_since, spec.phase_s(state.phase), ev, spec.checks,
                           evd.prediction_column(schema) is not None)
         record = self._log(state, decision, ev, now)
@@ -84,6 +86,17 @@ class RolloutController:
         elif decision.action == "advance":
             self._enter(state, spec.phases().index(state.phase) + 1, now, decision.reason, record)
         return record
+
+    def _cbpe(self, spec) -> dict:
+        """Each version's CBPE reference (when it stores one), read once per rollout."""
+        if spec.rollout_id not in self._cbpe_refs:
+            refs = {}
+            for version in (spec.baseline, spec.candidate):
+                mv = self.registry.get(spec.model, version)
+                if mv.has(CBPE_FILE):
+                    refs[version] = load_cbpe(mv.read(CBPE_FILE))
+            self._cbpe_refs[spec.rollout_id] = refs  # a few small arrays per rollout ever run here
+        return self._cbpe_refs[spec.rollout_id]
 
     # -- actions -------------------------------------------------------------------
     def _enter(self, state: RolloutState, index: int, now: float, reason: str, evidence: dict | None = None) -> dict:

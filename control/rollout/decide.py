@@ -18,7 +18,8 @@ from control.rollout.evidence import Evidence
 from registry.rollouts import SHADOW, RolloutChecks
 
 Verdict = Literal["passed", "failed", "waiting"]
-OPTIONAL = frozenset({"accuracy_drop", "loss_ratio"})  # labels may never come: waiting on them holds nothing
+# labels (and estimates) may never come: waiting on them holds nothing
+OPTIONAL = frozenset({"accuracy_drop", "loss_ratio", "estimated_accuracy_drop"})
 Action = Literal["hold", "advance", "fail"]
 
 
@@ -98,16 +99,29 @@ def _quality(ev: Evidence, c: RolloutChecks) -> Check | None:
                  c.max_loss_ratio, detail)
 
 
+def _estimated_quality(ev: Evidence, c: RolloutChecks) -> Check | None:
+    """Before labels: the accuracy CBPE estimates for each version from its own calibrated
+    scores (binary classifiers whose versions store a CBPE reference); None without estimates."""
+    b, k = ev.baseline, ev.candidate
+    if b.estimated_accuracy is None or k.estimated_accuracy is None:
+        return None
+    enough = b.estimated_rows >= c.min_requests and k.estimated_rows >= c.min_requests
+    drop = b.estimated_accuracy - k.estimated_accuracy if enough else None
+    return Check("estimated_accuracy_drop", _verdict(enough, enough and drop <= c.max_accuracy_drop), drop,
+                 c.max_accuracy_drop, f"estimated {k.estimated_accuracy:.4g} for the candidate on {k.estimated_rows} "
+                 f"rows, {b.estimated_accuracy:.4g} for production on {b.estimated_rows} (CBPE, no labels needed)")
+
+
 def checks_of(phase: str, ev: Evidence, c: RolloutChecks, has_prediction: bool = True) -> list[Check]:
     """The checks of ``phase`` on ``ev``: errors and latency always, the divergence of the
     predictions (when the model has one per row), agreement in the shadow phase, live
-    quality once labels exist."""
+    quality once labels exist, else the accuracy CBPE estimates."""
     out = [_errors(ev, c), _latency(ev, c, "p50_ms", c.max_p50_ratio), _latency(ev, c, "p99_ms", c.max_p99_ratio)]
     if has_prediction:
         out.append(_divergence(ev, c))
         if phase == SHADOW:
             out.append(_agreement(ev, c))
-    quality = _quality(ev, c)
+    quality = _quality(ev, c) or _estimated_quality(ev, c)  # labels when there are some, else the estimate
     return out + ([quality] if quality is not None else [])
 
 

@@ -10,7 +10,7 @@ rows are paired by ``(request_id, row_index)``. Nothing here decides: :mod:`.dec
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pyarrow as pa
@@ -37,6 +37,8 @@ class Side:
     labelled: int = 0
     accuracy: float | None = None  # classifiers, from feedback labels
     mae: float | None = None  # regressors, from feedback values
+    estimated_rows: int = 0
+    estimated_accuracy: float | None = None  # binary classifiers with a CBPE reference: before any label
 
     @property
     def error_rate(self) -> float | None:
@@ -72,13 +74,16 @@ def prediction_column(schema: ModelSchema) -> str | None:
 
 
 def gather(log_root: str, model: str, baseline: int, candidate: int, schema: ModelSchema, *, since_s: float,
-           until_s: float, shadow: bool, tolerance: float = 0.05) -> Evidence:
+           until_s: float, shadow: bool, tolerance: float = 0.05,
+           cbpe: dict[int, tuple[kernels.CbpeReference, str]] | None = None) -> Evidence:
     """The evidence of ``[since_s, until_s)``. ``shadow``: the candidate's answers are the
-    shadow copies (its canary answers otherwise)."""
+    shadow copies (its canary answers otherwise). ``cbpe``: per version, its CBPE reference and
+    the output it reads (``probabilities[LABEL]``), for accuracy estimated before labels."""
     since, until = _utc(since_s), _utc(until_s)
     pred = prediction_column(schema)
+    score_columns = {v: _score_column(schema, column) for v, (_, column) in (cbpe or {}).items()}
     columns = [predlog.REQUEST_ID, predlog.ROW_INDEX, predlog.VERSION, predlog.ROUTE, predlog.STATUS,
-               predlog.LATENCY_MS] + ([pred] if pred else [])
+               predlog.LATENCY_MS] + ([pred] if pred else []) + sorted({c for c, _ in score_columns.values() if c})
     table = predlog.read_logs(log_root, model, since, until, columns)
     if table.num_rows == 0:
         return Evidence(since_s, until_s, Side(), Side())
@@ -88,7 +93,10 @@ def gather(log_root: str, model: str, baseline: int, candidate: int, schema: Mod
     cand = table.filter(pc.and_(pc.equal(table[predlog.VERSION], str(candidate)), wanted))
     labels = _labels(log_root, model, since) if pred else None
     kind = schema.task
-    base_side, cand_side = _side(base, pred, labels, kind), _side(cand, pred, labels, kind)
+    base_side = _estimated(_side(base, pred, labels, kind), base, (cbpe or {}).get(baseline),
+                           score_columns.get(baseline))
+    cand_side = _estimated(_side(cand, pred, labels, kind), cand, (cbpe or {}).get(candidate),
+                           score_columns.get(candidate))
     js, compared = _divergence(base, cand, pred, schema)
     rows, agreement = _agreement(base, cand, pred, kind, tolerance) if shadow and pred else (0, None)
     return Evidence(since_s, until_s, base_side, cand_side, compared, js, rows, agreement)
@@ -113,6 +121,31 @@ def _side(table: pa.Table, pred: str | None, labels: pa.Table | None, kind: str)
         (None, None)
     labelled, accuracy, mae = _quality(_ok(table), pred, labels, kind)
     return Side(n, failed, p50, p99, labelled, accuracy, mae)
+
+
+def _score_column(schema: ModelSchema, column: str) -> tuple[str, int] | None:
+    """``probabilities[LABEL]`` as (log column, index in the row's vector); None if the schema lacks it."""
+    name, _, label = column.partition("[")
+    label = label.rstrip("]")
+    if schema.output(name) is None or label not in schema.class_labels:
+        return None
+    return predlog.OUTPUT_PREFIX + name, schema.class_labels.index(label)
+
+
+def _estimated(side: Side, table: pa.Table, reference, where: tuple[str, int] | None) -> Side:
+    """``side`` with its CBPE accuracy estimate from the answered rows' scores (kernels.cbpe)."""
+    if reference is None or where is None or where[0] not in table.column_names:
+        return side
+    answered = _ok(table)
+    if not answered.num_rows:
+        return side
+    scores = pc.list_element(answered[where[0]], where[1])
+    values = np.asarray(pc.cast(scores, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return side
+    estimate = reference[0].estimate(values)["accuracy"]
+    return replace(side, estimated_rows=int(values.size), estimated_accuracy=float(estimate))
 
 
 def _labels(log_root: str, model: str, since: dt.datetime) -> pa.Table:

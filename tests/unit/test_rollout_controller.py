@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import torch
 
 from access.audit import AuditLog
 from contracts import feedback as fb
@@ -52,7 +53,7 @@ _seq = iter(range(1, 10**6))
 
 
 def log(world, version: int, n: int, *, route: str = "infer", status: int = 200, latency_ms: float = 5.0,
-        labels=None, ids=None) -> list[str]:
+        labels=None, ids=None, probabilities=None) -> list[str]:
     """Publish one segment of ``n`` one-row requests answered by ``version`` just before now."""
     ts = dt.datetime.fromtimestamp(world["clock"]() - 1, dt.UTC)
     seq = next(_seq)
@@ -68,6 +69,9 @@ def log(world, version: int, n: int, *, route: str = "infer", status: int = 200,
         predlog.ERROR: [None if ok else "boom"] * n, predlog.IDENTITY: pa.array([None] * n, pa.string()),
         "out_label": pa.array(list(labels) if ok else [None] * n, pa.string()),
     })
+    if probabilities is not None:
+        table = table.append_column("out_probabilities", pa.array([list(map(float, p)) for p in probabilities],
+                                                                  pa.list_(pa.float32())))
     part = predlog.partition_dir(world["roots"].log_root, "mlp", ts.date())
     os.makedirs(part, exist_ok=True)
     pq.write_table(table, f"{part}/{predlog.segment_name('test', seq)}")
@@ -244,3 +248,41 @@ def test_plan_refuses_what_cannot_be_rolled_out(world):
     start(world)
     with pytest.raises(Conflict, match="in progress"):
         start(world)
+
+
+def test_a_candidate_whose_estimated_accuracy_drops_is_rolled_back_before_any_label(tmp_path):
+    """Binary classifiers store a CBPE calibration (registry.references.fit_cbpe): the controller
+    estimates each version's accuracy from its own calibrated scores in the window."""
+    from registry import ModelSchema
+    from registry.references import CBPE_FILE, fit_cbpe
+
+    schema = ModelSchema(kind="tensor", task="classification", inputs=MLP_SCHEMA.inputs,
+                         outputs=ModelSchema.classifier_outputs(2), class_labels=("no", "yes"))
+    rng = np.random.default_rng(3)
+    clock = ManualClock(T0)
+    reg = Registry(str(tmp_path / "registry"), clock)
+    held_out = rng.random(4000)
+    calibrations = {  # production's scores predict its labels; the candidate's scores carry no information
+        1: fit_cbpe(schema, np.c_[1 - held_out, held_out], (rng.random(4000) < held_out).astype(int)),
+        2: fit_cbpe(schema, np.c_[1 - held_out, held_out], (rng.random(4000) < 0.5).astype(int))}
+    for version in (1, 2):
+        net = torch.nn.Sequential(torch.nn.Linear(32, 2), torch.nn.Softmax(dim=-1))
+        register_torch_model(reg, "mlp", net, schema, extra_files={CBPE_FILE: calibrations[version]})
+    promote_by_hand(reg, 1)
+    reg.record_gate("mlp", 2, {"passed": True, "reasons": []}, dataset={"name": "d", "version": 1}, actor="test")
+    roots = Roots(str(tmp_path / "registry"), str(tmp_path / "logs"), str(tmp_path / "state"), str(tmp_path / "audit"))
+    world = {"clock": clock, "roots": roots}
+    RolloutBook(reg).start(plan(reg, "mlp", 2, steps_pct=(10, 100), step_s=60, checks=CHECKS), actor="alice")
+    controller = RolloutController(roots, AlertConfig(), clock)
+    controller.tick()
+    clock.advance(5)
+    for version, n in ((1, 200), (2, 100)):
+        scores = rng.random(n)  # the same scores: only the calibrations differ
+        log(world, version, n, labels=np.where(scores > 0.5, "yes", "no").tolist(),
+            probabilities=np.c_[1 - scores, scores])
+    (failed,) = controller.tick()
+    checks = {c["name"]: c for c in failed["checks"]}
+    assert failed["action"] == "fail" and checks["estimated_accuracy_drop"]["verdict"] == "failed", failed["reason"]
+    assert failed["evidence"]["baseline"]["estimated_accuracy"] > 0.7 > failed["evidence"]["candidate"][
+        "estimated_accuracy"]
+    assert RolloutBook(reg).get("mlp").status == "failed"

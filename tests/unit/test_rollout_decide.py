@@ -98,3 +98,16 @@ def test_spec_phases_and_shares():
     for steps, why in [((5, 50), "must be 100"), ((50, 5, 100), "increase"), ((0, 100), "percentage")]:
         with pytest.raises(ValueError, match=why):
             RolloutSpec(rollout_id="r", model="m", candidate=2, baseline=1, steps_pct=steps)
+
+
+def test_before_labels_the_cbpe_estimate_stands_in_for_live_accuracy():
+    base = replace(GOOD, estimated_rows=500, estimated_accuracy=0.85)
+    worse = replace(GOOD, estimated_rows=500, estimated_accuracy=0.70)
+    d = decide("canary:5", 1, 60, evidence(worse, base), CHECKS)
+    assert d.action == "fail" and verdicts(d)["estimated_accuracy_drop"] == "failed"
+    assert "CBPE" in [c for c in d.checks if c.name == "estimated_accuracy_drop"][0].detail
+    assert decide("canary:5", 60, 60, evidence(replace(worse, estimated_accuracy=0.84), base), CHECKS).action == \
+        "advance"
+    labelled = decide("canary:5", 60, 60, evidence(replace(worse, labelled=500, accuracy=0.9),
+                                                   replace(base, labelled=500, accuracy=0.9)), CHECKS)
+    assert labelled.action == "advance" and "estimated_accuracy_drop" not in verdicts(labelled)  # labels win
