@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from registry.rollouts import RolloutChecks
+from registry.rollouts import DEFAULT_STEPS_PCT, RolloutChecks, StepsPct
 
 
 class AdminConfig(BaseModel):
@@ -30,8 +30,8 @@ class RolloutConfig(BaseModel):
                                   "loop: by default none, so it starts beside replicas that take every CPU)")
     start_timeout_s: float = Field(default=60.0, gt=0, description="How long starting the controller actor may "
                                    "take before it is an error (it waits for actor_num_cpus to be free)")
-    steps_pct: tuple[float, ...] = Field(default=(5, 25, 50, 100), min_length=1, description="Default canary "
-                                         "steps in percent, ending at 100 (the promotion)")
+    steps_pct: StepsPct = Field(default=DEFAULT_STEPS_PCT, description="Default canary steps in percent, "
+                                "increasing, ending at 100 (the promotion)")
     step_s: float = Field(default=600.0, gt=0, description="Default time at each step")
     shadow_first_s: float = Field(default=0.0, ge=0, description="Default shadow phase before the first step")
     checks: RolloutChecks = Field(default_factory=RolloutChecks, description="Default thresholds of the checks")

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from registry.rollouts import RolloutChecks
+from registry.rollouts import DEFAULT_STEPS_PCT, RolloutChecks, StepsPct
 
 NumericMethod = Literal["auto", "ks", "wasserstein_norm", "psi", "jensen_shannon"]
 CategoricalMethod = Literal["auto", "chi2", "psi", "jensen_shannon"]
@@ -116,8 +116,8 @@ class RetrainRollout(_Strict):
     rollout controller then takes it through shadow and canary steps to production, or
     rolls it back at the first failed check."""
 
-    steps: tuple[float, ...] = Field(default=(5, 25, 50, 100), min_length=1,
-                                     description="Canary shares in percent, ending at 100 (the promotion)")
+    steps: StepsPct = Field(default=DEFAULT_STEPS_PCT, description="Canary shares in percent, increasing, "
+                            "ending at 100 (the promotion)")
     step_s: float = Field(default=600.0, gt=0, description="Time at each step")
     shadow_first_s: float = Field(default=600.0, ge=0, description="Shadow phase before the first step (0: none)")
     sticky_key: str | None = Field(default=None, description="Header (or param:NAME) keeping a caller on one "

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from contracts.clock import utc_at
 from contracts.errors import Conflict, InvalidInput, NotFound
@@ -36,6 +36,22 @@ if TYPE_CHECKING:
 EventKind = Literal["started", "phase", "paused", "resumed", "failed", "aborted", "completed"]
 TERMINAL: frozenset[str] = frozenset({"failed", "aborted", "completed"})
 SHADOW = "shadow"
+
+
+def _check_steps(steps: tuple[float, ...]) -> tuple[float, ...]:
+    if any(not 0 < s <= 100 for s in steps):
+        raise ValueError("each step is a percentage in (0, 100]")
+    if any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
+        raise ValueError("steps must increase")
+    if steps[-1] != 100:
+        raise ValueError("the last step must be 100 (the promotion)")
+    return steps
+
+
+# Canary shares in percent: increasing, each in (0, 100], ending at 100 (the promotion). One rule for a
+# rollout's spec and for every config that gives one its steps (rollout, monitoring.retrain.rollout).
+StepsPct = Annotated[tuple[float, ...], Field(min_length=1), AfterValidator(_check_steps)]
+DEFAULT_STEPS_PCT: tuple[float, ...] = (5, 25, 50, 100)
 
 
 class _Strict(BaseModel):
@@ -76,8 +92,8 @@ class RolloutSpec(_Strict):
     model: str
     candidate: int = Field(ge=1, description="The version rolled out")
     baseline: int = Field(ge=1, description="The production version at the start, compared with")
-    steps_pct: tuple[float, ...] = Field(default=(5, 25, 50, 100), min_length=1, description="Canary shares in "
-                                         "percent, increasing, ending at 100 (the promotion)")
+    steps_pct: StepsPct = Field(default=DEFAULT_STEPS_PCT, description="Canary shares in percent, increasing, "
+                                "ending at 100 (the promotion)")
     step_s: float = Field(default=600.0, gt=0, description="Time at each step before it can pass")
     shadow_first_s: float = Field(default=0.0, ge=0, description="Shadow phase before the first step (0: none)")
     shadow_share: float = Field(default=1.0, gt=0, le=1, description="Share of requests copied to the candidate "
@@ -87,17 +103,6 @@ class RolloutSpec(_Strict):
     checks: RolloutChecks = Field(default_factory=RolloutChecks, description="Thresholds")
     forced: bool = Field(default=False, description="Started although the candidate's gate did not pass")
     reason: str = Field(default="", description="Why it was started (required when forced)")
-
-    @field_validator("steps_pct")
-    @classmethod
-    def _steps(cls, steps: tuple[float, ...]) -> tuple[float, ...]:
-        if any(not 0 < s <= 100 for s in steps):
-            raise ValueError("each step is a percentage in (0, 100]")
-        if any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
-            raise ValueError("steps must increase")
-        if steps[-1] != 100:
-            raise ValueError("the last step must be 100 (the promotion)")
-        return steps
 
     @field_validator("sticky_key")
     @classmethod
