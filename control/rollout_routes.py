@@ -14,10 +14,10 @@ from fastapi import APIRouter, Depends, Query
 from access.identity import Identity
 from control.audited import recorded
 from control.context import AdminContext
-from control.rollout.actions import change, evaluations
+from control.rollout.actions import change, evaluations, plan_with
 from control.routes import ERRORS, Admin, Context, admitted
 from control.schemas import RolloutChangeRequest, RolloutStartRequest, RolloutStatus
-from registry.rollouts import RolloutState, plan
+from registry.rollouts import RolloutState
 
 router = APIRouter(prefix="/v1", responses=ERRORS, tags=["rollouts"])
 _LAST = Query(ge=1, le=1000, description="How many of the controller's latest evaluations to include")
@@ -48,13 +48,11 @@ def start_rollout(model: str, body: RolloutStartRequest, ctx: Context,
                   who: Annotated[Identity, Depends(admitted("rollout.start"))]) -> RolloutStatus:
     """Start rolling a version out (409: no production version, a gate that did not pass without
     force, or a rollout already in progress)."""
-    defaults = ctx.rollout
-    fields = {"steps_pct": body.steps_pct or defaults.steps_pct, "step_s": body.step_s or defaults.step_s,
-              "shadow_first_s": defaults.shadow_first_s if body.shadow_first_s is None else body.shadow_first_s,
-              "sticky_key": body.sticky_key, "checks": defaults.checks}
     detail = {"version": body.version, "reason": body.reason, "force": body.force}
     with recorded(ctx.audit, who, "rollout.start", f"{model}/{body.version}", detail) as act:
-        spec = plan(ctx.registry, model, body.version, force=body.force, reason=body.reason, **fields)
+        spec = plan_with(ctx.registry, model, body.version, ctx.rollout, force=body.force, reason=body.reason,
+                         steps_pct=body.steps_pct, step_s=body.step_s, shadow_first_s=body.shadow_first_s,
+                         sticky_key=body.sticky_key)
         event = ctx.rollouts.start(spec, actor=who.name, actor_id=who.id)
         act.detail.update(rollout_id=spec.rollout_id, rollout_seq=event.seq)
     return _status(ctx, ctx.rollouts.get(model, spec.rollout_id))

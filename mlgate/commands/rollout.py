@@ -51,15 +51,12 @@ _FLAGS = {"steps_pct": "--steps", "step_s": "--step-s", "shadow_first_s": "--sha
 def _spec(args: argparse.Namespace, cfg):
     """The rollout the flags describe; InvalidInput naming the flag when it is not a valid one."""
     from contracts.errors import InvalidInput
-    from registry.rollouts import plan
+    from control.rollout.actions import plan_with
 
-    r = cfg.rollout
-    fields = {"steps_pct": args.steps or r.steps_pct, "step_s": args.step_s or r.step_s,
-              "shadow_first_s": r.shadow_first_s if args.shadow_first is None else args.shadow_first,
-              "sticky_key": args.sticky_key, "checks": r.checks}
     try:
-        return plan(_book(cfg).registry, args.name, args.version, force=args.force, reason=args.reason or "",
-                    **fields)
+        return plan_with(_book(cfg).registry, args.name, args.version, cfg.rollout, force=args.force,
+                         reason=args.reason or "", steps_pct=args.steps, step_s=args.step_s,
+                         shadow_first_s=args.shadow_first, sticky_key=args.sticky_key)
     except InvalidInput as exc:
         field, _, why = str(exc).partition(": ")
         raise InvalidInput(f"{_FLAGS.get(field, field)}: {why}") from None
