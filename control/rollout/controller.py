@@ -34,6 +34,7 @@ from monitoring.notify import deliver, log_entries
 from monitoring.state import StateStore
 from registry.references import CBPE_FILE, load_cbpe
 from registry.rollouts import SHADOW, RolloutBook, RolloutState
+from registry.schema import ModelSchema
 from registry.store import Registry
 from registry.traffic import TrafficBook, TrafficPolicy
 
@@ -58,7 +59,7 @@ class RolloutController:
         self.book = RolloutBook(self.registry)
         self.traffic = TrafficBook(self.registry)
         self.audit = AuditLog(roots.audit_root, clock)
-        self._cbpe_refs: dict[str, dict] = {}
+        self._versions_read: dict[str, tuple[ModelSchema, dict]] = {}
 
     def tick(self) -> list[dict]:
         """Evaluate every active rollout once; returns the records written to ``rollouts.jsonl``."""
@@ -74,10 +75,10 @@ class RolloutController:
         spec, now = state.spec, self.clock()
         if state.phase is None:
             return self._enter(state, 0, now, "started")
-        schema = self.registry.get(spec.model, spec.baseline).schema
+        schema, cbpe = self._versions(spec)
         ev = evd.gather(self.roots.log_root, spec.model, spec.baseline, spec.candidate, schema,
                         since_s=state.phase_since, until_s=now, shadow=state.phase == SHADOW,
-                        tolerance=spec.checks.regression_tolerance, cbpe=self._cbpe(spec))
+                        tolerance=spec.checks.regression_tolerance, cbpe=cbpe)
         decision = decide(state.phase, now - state.phase_since, spec.phase_s(state.phase), ev, spec.checks,
                           evd.prediction_column(schema) is not None)
         record = self._log(state, decision, ev, now)
@@ -87,16 +88,14 @@ class RolloutController:
             self._enter(state, spec.phases().index(state.phase) + 1, now, decision.reason, record)
         return record
 
-    def _cbpe(self, spec) -> dict:
-        """Each version's CBPE reference (when it stores one), read once per rollout."""
-        if spec.rollout_id not in self._cbpe_refs:
-            refs = {}
-            for version in (spec.baseline, spec.candidate):
-                mv = self.registry.get(spec.model, version)
-                if mv.has(CBPE_FILE):
-                    refs[version] = load_cbpe(mv.read(CBPE_FILE))
-            self._cbpe_refs[spec.rollout_id] = refs  # a few small arrays per rollout ever run here
-        return self._cbpe_refs[spec.rollout_id]
+    def _versions(self, spec) -> tuple[ModelSchema, dict]:
+        """The baseline's schema and each version's CBPE reference (when it stores one): versions
+        are immutable, so they are read once per rollout, not at every evaluation."""
+        if spec.rollout_id not in self._versions_read:
+            mvs = {v: self.registry.get(spec.model, v) for v in (spec.baseline, spec.candidate)}
+            refs = {v: load_cbpe(mv.read(CBPE_FILE)) for v, mv in mvs.items() if mv.has(CBPE_FILE)}
+            self._versions_read[spec.rollout_id] = mvs[spec.baseline].schema, refs  # one entry per rollout run
+        return self._versions_read[spec.rollout_id]
 
     # -- actions -------------------------------------------------------------------
     def _enter(self, state: RolloutState, index: int, now: float, reason: str, evidence: dict | None = None) -> dict:

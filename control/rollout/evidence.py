@@ -93,12 +93,13 @@ def gather(log_root: str, model: str, baseline: int, candidate: int, schema: Mod
     cand = table.filter(pc.and_(pc.equal(table[predlog.VERSION], str(candidate)), wanted))
     labels = _labels(log_root, model, since) if pred else None
     kind = schema.task
-    base_side = _estimated(_side(base, pred, labels, kind), base, (cbpe or {}).get(baseline),
+    base_ok, cand_ok = _ok(base), _ok(cand)  # the answered rows: what latency, quality and agreement read
+    base_side = _estimated(_side(base, base_ok, pred, labels, kind), base_ok, (cbpe or {}).get(baseline),
                            score_columns.get(baseline))
-    cand_side = _estimated(_side(cand, pred, labels, kind), cand, (cbpe or {}).get(candidate),
+    cand_side = _estimated(_side(cand, cand_ok, pred, labels, kind), cand_ok, (cbpe or {}).get(candidate),
                            score_columns.get(candidate))
-    js, compared = _divergence(base, cand, pred, schema)
-    rows, agreement = _agreement(base, cand, pred, kind, tolerance) if shadow and pred else (0, None)
+    js, compared = _divergence(base_ok, cand_ok, pred, schema)
+    rows, agreement = _agreement(base_ok, cand_ok, pred, kind, tolerance) if shadow and pred else (0, None)
     return Evidence(since_s, until_s, base_side, cand_side, compared, js, rows, agreement)
 
 
@@ -110,16 +111,22 @@ def _ok(table: pa.Table) -> pa.Table:
     return table.filter(pc.less(table[predlog.STATUS], 300))
 
 
-def _side(table: pa.Table, pred: str | None, labels: pa.Table | None, kind: str) -> Side:
-    per_request = table.filter(pc.equal(table[predlog.ROW_INDEX], 0))
+def _first_rows(table: pa.Table) -> pa.Table:
+    """One record per request (its fixed columns repeat on each of its rows)."""
+    return table.filter(pc.equal(table[predlog.ROW_INDEX], 0))
+
+
+def _side(table: pa.Table, answered: pa.Table, pred: str | None, labels: pa.Table | None, kind: str) -> Side:
+    """``table``: one version's rows in the window; ``answered``: those of them answered (2xx)."""
+    per_request = _first_rows(table)
     n = per_request.num_rows
     if n == 0:
         return Side()
     failed = int(pc.sum(pc.greater_equal(per_request[predlog.STATUS], FAILED_STATUS)).as_py() or 0)
-    answered = _ok(per_request)[predlog.LATENCY_MS].to_numpy()
-    p50, p99 = (float(np.percentile(answered, 50)), float(np.percentile(answered, 99))) if len(answered) else \
-        (None, None)
-    labelled, accuracy, mae = _quality(_ok(table), pred, labels, kind)
+    latency_ms = _first_rows(answered)[predlog.LATENCY_MS].to_numpy()
+    p50, p99 = (float(np.percentile(latency_ms, 50)), float(np.percentile(latency_ms, 99))) if len(latency_ms) \
+        else (None, None)
+    labelled, accuracy, mae = _quality(answered, pred, labels, kind)
     return Side(n, failed, p50, p99, labelled, accuracy, mae)
 
 
@@ -132,12 +139,9 @@ def _score_column(schema: ModelSchema, column: str) -> tuple[str, int] | None:
     return predlog.OUTPUT_PREFIX + name, schema.class_labels.index(label)
 
 
-def _estimated(side: Side, table: pa.Table, reference, where: tuple[str, int] | None) -> Side:
+def _estimated(side: Side, answered: pa.Table, reference, where: tuple[str, int] | None) -> Side:
     """``side`` with its CBPE accuracy estimate from the answered rows' scores (kernels.cbpe)."""
-    if reference is None or where is None or where[0] not in table.column_names:
-        return side
-    answered = _ok(table)
-    if not answered.num_rows:
+    if reference is None or where is None or where[0] not in answered.column_names or not answered.num_rows:
         return side
     scores = pc.list_element(answered[where[0]], where[1])
     values = np.asarray(pc.cast(scores, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
@@ -179,10 +183,10 @@ def _quality(answered: pa.Table, pred: str | None, labels: pa.Table | None,
 
 
 def _divergence(base: pa.Table, cand: pa.Table, pred: str | None, schema: ModelSchema) -> tuple[float | None, int]:
-    """Jensen-Shannon divergence (base 2) of the two versions' predictions (kernels)."""
+    """Jensen-Shannon divergence (base 2) of the two versions' answered predictions (kernels)."""
     if pred is None:
         return None, 0
-    a, b = _ok(base)[pred], _ok(cand)[pred]
+    a, b = base[pred], cand[pred]
     n = min(len(a), len(b))
     if not n:
         return None, 0
@@ -196,8 +200,8 @@ def _divergence(base: pa.Table, cand: pa.Table, pred: str | None, schema: ModelS
 def _agreement(base: pa.Table, shadow: pa.Table, pred: str, kind: str, tolerance: float) -> tuple[int, float | None]:
     """Rows answered by both the primary and its shadow copy, and the share where they agree."""
     keys = [predlog.REQUEST_ID, predlog.ROW_INDEX]
-    left = _ok(base).select([*keys, pred])
-    right = _ok(shadow).select([*keys, pred]).rename_columns([*keys, "_shadow"])
+    left = base.select([*keys, pred])
+    right = shadow.select([*keys, pred]).rename_columns([*keys, "_shadow"])
     pairs = left.join(right, keys, join_type="inner")
     n = pairs.num_rows
     if not n:

@@ -27,9 +27,9 @@ ACTOR_NAME = "mlgate-rollouts"
 
 
 def summary_line(record: dict) -> str:
-    what = record.get("action") or record.get("event")
-    return f"{record['model']} rollout {record['rollout_id']} {record.get('phase') or ''} {what}: " \
-           f"{record.get('reason', '')}".replace("  ", " ")
+    words = [record["model"], "rollout", record["rollout_id"], record.get("phase"),
+             f"{record.get('action') or record.get('event')}:", record.get("reason")]
+    return " ".join(w for w in words if w)
 
 
 class RolloutService:
